@@ -228,7 +228,7 @@ def layer_graph_dot(model) -> str:
     ]
     for layer in model.layers:
         producers[id(layer.output)] = layer.name
-    for row, layer in zip(layer_rows(model), model.layers):
+    for row, layer in zip(layer_rows(model), model.layers, strict=True):
         kind = row.type + (f" ({row.activation})" if row.activation and row.activation != "linear" else "")
         label = f"{{{row.name} | {kind} | out {row.output_shape} | {row.parameters:,} params}}"
         lines.append(f'  "{row.name}" [label="{label}"];')

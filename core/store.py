@@ -8,7 +8,7 @@ import os
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.model import ModelConfig
@@ -39,7 +39,7 @@ class RunRecord:
     duration_s: float = 0.0
     train_samples: int = 0
     source: str = "trained"  # or "uploaded"
-    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
     def model_config(self) -> ModelConfig:
@@ -134,7 +134,9 @@ def load_uploaded_model(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES):
     input_shape = tuple(model.inputs[0].shape[1:])
     if input_shape not in ACCEPTED_INPUT_SHAPES:
         accepted = ", ".join(str(shape) for shape in ACCEPTED_INPUT_SHAPES)
-        raise UploadError(f"The model reads inputs of shape {input_shape}; Digit Lab's datasets need one of {accepted}.")
+        raise UploadError(
+            f"The model reads inputs of shape {input_shape}; Digit Lab's datasets need one of {accepted}."
+        )
     output_shape = tuple(model.outputs[0].shape[1:])
     if output_shape != (10,):
         raise UploadError(f"The model has output shape {output_shape}; a digit classifier needs 10 outputs.")

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import keras
 import numpy as np
@@ -25,7 +25,14 @@ FAST_COMPILE = {"jit_compile": True, "steps_per_execution": 32}
 PLAIN_COMPILE = {"jit_compile": False, "steps_per_execution": 1}
 EVALUATE_BATCH = 1024
 
-WAITING, RUNNING, FINISHED, STOPPED, DIVERGED, FAILED = "waiting", "running", "finished", "stopped", "diverged", "failed"
+WAITING, RUNNING, FINISHED, STOPPED, DIVERGED, FAILED = (
+    "waiting",
+    "running",
+    "finished",
+    "stopped",
+    "diverged",
+    "failed",
+)
 ENDED = (FINISHED, STOPPED, DIVERGED, FAILED)
 DIVERGED_MESSAGE = "The loss became NaN: the learning rate is too high. Try a rate 10 times lower."
 
@@ -35,7 +42,7 @@ class JobError(Exception):
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 @dataclass
@@ -232,7 +239,9 @@ class ProgressCallback(keras.callbacks.Callback):
         seconds = time.perf_counter() - self.epoch_start
         with job._lock:
             progress = job._progress
-            batches_left = progress.batches_per_epoch - done + (progress.epochs - progress.epoch - 1) * progress.batches_per_epoch
+            batches_left = (
+                progress.batches_per_epoch - done + (progress.epochs - progress.epoch - 1) * progress.batches_per_epoch
+            )
             progress.batch = done
             progress.samples_per_second = done * job.config.batch_size / seconds if seconds > 0 else 0.0
             progress.seconds_left = seconds / done * batches_left
@@ -266,7 +275,9 @@ class JobBoard:
         with self._lock:
             current = self._jobs.get(self._owners.get(owner, ""))
             if current is not None and current.progress().active:
-                raise JobError(f"Run {current.run_id} is still training: stop it or wait for it before starting another.")
+                raise JobError(
+                    f"Run {current.run_id} is still training: stop it or wait for it before starting another."
+                )
             job = TrainingJob(config, data, slots=self._slots, on_end=self._on_end, **options)
             self._jobs[job.run_id] = job
             self._owners[owner] = job.run_id

@@ -1,0 +1,20 @@
+"""Digit Lab: the frame around the pages (page config, navigation, shared sidebar)."""
+
+import streamlit as st
+
+from pages.widgets import dataset_selector
+
+st.set_page_config(page_title="Digit Lab", page_icon=":material/draw:", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/dataset.py", title="Dataset", icon=":material/grid_on:", url_path="dataset"),
+    st.Page("pages/model.py", title="Model", icon=":material/account_tree:", url_path="model"),
+    st.Page("pages/training.py", title="Training", icon=":material/monitoring:", url_path="training"),
+    st.Page("pages/predict.py", title="Draw & predict", icon=":material/draw:", url_path="predict"),
+]
+
+navigation = st.navigation(PAGES)
+st.sidebar.title("Digit Lab")
+dataset_selector()
+navigation.run()

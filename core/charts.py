@@ -1,0 +1,178 @@
+"""Plotly figures for the pages: data in, figure out, no Streamlit."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.express as px
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+DIGITS = [str(digit) for digit in range(10)]
+INK = "gray"  # white ink on black, as the model sees it
+COMPACT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}}
+
+
+def class_distribution(train_counts: np.ndarray, test_counts: np.ndarray) -> go.Figure:
+    """Images per digit, train and test side by side."""
+    figure = go.Figure(
+        [
+            go.Bar(
+                name="train", x=DIGITS, y=train_counts, hovertemplate="digit %{x}: %{y:,} train images<extra></extra>"
+            ),
+            go.Bar(name="test", x=DIGITS, y=test_counts, hovertemplate="digit %{x}: %{y:,} test images<extra></extra>"),
+        ]
+    )
+    figure.update_layout(
+        barmode="group", xaxis_title="digit", yaxis_title="images", title="Images per digit", **COMPACT
+    )
+    return figure
+
+
+def tile(images: np.ndarray, columns: int, gap: int = 2) -> np.ndarray:
+    """Lay images out in a grid on one array, NaN in the gaps (one heatmap draws fast)."""
+    count, height, width = images.shape
+    rows = int(np.ceil(count / columns))
+    grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), np.nan)
+    for index, image in enumerate(images):
+        row, column = divmod(index, columns)
+        grid[
+            row * (height + gap) : row * (height + gap) + height,
+            column * (width + gap) : column * (width + gap) + width,
+        ] = image
+    return grid
+
+
+def image_grid(images: np.ndarray, titles: list[str], columns: int = 8, gap: int = 2) -> go.Figure:
+    """Images side by side in one heatmap, each with its title in the corner."""
+    columns = min(columns, len(images))
+    height, width = images.shape[1:]
+    figure = go.Figure(
+        go.Heatmap(z=tile(images, columns, gap), colorscale=INK, showscale=False, hoverongaps=False,
+                   hovertemplate="%{z:.0f}<extra></extra>")
+    )  # fmt: skip
+    for index, title in enumerate(titles):
+        row, column = divmod(index, columns)
+        figure.add_annotation(
+            x=column * (width + gap) - 0.5, y=row * (height + gap) - 0.5, text=title, showarrow=False,
+            xanchor="left", yanchor="top", font={"color": "#ffd54f", "size": 11},
+        )  # fmt: skip
+    rows = int(np.ceil(len(images) / columns))
+    figure.update_layout(height=60 + rows * max(90, 900 // columns), **COMPACT)
+    figure.update_xaxes(visible=False, constrain="domain")
+    figure.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    return figure
+
+
+def mean_images(means: np.ndarray) -> go.Figure:
+    """The average image of each digit, in one row of ten."""
+    figure = image_grid(means, [str(digit) for digit in range(10)], columns=10)
+    figure.update_layout(title="Mean image of each digit")
+    return figure
+
+
+def pixel_histogram(counts: np.ndarray) -> go.Figure:
+    """How often each pixel value occurs (log scale: most pixels are background)."""
+    figure = go.Figure(
+        go.Bar(x=np.arange(len(counts)), y=counts, hovertemplate="value %{x}: %{y:,} pixels<extra></extra>")
+    )
+    figure.update_layout(
+        title="Pixel intensities", xaxis_title="pixel value", yaxis_title="pixels", yaxis_type="log", **COMPACT
+    )
+    return figure
+
+
+def image_heatmap(image: np.ndarray, title: str = "") -> go.Figure:
+    """One image up close, pixel values on hover."""
+    figure = px.imshow(image, color_continuous_scale=INK, title=title)
+    figure.update_traces(hovertemplate="row %{y}, col %{x}: %{z}<extra></extra>")
+    figure.update_layout(coloraxis_showscale=False, height=420, **COMPACT)
+    figure.update_yaxes(scaleanchor="x")
+    return figure
+
+
+def pca_scatter(coordinates: np.ndarray, labels: np.ndarray, explained: tuple[float, float]) -> go.Figure:
+    """A 2-D PCA map coloured by label."""
+    figure = px.scatter(
+        x=coordinates[:, 0],
+        y=coordinates[:, 1],
+        color=labels.astype(str),
+        category_orders={"color": DIGITS},
+        labels={"x": f"PC 1 ({explained[0]:.0%} of variance)", "y": f"PC 2 ({explained[1]:.0%})", "color": "digit"},
+        opacity=0.7,
+    )
+    figure.update_traces(marker_size=4, hovertemplate="digit %{fullData.name}<extra></extra>")
+    figure.update_layout(title="Principal components of the images", height=520, **COMPACT)
+    return figure
+
+
+CURVE_METRICS = {"loss": "Loss", "accuracy": "Accuracy"}
+
+
+def training_curves(runs: dict[str, dict[str, list[float]]], epochs: int | None = None) -> go.Figure:
+    """Loss and accuracy per epoch, train solid and validation dashed, one colour per run."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=list(CURVE_METRICS.values()))
+    palette = px.colors.qualitative.Plotly
+    for index, (name, history) in enumerate(runs.items()):
+        color = palette[index % len(palette)]
+        for column, metric in enumerate(CURVE_METRICS, start=1):
+            for prefix, dash in (("", "solid"), ("val_", "dash")):
+                values = history.get(prefix + metric)
+                if not values:
+                    continue
+                label = (
+                    f"{name} {'validation' if prefix else 'train'}"
+                    if len(runs) > 1
+                    else ("validation" if prefix else "train")
+                )
+                figure.add_scatter(
+                    x=list(range(1, len(values) + 1)),
+                    y=values,
+                    name=label,
+                    legendgroup=label,
+                    showlegend=column == 1,
+                    line={"color": color, "dash": dash},
+                    mode="lines+markers",
+                    row=1,
+                    col=column,
+                )
+    figure.update_xaxes(
+        title_text="epoch",
+        range=[0.5, (epochs or 1) + 0.5] if epochs else None,
+        dtick=1 if (epochs or 0) <= 15 else None,
+    )
+    figure.update_layout(height=380, legend={"orientation": "h", "y": -0.25}, **COMPACT)
+    return figure
+
+
+def probability_bars(probabilities: np.ndarray, highlight: int | None = None) -> go.Figure:
+    """The model's probability for each digit; the predicted one stands out."""
+    top = int(np.argmax(probabilities)) if highlight is None else highlight
+    colors = ["#d62728" if digit == top else "#1f77b4" for digit in range(len(probabilities))]
+    figure = go.Figure(
+        go.Bar(x=DIGITS, y=probabilities, marker_color=colors, hovertemplate="digit %{x}: %{y:.2%}<extra></extra>")
+    )
+    figure.update_layout(
+        xaxis_title="digit",
+        yaxis_title="probability",
+        yaxis_range=[0, 1],
+        yaxis_tickformat=".0%",
+        height=300,
+        **COMPACT,
+    )
+    return figure
+
+
+def confusion_heatmap(matrix: np.ndarray) -> go.Figure:
+    """True digit by predicted digit; the diagonal is what the model gets right."""
+    figure = px.imshow(
+        matrix,
+        x=DIGITS,
+        y=DIGITS,
+        text_auto=True,
+        color_continuous_scale="Blues",
+        labels={"x": "predicted", "y": "true", "color": "images"},
+        title="Confusion matrix (test set)",
+    )
+    figure.update_traces(hovertemplate="true %{y}, predicted %{x}: %{z} images<extra></extra>")
+    figure.update_layout(height=520, **COMPACT)
+    return figure

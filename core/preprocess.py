@@ -1,0 +1,202 @@
+"""Drawn canvases and uploaded pictures -> the image an MNIST model sees, processed as MNIST's digits were.
+
+MNIST's recipe (LeCun et al.): fit the digit into a 20x20 box keeping its aspect ratio, anti-aliased, then place it
+in a 28x28 field so that its centre of mass sits at the field's centre. Measured on the bundled MNIST test set, that
+centre is (14.0, 14.0) in array-index coordinates (pixel centres at 0..27), and the ink's longer side is 20 pixels.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+from scipy import ndimage
+
+
+@dataclass(frozen=True)
+class ImageFormat:
+    """Where and how big a model expects its digit."""
+
+    size: int  # side of the square output image
+    box: int  # the digit's longer side after scaling
+    centre: float  # where its centre of mass lands, in array-index coordinates (row and column)
+
+
+# MNIST: 20x20 box in a 28x28 field; its centres of mass average (14.0, 14.0), the "size / 2" convention.
+MNIST_FORMAT = ImageFormat(size=28, box=20, centre=14.0)
+# scikit-learn's 8x8 digits: every digit's ink fills all 8 rows (usually cols 1-6), so the box is the whole field;
+# their centres of mass average (3.5, 3.6), the "(size - 1) / 2" convention.
+DIGITS_FORMAT = ImageFormat(size=8, box=8, centre=3.5)
+FORMATS = {"mnist": MNIST_FORMAT, "digits": DIGITS_FORMAT}
+
+INK_THRESHOLD = 0.1  # gray level (0..1) below which a pixel counts as background noise, not ink
+TOO_SMALL_FRACTION = 0.15  # ink_fraction below this: the page hints "draw bigger"
+MIN_CONTRAST = 0.1  # an upload whose ink differs from its background by less than this is blank
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MAX_IMAGE_PIXELS = 40_000_000  # refuse larger pictures before decoding them (decompression bombs)
+WORK_SIDE = 1024  # uploads are shrunk to fit this square first; the digit ends up 20 pixels anyway
+RESAMPLE = Image.Resampling.LANCZOS  # anti-aliased in both directions; its small overshoot is clipped
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's "L" mode
+
+
+class ImageError(Exception):
+    """An image could not be used; the message is meant for the user."""
+
+
+def canvas_to_mnist(rgba: np.ndarray, image_format: ImageFormat = MNIST_FORMAT) -> np.ndarray | None:
+    """(H, W, 4) canvas, light ink on black -> (size, size) float32 in [0, 1]; None when nothing is drawn."""
+    return grayscale_to_mnist(_to_gray(rgba), image_format)
+
+
+def grayscale_to_mnist(gray: np.ndarray, image_format: ImageFormat = MNIST_FORMAT) -> np.ndarray | None:
+    """(H, W) light-on-dark gray image (uint8, or float in [0, 1]) -> the model's image; None when blank."""
+    gray = _to_unit(gray)
+    box = _ink_box(gray)
+    if box is None:
+        return None
+    digit = np.where(gray[box] > INK_THRESHOLD, gray[box], 0.0).astype(np.float32)
+    digit = _fit_box(digit, image_format.box)
+    if digit.max() <= 0.0:
+        return None
+    image = _place_centred(digit, image_format)
+    return (image / image.max()).astype(np.float32)
+
+
+def ink_fraction(rgba_or_gray: np.ndarray) -> float:
+    """The ink bounding box's longer side as a fraction of the image's longer side; 0.0 when blank."""
+    gray = _to_gray(rgba_or_gray)
+    box = _ink_box(gray)
+    if box is None:
+        return 0.0
+    longest_ink = max(box[0].stop - box[0].start, box[1].stop - box[1].start)
+    return longest_ink / max(gray.shape)
+
+
+def is_dark_on_light(gray: np.ndarray) -> bool:
+    """True when the background (the border's median) is brighter than the image's mean: dark ink on light."""
+    gray = _to_unit(gray)
+    return bool(np.median(_border(gray)) > gray.mean())
+
+
+def image_bytes_to_mnist(
+    data: bytes, image_format: ImageFormat = MNIST_FORMAT, max_bytes: int = MAX_IMAGE_BYTES
+) -> np.ndarray:
+    """An uploaded PNG/JPEG/... of any size and polarity -> the model's image; ImageError when it can't be used."""
+    if not data:
+        raise ImageError("The file is empty.")
+    if len(data) > max_bytes:
+        raise ImageError(f"The file is too large ({_size_text(len(data))}); the limit is {_size_text(max_bytes)}.")
+    gray = _flatten_alpha(_decode_rgba(data))
+    if is_dark_on_light(gray):
+        gray = 1.0 - gray
+    gray = _stretch_contrast(gray)
+    image = None if gray is None else grayscale_to_mnist(gray, image_format)
+    if image is None:
+        raise ImageError("The image looks blank: no digit found.")
+    return image
+
+
+def _decode_rgba(data: bytes) -> np.ndarray:
+    """Image file bytes -> (H, W, 4) float32 RGBA in [0, 1], upright and at most WORK_SIDE pixels a side."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise ImageError(
+                    f"The picture is too large ({image.width}x{image.height} pixels); "
+                    f"the limit is {MAX_IMAGE_PIXELS // 1_000_000} megapixels."
+                )
+            image = ImageOps.exif_transpose(image).convert("RGBA")
+            image.thumbnail((WORK_SIDE, WORK_SIDE), RESAMPLE)
+            return np.asarray(image, dtype=np.float32) / 255.0
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as error:
+        raise ImageError("The picture is too large to open safely.") from error
+    except Exception as error:  # Pillow's decoders raise many types (OSError, ValueError, SyntaxError, ...)
+        raise ImageError("The file is not an image that can be read (try a PNG or JPEG).") from error
+
+
+def _flatten_alpha(rgba: np.ndarray) -> np.ndarray:
+    """RGBA in [0, 1] -> gray, transparent parts filled with white behind dark ink, black behind light ink."""
+    luma = rgba[..., :3] @ LUMA_WEIGHTS
+    alpha = rgba[..., 3]
+    if alpha.min() >= 1.0:
+        return luma
+    ink_luma = float((luma * alpha).sum() / max(float(alpha.sum()), 1e-6))
+    background = 1.0 if ink_luma < 0.5 else 0.0
+    return luma * alpha + background * (1.0 - alpha)
+
+
+def _stretch_contrast(gray: np.ndarray) -> np.ndarray | None:
+    """Light-on-dark gray -> background at 0 and brightest ink at 1; None when there is no contrast."""
+    background = float(np.median(_border(gray)))
+    top = float(gray.max())
+    if top - background < MIN_CONTRAST:
+        return None
+    return np.clip((gray - background) / (top - background), 0.0, 1.0).astype(np.float32)
+
+
+def _to_gray(rgba_or_gray: np.ndarray) -> np.ndarray:
+    """(H, W), (H, W, 3) or (H, W, 4) image -> (H, W) float32 gray in [0, 1]; alpha is ignored."""
+    image = np.asarray(rgba_or_gray)
+    if image.ndim == 2:
+        return _to_unit(image)
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        red, green, blue = (_to_unit(image[..., channel]) for channel in range(3))
+        return LUMA_WEIGHTS[0] * red + LUMA_WEIGHTS[1] * green + LUMA_WEIGHTS[2] * blue
+    raise ValueError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, got shape {image.shape}")
+
+
+def _to_unit(image: np.ndarray) -> np.ndarray:
+    """uint8 0..255 -> float32 0..1; floats are taken as 0..1 and clipped."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255.0
+    return np.clip(image.astype(np.float32), 0.0, 1.0)
+
+
+def _ink_box(gray: np.ndarray) -> tuple[slice, slice] | None:
+    """Row and column slices of the pixels brighter than INK_THRESHOLD; None when there are none."""
+    ink = gray > INK_THRESHOLD
+    rows = np.flatnonzero(ink.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(ink.any(axis=0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def _fit_box(digit: np.ndarray, box: int) -> np.ndarray:
+    """Scale so the longer side is `box` pixels, keeping the aspect ratio, anti-aliased."""
+    height, width = digit.shape
+    scale = box / max(height, width)
+    new_size = (max(1, round(width * scale)), max(1, round(height * scale)))  # Pillow wants (width, height)
+    scaled = Image.fromarray(digit).resize(new_size, RESAMPLE)  # float32 -> Pillow's "F" mode
+    return np.clip(np.asarray(scaled, dtype=np.float32), 0.0, None)
+
+
+def _place_centred(digit: np.ndarray, image_format: ImageFormat) -> np.ndarray:
+    """Paste the digit into an empty field, shifted by whole pixels to put its centre of mass at the centre."""
+    size = image_format.size
+    height, width = digit.shape
+    centre_row, centre_col = ndimage.center_of_mass(digit)
+    top = min(max(round(image_format.centre - centre_row), 0), size - height)  # clamped: the ink stays inside
+    left = min(max(round(image_format.centre - centre_col), 0), size - width)
+    field = np.zeros((size, size), dtype=np.float32)
+    field[top : top + height, left : left + width] = digit
+    return field
+
+
+def _border(gray: np.ndarray) -> np.ndarray:
+    """The outermost ring of pixels, flattened."""
+    return np.concatenate([gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]])
+
+
+def _size_text(num_bytes: int) -> str:
+    """A byte count for people: '512 bytes', '2.5 MB'."""
+    if num_bytes < 1024:
+        return f"{num_bytes} bytes"
+    if num_bytes < 1024 * 1024:
+        return f"{num_bytes / 1024:.0f} KB"
+    return f"{num_bytes / (1024 * 1024):.1f} MB"

@@ -1,0 +1,71 @@
+"""Dataset: what the notebook prints about the data, then a closer look."""
+
+import numpy as np
+import streamlit as st
+
+from core import cache, charts
+from core.data import sample_indices
+from pages.widgets import load_selected_dataset
+
+SAMPLE_SEED_KEY = "sample_seed"
+FIRST_LABELS = 10
+
+dataset = load_selected_dataset()
+stats = cache.dataset_stats(dataset.name)
+
+st.title("Dataset")
+st.caption(f"{dataset.title}. Source: {dataset.source}.")
+
+st.subheader("What the notebook prints")
+arrays = {
+    "train_images": dataset.x_train,
+    "train_labels": dataset.y_train,
+    "test_images": dataset.x_test,
+    "test_labels": dataset.y_test,
+}
+st.dataframe(
+    [{"array": name, "shape": str(array.shape), "dtype": str(array.dtype)} for name, array in arrays.items()],
+    hide_index=True,
+)
+train_column, test_column = st.columns(2)
+train_column.metric("Training labels", f"{len(dataset.y_train):,}")
+test_column.metric("Test labels", f"{len(dataset.y_test):,}")
+train_column.markdown(f"First training labels: `{' '.join(map(str, dataset.y_train[:FIRST_LABELS]))}`")
+test_column.markdown(f"First test labels: `{' '.join(map(str, dataset.y_test[:FIRST_LABELS]))}`")
+st.plotly_chart(charts.class_distribution(stats.train_counts, stats.test_counts))
+
+st.subheader("Sample images")
+count_column, digit_column, button_column = st.columns([3, 2, 1], vertical_alignment="bottom")
+count = count_column.slider("How many", min_value=8, max_value=64, value=24, step=8, key="sample_count")
+digit = digit_column.selectbox("Which digit", ["all", *range(10)], key="sample_digit", help="Show only this digit.")
+if button_column.button("Reshuffle", icon=":material/shuffle:"):
+    st.session_state[SAMPLE_SEED_KEY] = st.session_state.get(SAMPLE_SEED_KEY, 0) + 1
+indices = sample_indices(
+    dataset.y_train, count, digit=None if digit == "all" else digit, seed=st.session_state.get(SAMPLE_SEED_KEY, 0)
+)
+labels = dataset.y_train[indices]
+st.plotly_chart(charts.image_grid(dataset.x_train[indices], [f"#{i}: {label}" for i, label in zip(indices, labels, strict=True)]))
+st.caption(f"Labels shown: {' '.join(map(str, labels))}")
+
+st.subheader("The average digit, and the pixels")
+st.plotly_chart(charts.mean_images(stats.mean_images))
+st.plotly_chart(charts.pixel_histogram(stats.pixel_histogram))
+background = stats.pixel_histogram[0] / stats.pixel_histogram.sum()
+st.caption(
+    f"{background:.0%} of all pixels are pure background (0). The model divides by {dataset.pixel_max} to get [0, 1]."
+)
+
+st.subheader("One image up close")
+split_column, index_column = st.columns(2)
+split = split_column.radio("Split", ["train", "test"], horizontal=True)
+images, image_labels = (dataset.x_train, dataset.y_train) if split == "train" else (dataset.x_test, dataset.y_test)
+index = index_column.number_input("Index", min_value=0, max_value=len(images) - 1, value=0, step=1)
+st.plotly_chart(charts.image_heatmap(images[index], f"{split}[{index}]: label {image_labels[index]}"))
+
+st.subheader("Map of the images (PCA)")
+pca = stats.pca
+st.plotly_chart(charts.pca_scatter(pca.coordinates, pca.labels, pca.explained_variance))
+st.caption(
+    f"{len(pca.labels):,} training images projected onto their first two principal components, "
+    f"which keep {np.sum(pca.explained_variance):.0%} of the variance. Hover a point for its label."
+)

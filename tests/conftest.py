@@ -1,0 +1,60 @@
+"""Shared fixtures: the real datasets, and the real app in headless Chromium."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.browser import chromium_browser, chromium_missing_reason, running_app
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    from core.data import load_dataset
+
+    return load_dataset("mnist")
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from core.data import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    """A store folder for the whole session's app (never the user's ./models)."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(autouse=True)
+def isolated_store(monkeypatch, model_dir):
+    monkeypatch.setenv("DIGITLAB_MODEL_DIR", str(model_dir))
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium through Playwright; under CI=true a missing browser fails instead of skipping."""
+    reason = chromium_missing_reason()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Browser tests must run in CI, but {reason}.")
+        pytest.skip(f"Browser test skipped: {reason}.")
+    with chromium_browser() as context:
+        yield context
+
+
+@pytest.fixture(scope="session")
+def app_url(browser, model_dir):
+    """The real app, started once for all browser tests."""
+    with running_app(env={"DIGITLAB_MODEL_DIR": str(model_dir)}) as url:
+        yield url
+
+
+@pytest.fixture
+def page(browser, app_url):
+    page = browser.new_page()
+    yield page
+    page.close()
