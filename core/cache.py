@@ -12,6 +12,7 @@ import numpy as np
 import streamlit as st
 
 from core import data
+from core.model import ModelConfig, ModelDescription, describe_model
 from core.store import RunStore, default_store_root
 
 
@@ -55,3 +56,9 @@ def dataset_stats(name: str) -> DatasetStats:
 def run_store() -> RunStore:
     """The folder of saved runs (DIGITLAB_MODEL_DIR, default ./models)."""
     return RunStore(default_store_root())
+
+
+@st.cache_data(show_spinner="Building the model...", max_entries=64)
+def model_description(config: ModelConfig, image_shape: tuple[int, int]) -> ModelDescription:
+    """The summary and layer graph of a configuration, built once per configuration."""
+    return describe_model(config, image_shape)

@@ -12,6 +12,8 @@ FAMILIES = ("dense", "cnn")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu")
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 BATCH_SIZES = (16, 32, 64, 128, 256, 512, 1024)
+LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)  # log-spaced steps
+L2_FACTORS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
 LIMITS = {  # inclusive ranges the panel offers and a shared link may ask for
     "hidden_layers": (0, 4),
     "units": (16, 1024),
@@ -140,11 +142,13 @@ def build_model(config: ModelConfig, input_shape: tuple[int, ...], num_classes: 
     try:
         model = keras.Sequential(layers, name="digit_lab")
     except ValueError as error:
-        side = "x".join(str(size) for size in input_shape[:2])
-        raise ModelBuildError(
-            f"This network cannot read {side} images: {len(CNN_FILTERS)} conv + pooling blocks shrink them "
-            f"below one pixel. Choose the dense family for this dataset. (Keras: {str(error).splitlines()[0]})"
-        ) from error
+        if config.family == "cnn":
+            side = "x".join(str(size) for size in input_shape[:2])
+            raise ModelBuildError(
+                f"The small CNN cannot read {side} images: its {len(CNN_FILTERS)} conv + pooling blocks shrink them "
+                "below one pixel. Choose the dense family for this dataset."
+            ) from error
+        raise ModelBuildError(f"Keras refused this configuration: {str(error).splitlines()[0]}") from error
     model.compile(
         optimizer=make_optimizer(config),
         loss="sparse_categorical_crossentropy",
@@ -224,18 +228,32 @@ def layer_graph_dot(model) -> str:
     lines = [
         "digraph model {",
         '  rankdir=TB; node [shape=record, style="rounded,filled", fillcolor="#eef3fb", fontname="Helvetica"];',
-        f'  "image" [label="{{input | {shape_text(input_tensor.shape)}}}", fillcolor="#fdf3d8"];',
+        f'  "image" [label="input | {shape_text(input_tensor.shape)}", fillcolor="#fdf3d8"];',
     ]
     for layer in model.layers:
         producers[id(layer.output)] = layer.name
     for row, layer in zip(layer_rows(model), model.layers, strict=True):
         kind = row.type + (f" ({row.activation})" if row.activation and row.activation != "linear" else "")
-        label = f"{{{row.name} | {kind} | out {row.output_shape} | {row.parameters:,} params}}"
+        label = f"{row.name} | {kind} | out {row.output_shape} | {row.parameters:,} params"
         lines.append(f'  "{row.name}" [label="{label}"];')
         source = producers.get(id(layer.input), "image")
         lines.append(f'  "{source}" -> "{row.name}";')
     lines.append("}")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """What the Model page shows of a configuration."""
+
+    summary: ModelSummary
+    dot: str
+
+
+def describe_model(config: ModelConfig, image_shape: tuple[int, int]) -> ModelDescription:
+    """Build the model for `config` on images of `image_shape` and describe it (ModelBuildError if impossible)."""
+    model = build_model(config, input_shape_for(config, image_shape))
+    return ModelDescription(summarize(model), layer_graph_dot(model))
 
 
 # ---- Sharing a configuration in a link -----------------------------------------------------

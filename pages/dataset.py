@@ -5,7 +5,9 @@ import streamlit as st
 
 from core import cache, charts
 from core.data import sample_indices
-from pages.widgets import load_selected_dataset
+from pages.widgets import ensure_frame, load_selected_dataset
+
+ensure_frame()
 
 SAMPLE_SEED_KEY = "sample_seed"
 FIRST_LABELS = 10
@@ -44,7 +46,9 @@ indices = sample_indices(
     dataset.y_train, count, digit=None if digit == "all" else digit, seed=st.session_state.get(SAMPLE_SEED_KEY, 0)
 )
 labels = dataset.y_train[indices]
-st.plotly_chart(charts.image_grid(dataset.x_train[indices], [f"#{i}: {label}" for i, label in zip(indices, labels, strict=True)]))
+st.plotly_chart(
+    charts.image_grid(dataset.x_train[indices], [f"#{i}: {label}" for i, label in zip(indices, labels, strict=True)])
+)
 st.caption(f"Labels shown: {' '.join(map(str, labels))}")
 
 st.subheader("The average digit, and the pixels")

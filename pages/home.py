@@ -2,6 +2,10 @@
 
 import streamlit as st
 
+from pages.widgets import ensure_frame
+
+ensure_frame()
+
 st.title("Digit Lab")
 st.markdown(
     "How does a neural network read handwritten digits? Digit Lab turns the classic Keras MNIST example "

@@ -1,5 +1,64 @@
-"""Placeholder."""
+"""Model: the network the hyperparameters describe, its summary and its layer graph."""
 
 import streamlit as st
 
+from core import cache
+from core.model import ModelBuildError
+from pages.widgets import ensure_frame, hyperparameter_panel, load_selected_dataset
+
+ensure_frame()
+
+LAST_GOOD_KEY = "last_good_model"
+
+dataset = load_selected_dataset()
+config = hyperparameter_panel()
+
 st.title("Model")
+st.caption(
+    f"For {dataset.title}. Change the hyperparameters in the sidebar: the summary and the graph follow. "
+    "The address bar holds this configuration: share the link to open the same one."
+)
+
+try:
+    description = cache.model_description(config, dataset.image_shape)
+    st.session_state[LAST_GOOD_KEY] = description
+except ModelBuildError as error:
+    st.error(f"**This configuration cannot be built.** {error}", icon=":material/error:")
+    description = st.session_state.get(LAST_GOOD_KEY)
+    if description is None:
+        st.stop()
+    st.caption("Below: the last model that could be built.")
+
+summary = description.summary
+total, trainable, memory = st.columns(3)
+total.metric("Parameters", f"{summary.total_parameters:,}")
+trainable.metric("Trainable", f"{summary.trainable_parameters:,}")
+memory.metric("Weight memory", f"{summary.weight_bytes / 2**20:.2f} MiB", help="float32: 4 bytes per parameter")
+
+table_column, graph_column = st.columns([3, 2])
+with table_column:
+    st.subheader("Summary")
+    rows = [
+        {"layer": row.name, "type": row.type, "activation": row.activation, "output shape": row.output_shape,
+         "parameters": f"{row.parameters:,}", "trainable": "yes" if row.trainable else "no"}
+        for row in summary.rows
+    ]  # fmt: skip
+    rows.append({"layer": "total", "parameters": f"{summary.total_parameters:,}"})
+    st.table(rows, hide_index=True)
+    st.markdown(
+        "Each `Dense` layer has one weight per input-output pair plus one bias per output: "
+        "784 x 512 + 512 = 401,920 for the notebook's hidden layer. The first dimension, `None`, is the batch size, "
+        "unknown until you call the model."
+    )
+    st.info(
+        "The notebook printed *unknown* output shapes because its `Sequential` model had no `Input`: Keras could not "
+        "know the shapes before the first call. Here the model starts with `keras.Input`, so every shape and "
+        "parameter count is known at once.",
+        icon=":material/lightbulb:",
+    )
+    with st.expander("Keras' own `model.summary()`"):
+        st.code(summary.text, language=None)
+with graph_column:
+    st.subheader("Layer graph")
+    st.graphviz_chart(description.dot, width="stretch")
+    st.caption("Read it top to bottom: the order in which an image flows through the layers.")

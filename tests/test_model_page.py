@@ -1,0 +1,67 @@
+"""AppTest: the Model page follows its sliders, presets and the link's query parameters."""
+
+import dataclasses
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from core.model import PRESETS, config_to_query
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "model.py")
+
+
+def open_page(**query) -> AppTest:
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.query_params.update(query)
+    return app.run()
+
+
+def parameters(app: AppTest) -> str:
+    return app.metric[0].value
+
+
+def test_seed_has_the_notebooks_parameter_count():
+    app = open_page()
+    assert not app.exception
+    assert parameters(app) == "407,050"
+    assert app.table[0].value["parameters"].tolist() == ["401,920", "5,130", "407,050"]
+    assert "Total params: 407,050" in app.code[0].value
+    assert app.get("graphviz_chart")
+
+
+def test_units_slider_changes_the_parameter_total():
+    app = open_page()
+    app.sidebar.slider(key="hp_units").set_value(64).run()
+    assert parameters(app) == f"{784 * 64 + 64 + 64 * 10 + 10:,}"
+    assert app.query_params["units"] == "64"
+
+
+def test_preset_sets_every_widget_and_reset_restores_the_seed():
+    app = open_page()
+    app.sidebar.selectbox(key="hp_preset").set_value("Wider with dropout").run()
+    preset = PRESETS["Wider with dropout"].config
+    for field in dataclasses.fields(preset):
+        assert app.session_state[f"hp_{field.name}"] == getattr(preset, field.name), field.name
+    assert parameters(app) == f"{784 * 512 + 512 + 512 * 512 + 512 + 5130:,}"
+    app.sidebar.button[0].click().run()
+    assert parameters(app) == "407,050" and app.session_state["hp_hidden_layers"] == 1
+
+
+def test_link_opens_the_same_configuration():
+    shared = dataclasses.replace(PRESETS["Wider with dropout"].config, units=256, learning_rate=0.003)
+    app = open_page(**config_to_query(shared))
+    assert not app.exception
+    assert app.session_state["model_config"] == shared
+    assert app.sidebar.slider(key="hp_units").value == 256
+    assert dict(app.query_params) == config_to_query(shared)
+
+
+def test_cnn_on_8x8_digits_is_a_clear_message_and_the_last_model_stays():
+    app = open_page()
+    app.sidebar.selectbox(key="hp_preset").set_value("Small CNN").run()
+    cnn_parameters = parameters(app)
+    app.session_state["dataset"] = "digits"
+    app.run()
+    assert not app.exception
+    assert "cannot read 8x8 images" in app.error[0].value
+    assert parameters(app) == cnn_parameters
