@@ -7,13 +7,25 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
 
 from core import data
-from core.model import ModelConfig, ModelDescription, describe_model
+from core.model import (
+    SEED,
+    ModelConfig,
+    ModelDescription,
+    describe_model,
+    model_input_shape,
+    predict_probabilities,
+    to_model_input,
+)
 from core.store import RunStore, default_store_root
+
+if TYPE_CHECKING:
+    from core.training import JobBoard
 
 
 @st.cache_resource(show_spinner="Loading the dataset...")
@@ -62,3 +74,36 @@ def run_store() -> RunStore:
 def model_description(config: ModelConfig, image_shape: tuple[int, int]) -> ModelDescription:
     """The summary and layer graph of a configuration, built once per configuration."""
     return describe_model(config, image_shape)
+
+
+@st.cache_resource
+def job_board() -> JobBoard:
+    """Every training job of this server; each finished or stopped run is saved in the store."""
+    from core.training import JobBoard  # imports TensorFlow: only pages that train pay for it
+
+    return JobBoard(on_end=run_store().save_job)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model...")
+def saved_model(store_root: str, run_id: str):
+    """A saved run's model, loaded once (call it, never mutate it)."""
+    return RunStore(store_root).load_model(run_id)
+
+
+@st.cache_resource(show_spinner=False)
+def starter_job(dataset_name: str):
+    """On a fresh install: train the notebook's network once, for every session to share, and save it."""
+    from core.training import TrainingData, TrainingJob
+
+    loaded = dataset(dataset_name)
+    data = TrainingData.from_dataset(loaded, SEED)
+    return TrainingJob(SEED, data, on_end=run_store().save_job, dataset_name=dataset_name).start()
+
+
+@st.cache_resource(max_entries=4, show_spinner="Classifying the test set...")
+def test_probabilities(store_root: str, run_id: str, dataset_name: str) -> np.ndarray:
+    """A saved model's probabilities for every test image of its dataset."""
+    model = saved_model(store_root, run_id)
+    loaded = dataset(dataset_name)
+    x = to_model_input(loaded.x_test, loaded.pixel_max, model_input_shape(model))
+    return predict_probabilities(model, x)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import secrets
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.model import ModelConfig
+from core.data import Dataset
+from core.model import evaluate_model
 
 MODEL_DIR_ENV = "DIGITLAB_MODEL_DIR"
 DEFAULT_MODEL_DIR = "models"
@@ -19,6 +21,11 @@ MODEL_FILE = "model.keras"
 RECORD_FILE = "run.json"
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 ACCEPTED_INPUT_SHAPES = {(784,): "mnist", (28, 28, 1): "mnist", (64,): "digits", (8, 8, 1): "digits"}
+
+
+def new_run_id() -> str:
+    """Sortable and unique: the UTC time, then six random hex digits."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 class UploadError(Exception):
@@ -42,10 +49,6 @@ class RunRecord:
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
-    def model_config(self) -> ModelConfig:
-        return ModelConfig(**self.config)
-
-    @property
     def epochs_done(self) -> int:
         return len(self.history.get("loss", []))
 
@@ -53,6 +56,22 @@ class RunRecord:
     def train_accuracy(self) -> float | None:
         values = self.history.get("accuracy")
         return values[-1] if values else None
+
+
+def record_of(job) -> RunRecord:
+    """The record a finished or stopped training job leaves."""
+    progress = job.progress()
+    return RunRecord(
+        run_id=job.run_id,
+        dataset=job.dataset_name,
+        config=dataclasses.asdict(job.config),
+        state=job.final_state or progress.state,
+        history=progress.history,
+        test_loss=progress.test_loss,
+        test_accuracy=progress.test_accuracy,
+        duration_s=round(progress.elapsed, 2),
+        train_samples=len(job.data.x_train),
+    )
 
 
 def default_store_root() -> Path:
@@ -73,6 +92,22 @@ class RunStore:
         model.save(partial)
         os.replace(partial, folder / MODEL_FILE)
         write_atomically(folder / RECORD_FILE, json.dumps(dataclasses.asdict(record), indent=2).encode())
+
+    def save_job(self, job) -> None:
+        """Keep a training job's run if it learned anything (at least one epoch, no NaN)."""
+        record = record_of(job)
+        if record.epochs_done > 0 and record.state in ("finished", "stopped") and job.model is not None:
+            self.save(record, job.model)
+
+    def save_upload(self, model, dataset: Dataset, filename: str) -> RunRecord:
+        """Keep an uploaded model as a run, with its accuracy on the dataset's test set."""
+        loss, accuracy = evaluate_model(model, dataset)
+        record = RunRecord(
+            run_id=new_run_id(), dataset=dataset.name, config={}, state="uploaded", test_loss=loss,
+            test_accuracy=accuracy, source=f"uploaded: {filename}",
+        )  # fmt: skip
+        self.save(record, model)
+        return record
 
     def records(self) -> list[RunRecord]:
         """Every complete run, newest first; unreadable records are skipped."""

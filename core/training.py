@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import keras
 import numpy as np
 
 from core.data import NUM_CLASSES, Dataset
 from core.model import ModelConfig, build_model, input_shape_for, to_model_input
+from core.store import new_run_id
 
 # XLA plus several steps per call to the graph: ~1.8x faster per epoch on the CPU (see bench/).
 FAST_COMPILE = {"jit_compile": True, "steps_per_execution": 32}
@@ -39,10 +38,6 @@ DIVERGED_MESSAGE = "The loss became NaN: the learning rate is too high. Try a ra
 
 class JobError(Exception):
     """A job could not be started; the message is meant for the user."""
-
-
-def new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 @dataclass
@@ -110,11 +105,14 @@ class TrainingJob:
         slots: threading.Semaphore | None = None,
         on_end: Callable[[TrainingJob], None] | None = None,
         compile_options: dict | None = None,
+        dataset_name: str = "",
     ):
         self.config = config
         self.data = data
+        self.dataset_name = dataset_name
         self.run_id = run_id or new_run_id()
         self.model = None
+        self.final_state: str | None = None  # set when the job ends, just before `on_end` runs
         self._slots = slots
         self._on_end = on_end
         self._compile_options = FAST_COMPILE if compile_options is None else compile_options
@@ -151,68 +149,79 @@ class TrainingJob:
                 setattr(self._progress, key, value)
 
     def _run(self) -> None:
-        started = time.perf_counter()
+        """Wait for a slot, train, evaluate, hand the result to `on_end`; only then publish the final state."""
+        state, message, started = FAILED, "", time.perf_counter()
         try:
-            if self._slots is not None and not self._slots.acquire(blocking=False):
-                self._update(message="Waiting for a free training slot: every CPU core is training another run.")
-                while not self._slots.acquire(timeout=0.5):
-                    if self._stop.is_set():
-                        self._update(state=STOPPED, message="Stopped before it started.")
-                        return
-            try:
-                started = time.perf_counter()
-                self._update(state=RUNNING, message="")
-                self._train()
-                self._evaluate()
-            finally:
-                if self._slots is not None:
-                    self._slots.release()
-        except Exception as error:  # the page shows the message; the thread must not die silently
-            self._update(state=FAILED, message=f"Training failed: {error}")
-        finally:
-            self._update(elapsed=time.perf_counter() - started, seconds_left=None)
-            if self._on_end is not None:
+            if not self._wait_for_slot():
+                state, message = STOPPED, "Stopped before it started."
+            else:
                 try:
-                    self._on_end(self)
-                except Exception as error:
-                    self._update(message=f"{self._progress.message} The run could not be saved: {error}".strip())
-            self._done.set()
+                    started = time.perf_counter()
+                    self._update(state=RUNNING, message="")
+                    state = self._train()
+                    if state == DIVERGED:
+                        message = DIVERGED_MESSAGE
+                    elif self._progress.epoch > 0:
+                        self._update(message="Evaluating on the test set...")
+                        self._evaluate()
+                finally:
+                    if self._slots is not None:
+                        self._slots.release()
+        except Exception as error:  # the page shows the message; the thread must not die silently
+            state, message = FAILED, f"Training failed: {error}"
+        self.final_state = state
+        self._update(elapsed=time.perf_counter() - started, seconds_left=None, message="Saving the run...")
+        if self._on_end is not None:
+            try:
+                self._on_end(self)
+            except Exception as error:
+                message = f"{message} The run could not be saved: {error}".strip()
+        self._update(state=state, message=message)
+        self._done.set()
 
-    def _train(self) -> None:
+    def _wait_for_slot(self) -> bool:
+        """Take a training slot, waiting while every one is busy; False if stopped meanwhile."""
+        if self._slots is None or self._slots.acquire(blocking=False):
+            return True
+        self._update(message="Waiting for a free training slot: every CPU core is training another run.")
+        while not self._slots.acquire(timeout=0.5):
+            if self._stop.is_set():
+                return False
+        return True
+
+    def _train(self) -> str:
+        """Fit with the fast compile options, falling back to plain ones if they fail before the first epoch."""
         attempts = [self._compile_options] + ([PLAIN_COMPILE] if self._compile_options != PLAIN_COMPILE else [])
         for options in attempts:
             self.model = build_model(self.config, self.data.x_train.shape[1:], NUM_CLASSES, options)
             self._update(compile_mode="XLA" if options.get("jit_compile") else "plain")
             try:
-                self._fit()
-                return
+                return self._fit()
             except Exception:
                 if options is attempts[-1] or self._progress.epoch > 0:
                     raise
-                # XLA or multi-step execution failed on this machine: fall back to plain fit.
+        raise AssertionError("unreachable")
 
-    def _fit(self) -> None:
+    def _fit(self) -> str:
         config = self.config
         samples = len(self.data.x_train)
         train_samples = samples - int(samples * config.validation_split)
         self._update(batches_per_epoch=math.ceil(train_samples / config.batch_size))
+        callback = ProgressCallback(self)
         self.model.fit(
             self.data.x_train,
             self.data.y_train,
             epochs=config.epochs,
             batch_size=config.batch_size,
             validation_split=config.validation_split,
-            callbacks=[ProgressCallback(self)],
+            callbacks=[callback],
             verbose=0,
         )
-        with self._lock:
-            if self._progress.state == RUNNING:
-                finished = self._progress.epoch >= config.epochs
-                self._progress.state = FINISHED if finished else STOPPED
+        if callback.diverged:
+            return DIVERGED
+        return FINISHED if self._progress.epoch >= config.epochs else STOPPED
 
     def _evaluate(self) -> None:
-        if self._progress.epoch == 0 or self._progress.state == DIVERGED:
-            return
         loss, accuracy = self.model.evaluate(self.data.x_test, self.data.y_test, batch_size=EVALUATE_BATCH, verbose=0)
         self._update(test_loss=float(loss), test_accuracy=float(accuracy))
 
@@ -224,6 +233,7 @@ class ProgressCallback(keras.callbacks.Callback):
         super().__init__()
         self.job = job
         self.epoch_start = time.perf_counter()
+        self.diverged = False
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_start = time.perf_counter()
@@ -232,7 +242,7 @@ class ProgressCallback(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         job = self.job
         if not math.isfinite(float((logs or {}).get("loss", 0.0))):
-            job._update(state=DIVERGED, message=DIVERGED_MESSAGE)
+            self.diverged = True
             self.model.stop_training = True
             return
         done = batch + 1
@@ -250,9 +260,9 @@ class ProgressCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         job = self.job
+        if self.diverged:
+            return
         with job._lock:
-            if job._progress.state == DIVERGED:
-                return
             for key, value in (logs or {}).items():
                 job._progress.history.setdefault(key, []).append(float(value))
             job._progress.epoch = epoch + 1
@@ -263,7 +273,10 @@ class ProgressCallback(keras.callbacks.Callback):
 class JobBoard:
     """All jobs of this server: at most one active job per owner, at most `max_running` training at once."""
 
-    def __init__(self, on_end: Callable[[TrainingJob], None] | None = None, max_running: int | None = None):
+    def __init__(
+        self, on_end: Callable[[TrainingJob], None] | None = None, max_running: int | None = None, keep: int = 16
+    ):
+        self.keep = keep  # ended jobs kept in memory (their runs are in the store)
         self.max_running = max_running or os.cpu_count() or 1
         self._slots = threading.BoundedSemaphore(self.max_running)
         self._on_end = on_end
@@ -279,6 +292,7 @@ class JobBoard:
                     f"Run {current.run_id} is still training: stop it or wait for it before starting another."
                 )
             job = TrainingJob(config, data, slots=self._slots, on_end=self._on_end, **options)
+            self._forget_old_jobs()
             self._jobs[job.run_id] = job
             self._owners[owner] = job.run_id
         return job.start()
@@ -286,6 +300,11 @@ class JobBoard:
     def get(self, run_id: str | None) -> TrainingJob | None:
         with self._lock:
             return self._jobs.get(run_id or "")
+
+    def _forget_old_jobs(self) -> None:
+        ended = [run_id for run_id, job in self._jobs.items() if job.progress().ended]
+        for run_id in ended[: max(0, len(ended) - self.keep)]:
+            del self._jobs[run_id]
 
     def running_count(self) -> int:
         with self._lock:

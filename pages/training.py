@@ -1,9 +1,164 @@
-"""Placeholder."""
+"""Training: fit the configured network live, watch its curves, evaluate it, keep and compare runs."""
 
 import streamlit as st
 
-from pages.widgets import ensure_frame
+from core import cache, charts
+from core.store import UploadError, load_uploaded_model
+from core.training import JobError, TrainingData
+from pages.widgets import ensure_frame, hyperparameter_panel, load_selected_dataset, session_owner
 
 ensure_frame()
 
+RUN_KEY = "run_id"  # the session's current run, mirrored in the URL as ?run=
+TRAIN_SIZES = {"all": None, "10,000": 10_000, "2,000": 2_000}
+REFRESH_SECONDS = 1.0
+
+dataset = load_selected_dataset()
+config = hyperparameter_panel()
+board = cache.job_board()
+store = cache.run_store()
+
+# A reloaded tab finds its run again through the URL.
+if RUN_KEY not in st.session_state and st.query_params.get("run"):
+    st.session_state[RUN_KEY] = st.query_params["run"]
+run_id = st.session_state.get(RUN_KEY)
+if run_id:
+    st.query_params["run"] = run_id
+job = board.get(run_id)
+
 st.title("Training")
+st.caption(
+    f"Fit the network from the sidebar on {dataset.title}: flattened (or kept 2-D for the CNN), scaled to [0, 1], "
+    f"{config.epochs} epochs at batch {config.batch_size}. Training goes on while you visit other pages."
+)
+
+size_column, train_column, stop_column = st.columns([2, 1, 1], vertical_alignment="bottom")
+train_size = size_column.segmented_control(
+    "Training images", list(TRAIN_SIZES), default="all", key="train_size",
+    help="Fewer images train faster, for a quick look.",
+)  # fmt: skip
+active = job is not None and job.progress().active
+if train_column.button("Train", type="primary", icon=":material/play_arrow:", disabled=active, width="stretch"):
+    data = TrainingData.from_dataset(dataset, config, limit=TRAIN_SIZES[train_size or "all"])
+    try:
+        job = board.start(session_owner(), config, data, dataset_name=dataset.name)
+    except JobError as error:
+        st.error(str(error))
+    else:
+        st.session_state[RUN_KEY] = job.run_id
+        st.query_params["run"] = job.run_id
+        st.rerun()
+if stop_column.button("Stop", icon=":material/stop:", disabled=not active, width="stretch"):
+    job.stop()
+
+
+def show_result(progress) -> None:
+    """Test metrics next to the last training accuracy, and what the gap means."""
+    if progress.test_accuracy is None:
+        return
+    train_accuracy = progress.train_accuracy
+    gap = train_accuracy - progress.test_accuracy
+    test, train, difference, seconds = st.columns(4)
+    test.metric("Test accuracy", f"{progress.test_accuracy:.2%}", help=f"Test loss {progress.test_loss:.4f}")
+    train.metric("Training accuracy", f"{train_accuracy:.2%}", help="In the last epoch")
+    difference.metric("Gap", f"{gap:+.2%}", delta_color="off")
+    seconds.metric("Time", f"{progress.elapsed:.1f} s")
+    if gap > 0.005:
+        st.info(
+            f"The model is {gap:.1%} better on images it trained on than on images it never saw: that gap is "
+            "**overfitting**. It has begun to learn its training images, not just digits. Dropout, an L2 penalty, "
+            "fewer epochs or more data narrow it; the validation curves show when it starts.",
+            icon=":material/school:",
+        )
+    else:
+        st.success("Test and training accuracy agree: no sign of overfitting yet.", icon=":material/check:")
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def live_view() -> None:
+    """Redraws from the job's progress every second; the job itself runs in its own thread."""
+    progress = job.progress()
+    if progress.state == "waiting":
+        st.info(progress.message or "Waiting to start...", icon=":material/hourglass:")
+    elif progress.active:
+        done = progress.batch / max(progress.batches_per_epoch, 1)
+        left = f", about {progress.seconds_left:.0f} s left" if progress.seconds_left is not None else ""
+        st.progress(
+            min(done, 1.0),
+            text=f"Epoch {min(progress.epoch + 1, progress.epochs)} of {progress.epochs}: batch {progress.batch} "
+            f"of {progress.batches_per_epoch}, {progress.samples_per_second:,.0f} samples/s{left}",
+        )
+    else:
+        message = {"finished": "Finished", "stopped": "Stopped", "diverged": "Diverged", "failed": "Failed"}
+        text = f"{message[progress.state]} after {progress.epoch} of {progress.epochs} epochs. {progress.message}"
+        (st.error if progress.state in ("diverged", "failed") else st.success)(text.strip())
+    st.caption(f"Run {progress.run_id} ({progress.compile_mode or 'starting'})")
+    if progress.history:
+        st.plotly_chart(charts.training_curves({progress.run_id: progress.history}, progress.epochs), key="live")
+    show_result(progress)
+    if progress.ended and st.session_state.get("seen_active") == progress.run_id:
+        st.session_state["seen_active"] = None
+        st.rerun()  # the whole page: re-enables Train, lists the new run
+    if progress.active:
+        st.session_state["seen_active"] = progress.run_id
+
+
+if job is not None:
+    live_view()
+elif run_id and (record := store.get(run_id)):
+    st.caption(f"Run {record.run_id}, saved {record.created}")
+    st.plotly_chart(charts.training_curves({record.run_id: record.history}, record.epochs_done))
+elif run_id:
+    st.warning(f"Run {run_id} from the link is not on this server any more.")
+    del st.session_state[RUN_KEY]
+    del st.query_params["run"]
+
+# ---- Saved runs ------------------------------------------------------------------------------
+
+st.divider()
+st.subheader("Saved runs")
+records = store.records()
+if not records:
+    st.caption(f"Finished and stopped runs are kept in `{store.root}`. None yet.")
+else:
+    st.dataframe(
+        [
+            {"run": r.run_id, "dataset": r.dataset, "source": r.source, "state": r.state,
+             "test accuracy": r.test_accuracy, "train accuracy": r.train_accuracy, "epochs": r.epochs_done,
+             "images": r.train_samples, "seconds": r.duration_s, "config": str(r.config)}
+            for r in records
+        ],
+        hide_index=True,
+        column_config={
+            "test accuracy": st.column_config.NumberColumn(format="percent"),
+            "train accuracy": st.column_config.NumberColumn(format="percent"),
+        },
+    )  # fmt: skip
+    run_ids = [record.run_id for record in records]
+    chosen = st.multiselect("Compare runs", run_ids, default=run_ids[:2], key="compare_runs")
+    if chosen:
+        by_id = {record.run_id: record for record in records}
+        curves = {run: by_id[run].history for run in chosen if by_id[run].history}
+        if curves:
+            st.plotly_chart(charts.training_curves(curves), key="compare")
+    download_column, upload_column = st.columns(2)
+    with download_column:
+        to_download = st.selectbox("Model to download", run_ids, key="download_run")
+        st.download_button(
+            "Download digits.keras", data=store.model_path(to_download).read_bytes(), file_name="digits.keras",
+            mime="application/zip", icon=":material/download:",
+        )  # fmt: skip
+
+with st.expander("Upload a .keras model", icon=":material/upload:"):
+    uploaded = st.file_uploader("A Keras model saved as .keras", type=["keras"], key="upload_model")
+    if uploaded is not None and st.session_state.get("saved_upload") != uploaded.file_id:
+        try:
+            model, dataset_name = load_uploaded_model(uploaded.getvalue())
+        except UploadError as error:
+            st.error(f"**{uploaded.name} was refused.** {error}")
+        else:
+            record = store.save_upload(model, cache.dataset(dataset_name), uploaded.name)
+            st.session_state["saved_upload"] = uploaded.file_id
+            st.success(f"{uploaded.name} reads {dataset_name} images: saved as run {record.run_id}, "
+                       f"test accuracy {record.test_accuracy:.2%}.")  # fmt: skip
+            st.rerun()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import uuid
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
@@ -48,6 +49,11 @@ def dataset_selector() -> None:
         key=DATASET_KEY,
         help="Every page works on this dataset.",
     )
+
+
+def session_owner() -> str:
+    """A random id for this browser session (who owns a training job)."""
+    return st.session_state.setdefault("session_owner", uuid.uuid4().hex)
 
 
 def selected_dataset_name() -> str:

@@ -1,0 +1,101 @@
+"""Seconds per epoch on real MNIST: the notebook's plain `model.fit` vs Digit Lab's training job.
+
+Prints, side by side: plain fit, fast fit (XLA + steps_per_execution) without live updates, and the job
+(fast fit + live progress updates). The job's live updates cost = job / fast fit - 1.
+Run: python bench/training_speed.py [--epochs 3] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import keras  # noqa: E402
+
+from core.data import load_dataset  # noqa: E402
+from core.model import SEED, build_model  # noqa: E402
+from core.training import FAST_COMPILE, PLAIN_COMPILE, TrainingData, TrainingJob  # noqa: E402
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Epoch-level hooks only, so Keras skips per-batch callback work."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self.start)
+
+
+def fit_seconds(data: TrainingData, options: dict, epochs: int) -> list[float]:
+    model = build_model(SEED, data.x_train.shape[1:], compile_options=options)
+    timer = EpochTimer()
+    model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=SEED.batch_size, callbacks=[timer], verbose=0)
+    return timer.seconds
+
+
+def job_seconds(data: TrainingData, options: dict, epochs: int) -> tuple[list[float], float | None]:
+    import dataclasses
+
+    job = TrainingJob(dataclasses.replace(SEED, epochs=epochs), data, compile_options=options)
+    timer = EpochTimer()
+    original_fit = job._fit
+
+    def fit_with_timer():
+        # Same fit as the job's, with an epoch timer beside the live-progress callback.
+        fit = job.model.fit
+
+        def timed_fit(*args, callbacks=(), **kwargs):
+            return fit(*args, callbacks=[*callbacks, timer], **kwargs)
+
+        job.model.fit = timed_fit
+        return original_fit()
+
+    job._fit = fit_with_timer
+    job.start().wait()
+    return timer.seconds, job.progress().test_accuracy
+
+
+def steady(seconds: list[float]) -> float:
+    """Median epoch time, leaving out the first epoch (graph tracing and XLA compilation)."""
+    return statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    data = TrainingData.from_dataset(load_dataset("mnist"), SEED)
+    names = ("plain fit (notebook)", "fast fit, no live updates", "job: fast fit + live")
+    results: dict[str, list[float]] = {name: [] for name in names}
+    firsts: dict[str, list[float]] = {name: [] for name in results}
+    for _ in range(args.repeats):  # interleaved, so machine noise hits every variant alike
+        for name, seconds in (
+            ("plain fit (notebook)", fit_seconds(data, PLAIN_COMPILE, args.epochs)),
+            ("fast fit, no live updates", fit_seconds(data, FAST_COMPILE, args.epochs)),
+            ("job: fast fit + live", job_seconds(data, FAST_COMPILE, args.epochs)[0]),
+        ):
+            results[name].append(steady(seconds))
+            firsts[name].append(seconds[0])
+    plain = statistics.median(results["plain fit (notebook)"])
+    fast = statistics.median(results["fast fit, no live updates"])
+    print(f"real MNIST, 60,000 images, batch {SEED.batch_size}, {args.epochs} epochs x {args.repeats} repeats")
+    print(f"{'variant':30} {'s/epoch':>8} {'1st epoch':>10} {'vs plain':>9}")
+    for name, values in results.items():
+        value = statistics.median(values)
+        print(f"{name:30} {value:8.2f} {statistics.median(firsts[name]):10.2f} {plain / value:8.2f}x")
+    job = statistics.median(results["job: fast fit + live"])
+    print(f"live-update overhead (job / fast fit - 1): {job / fast - 1:+.1%}")
+
+
+if __name__ == "__main__":
+    main()
