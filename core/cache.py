@@ -86,8 +86,10 @@ def job_board() -> JobBoard:
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
 def saved_model(store_root: str, run_id: str):
-    """A saved run's model, loaded once (call it, never mutate it)."""
-    return RunStore(store_root).load_model(run_id)
+    """A saved run's model, loaded once and warmed up (call it, never mutate it)."""
+    model = RunStore(store_root).load_model(run_id)
+    predict_probabilities(model, np.zeros((1, *model_input_shape(model)), np.float32))  # trace it once, now
+    return model
 
 
 @st.cache_resource(show_spinner=False)

@@ -174,5 +174,7 @@ def confusion_heatmap(matrix: np.ndarray) -> go.Figure:
         title="Confusion matrix (test set)",
     )
     figure.update_traces(hovertemplate="true %{y}, predicted %{x}: %{z} images<extra></extra>")
+    figure.update_xaxes(dtick=1, side="top")
+    figure.update_yaxes(dtick=1)
     figure.update_layout(height=520, **COMPACT)
     return figure

@@ -33,7 +33,12 @@ WAITING, RUNNING, FINISHED, STOPPED, DIVERGED, FAILED = (
     "failed",
 )
 ENDED = (FINISHED, STOPPED, DIVERGED, FAILED)
-DIVERGED_MESSAGE = "The loss became NaN: the learning rate is too high. Try a rate 10 times lower."
+# A uniform guess over 10 digits costs ln(10) = 2.3; a running loss past this has blown up (or is NaN).
+DIVERGENCE_LOSS = 100.0
+DIVERGED_MESSAGE = (
+    "The loss diverged (it became NaN or exploded past 100): the learning rate is too high. "
+    "Try a rate 10 times lower."
+)
 
 
 class JobError(Exception):
@@ -241,14 +246,15 @@ class ProgressCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         job = self.job
-        if not math.isfinite(float((logs or {}).get("loss", 0.0))):
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss) or loss > DIVERGENCE_LOSS:
             self.diverged = True
             self.model.stop_training = True
             return
-        done = batch + 1
         seconds = time.perf_counter() - self.epoch_start
         with job._lock:
             progress = job._progress
+            done = min(batch + 1, progress.batches_per_epoch)  # with steps_per_execution, Keras may overshoot
             batches_left = (
                 progress.batches_per_epoch - done + (progress.epochs - progress.epoch - 1) * progress.batches_per_epoch
             )

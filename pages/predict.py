@@ -80,7 +80,7 @@ def show_prediction(image: np.ndarray, started: float, column_input, column_outp
         st.plotly_chart(charts.image_heatmap(image, "What the model sees"), key=f"seen-{id(column_input)}")
         st.caption(f"{image.shape[0]}x{image.shape[1]}, centred like the training digits.")
     with column_output:
-        st.metric("Prediction", str(digit), f"{probabilities[digit]:.1%} sure", delta_color="off")
+        st.metric("Prediction", str(digit), f"{probabilities[digit]:.1%} sure", delta_color="off", delta_arrow="off")
         st.plotly_chart(charts.probability_bars(probabilities), key=f"bars-{id(column_output)}")
         st.caption(f"Preprocessing and inference took {milliseconds:.1f} ms on the server.")
 
@@ -130,7 +130,8 @@ probabilities = cache.test_probabilities(str(store.root), run_id, dataset.name)
 predicted = probabilities.argmax(axis=1)
 truth = dataset.y_test
 wrong = predicted != truth
-st.metric("Test accuracy", f"{1 - wrong.mean():.2%}", f"{wrong.sum():,} of {len(truth):,} wrong", delta_color="off")
+mistakes = f"{wrong.sum():,} of {len(truth):,} wrong"
+st.metric("Test accuracy", f"{1 - wrong.mean():.2%}", mistakes, delta_color="off", delta_arrow="off")
 
 first = slice(0, FIRST_TEST_DIGITS)
 titles = [f"{p} (true {t})" for p, t in zip(predicted[first], truth[first], strict=True)]

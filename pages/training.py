@@ -61,7 +61,7 @@ def show_result(progress) -> None:
     test, train, difference, seconds = st.columns(4)
     test.metric("Test accuracy", f"{progress.test_accuracy:.2%}", help=f"Test loss {progress.test_loss:.4f}")
     train.metric("Training accuracy", f"{train_accuracy:.2%}", help="In the last epoch")
-    difference.metric("Gap", f"{gap:+.2%}", delta_color="off")
+    difference.metric("Gap", f"{gap:+.2%}", delta_color="off", delta_arrow="off")
     seconds.metric("Time", f"{progress.elapsed:.1f} s")
     if gap > 0.005:
         st.info(

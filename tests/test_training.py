@@ -3,7 +3,6 @@
 import dataclasses
 import io
 import json
-import threading
 import zipfile
 
 import keras
@@ -181,11 +180,15 @@ def test_saved_record_is_plain_json(tmp_path, quick_data):
     assert record["state"] == FINISHED and record["history"]["loss"]
 
 
-def test_progress_can_be_read_while_training(quick_data):
+def test_progress_is_readable_while_training_and_only_grows(quick_data):
     job = TrainingJob(dataclasses.replace(QUICK, epochs=3), quick_data).start()
-    seen = []
-    reader = threading.Thread(target=lambda: [seen.append(job.progress().batch) or job.wait(0.01) for _ in range(200)])
-    reader.start()
-    job.wait(300)
-    reader.join()
-    assert max(seen) > 0
+    snapshots = []
+    while not job.wait(0.02):
+        snapshots.append(job.progress())
+    snapshots.append(job.progress())
+    states = [snapshot.state for snapshot in snapshots]
+    assert "running" in states and states[-1] == FINISHED
+    assert all(snapshot.state == FINISHED for snapshot in snapshots[states.index(FINISHED) :])
+    epochs = [snapshot.epoch for snapshot in snapshots]
+    assert epochs == sorted(epochs) and epochs[-1] == 3
+    assert all(len(snapshot.history.get("loss", [])) == snapshot.epoch for snapshot in snapshots)

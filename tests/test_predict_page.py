@@ -1,0 +1,106 @@
+"""AppTest: Draw & predict with a drawn digit injected into the canvas, a blank canvas, and a fresh install."""
+
+import base64
+import dataclasses
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from core import cache
+from core.model import SEED
+from core.store import RunStore
+from core.training import TrainingData, TrainingJob
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "predict.py")
+
+
+@pytest.fixture(scope="module")
+def trained_run(mnist, model_dir):
+    """A small real model in the store, so the page has something to use."""
+    config = dataclasses.replace(SEED, units=128, epochs=2)
+    job = TrainingJob(config, TrainingData.from_dataset(mnist, config, limit=10_000), dataset_name="mnist",
+                      on_end=RunStore(model_dir).save_job).start()  # fmt: skip
+    assert job.wait(300)
+    return job.run_id
+
+
+def canvas_state(rgba: np.ndarray) -> dict:
+    """What the drawable canvas sends back after a stroke (GUIDE: its session-state shape)."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgba).save(buffer, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": url}}
+
+
+def drawn(rows: slice, columns: slice) -> np.ndarray:
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[rows, columns, :3] = 255
+    return rgba
+
+
+def open_page(canvas: np.ndarray | None = None, **state) -> AppTest:
+    app = AppTest.from_file(PAGE, default_timeout=180)
+    if canvas is not None:
+        app.session_state["canvas"] = canvas_state(canvas)
+    for key, value in state.items():
+        app.session_state[key] = value
+    return app.run()
+
+
+def test_a_drawn_one_is_predicted_with_its_probabilities(trained_run):
+    app = open_page(drawn(slice(40, 240), slice(125, 150)), predict_run=trained_run)
+    assert not app.exception
+    [prediction] = [m for m in app.metric if m.label == "Prediction"]
+    assert prediction.value == "1"
+    charts = [chart.proto.spec for chart in app.get("plotly_chart")]
+    assert any('"probability"' in spec for spec in charts)
+    assert any("took" in caption.value and "ms" in caption.value for caption in app.caption)
+
+
+def test_blank_canvas_shows_the_prompt(trained_run):
+    app = open_page(predict_run=trained_run)
+    assert not app.exception
+    assert not [m for m in app.metric if m.label == "Prediction"]
+    assert "Draw a digit" in app.info[0].value
+
+
+def test_a_tiny_stroke_gets_a_hint(trained_run):
+    app = open_page(drawn(slice(100, 120), slice(100, 110)), predict_run=trained_run)
+    assert "too small" in app.warning[0].value
+    assert not [m for m in app.metric if m.label == "Prediction"]
+
+
+def test_test_set_views_match_the_notebook(trained_run, mnist):
+    app = open_page(predict_run=trained_run)
+    markdown = " ".join(block.value for block in app.markdown)
+    assert "its label is **7**" in markdown and "highest probability is at index **7**" in markdown
+    [accuracy] = [m for m in app.metric if m.label == "Test accuracy"]
+    assert float(accuracy.value.rstrip("%")) > 85
+    app.selectbox(key="mistake_true").set_value(4).run()
+    app.selectbox(key="mistake_predicted").set_value(9).run()
+    assert not app.exception
+    gallery = app.caption[-1].value
+    assert "such mistakes" in gallery or "No mistakes" in gallery
+
+
+def test_fresh_install_trains_a_starter_model(monkeypatch, tmp_path):
+    monkeypatch.setenv("DIGITLAB_MODEL_DIR", str(tmp_path))
+    cache.run_store.clear()
+    try:
+        app = open_page(dataset="digits")
+        assert not app.exception
+        assert "trains the seed notebook's network once" in app.info[0].value
+        assert cache.starter_job("digits").wait(300)
+        app.run()
+        assert not app.exception
+        [record] = RunStore(tmp_path).records()
+        assert record.dataset == "digits" and record.test_accuracy > 0.9
+        assert app.selectbox(key="predict_run").value == record.run_id
+    finally:
+        cache.run_store.clear()
+        cache.starter_job.clear()

@@ -1,0 +1,58 @@
+"""AppTest: the Training page without a job, with a real (small) job, and found again through its link."""
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from core import cache
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "training.py")
+
+
+def open_page(**query) -> AppTest:
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.query_params.update(query)
+    return app.run()
+
+
+def button(app: AppTest, label: str):
+    return next(b for b in app.button if b.label == label)
+
+
+def test_page_without_a_job():
+    app = open_page()
+    assert not app.exception
+    assert not button(app, "Train").disabled and button(app, "Stop").disabled
+    assert not [m for m in app.metric if m.label == "Test accuracy"]
+
+
+def test_train_shows_test_accuracy_and_keeps_the_run():
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.query_params["epochs"] = "1"
+    app.session_state["train_size"] = "2,000"
+    app.run()
+    button(app, "Train").click().run()
+    assert not app.exception
+    run_id = app.session_state["run_id"]
+    assert app.query_params["run"] == run_id
+    job = cache.job_board().get(run_id)
+    assert job.wait(timeout=300)
+    app.run()
+    [test_accuracy] = [m for m in app.metric if m.label == "Test accuracy"]
+    assert 0.5 < float(test_accuracy.value.rstrip("%")) / 100 < 1
+    assert [m.label for m in app.metric][:3] == ["Test accuracy", "Training accuracy", "Gap"]
+    assert not button(app, "Train").disabled
+    saved = app.dataframe[0].value
+    assert run_id in saved["run"].tolist()
+
+    reloaded = open_page(run=run_id)  # a new session, as after reloading the tab
+    assert not reloaded.exception
+    assert any(run_id in caption.value for caption in reloaded.caption)
+    assert [m for m in reloaded.metric if m.label == "Test accuracy"]
+
+
+def test_unknown_run_in_the_link_is_a_warning():
+    app = open_page(run="20000101-000000-abcdef")
+    assert not app.exception
+    assert "not on this server" in app.warning[0].value
+    assert "run" not in app.query_params
