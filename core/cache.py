@@ -28,6 +28,21 @@ if TYPE_CHECKING:
     from core.training import JobBoard
 
 
+def _keep_keras_state_between_script_runs() -> None:
+    """Stop Streamlit from calling `keras.backend.clear_session()` after every script and fragment run.
+
+    That call resets Keras' global state and TensorFlow's kernel cache under the training threads: with the
+    live view refreshing each second, epochs ran about 50x slower (measured). Digit Lab names its layers
+    itself and never relies on that reset. (Streamlit's hook also closes matplotlib figures; none are used.)
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    script_runner._clean_problem_modules = lambda: None
+
+
+_keep_keras_state_between_script_runs()
+
+
 @st.cache_resource(show_spinner="Loading the dataset...")
 def _dataset(name: str, mnist_override: str) -> data.Dataset:
     return data.load_dataset(name)

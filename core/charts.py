@@ -99,6 +99,7 @@ def pca_scatter(coordinates: np.ndarray, labels: np.ndarray, explained: tuple[fl
         category_orders={"color": DIGITS},
         labels={"x": f"PC 1 ({explained[0]:.0%} of variance)", "y": f"PC 2 ({explained[1]:.0%})", "color": "digit"},
         opacity=0.7,
+        render_mode="svg",  # 3,000 points draw fine as SVG, also where WebGL is slow or missing
     )
     figure.update_traces(marker_size=4, hovertemplate="digit %{fullData.name}<extra></extra>")
     figure.update_layout(title="Principal components of the images", height=520, **COMPACT)

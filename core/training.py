@@ -36,8 +36,7 @@ ENDED = (FINISHED, STOPPED, DIVERGED, FAILED)
 # A uniform guess over 10 digits costs ln(10) = 2.3; a running loss past this has blown up (or is NaN).
 DIVERGENCE_LOSS = 100.0
 DIVERGED_MESSAGE = (
-    "The loss diverged (it became NaN or exploded past 100): the learning rate is too high. "
-    "Try a rate 10 times lower."
+    "The loss diverged (it became NaN or exploded past 100): the learning rate is too high. Try a rate 10 times lower."
 )
 
 

@@ -1,0 +1,60 @@
+"""In headless Chromium: draw on the real canvas with the mouse and read the model's answer from the page."""
+
+import pytest
+
+from tests.browser import screenshot, wait_for_app
+
+pytestmark = pytest.mark.browser
+
+STARTER_TIMEOUT_MS = 300_000  # a fresh install trains the notebook's network first
+
+
+def open_canvas(page, app_url):
+    page.goto(f"{app_url}/predict")
+    wait_for_app(page)
+    canvas = page.locator("canvas.upper-canvas")
+    canvas.wait_for(timeout=STARTER_TIMEOUT_MS)
+    return canvas.bounding_box()
+
+
+def stroke(page, box, points: list[tuple[float, float]]) -> None:
+    """Draw one stroke through points given as fractions of the canvas."""
+
+    def at(point):
+        return box["x"] + point[0] * box["width"], box["y"] + point[1] * box["height"]
+
+    page.mouse.move(*at(points[0]))
+    page.mouse.down()
+    for start, end in zip(points, points[1:], strict=False):
+        for step in range(1, 11):
+            fraction = step / 10
+            page.mouse.move(*at((start[0] + (end[0] - start[0]) * fraction, start[1] + (end[1] - start[1]) * fraction)))
+    page.mouse.up()
+
+
+def prediction(page) -> str:
+    metric = page.get_by_test_id("stMetric").filter(has_text="Prediction")
+    metric.wait_for(timeout=60_000)
+    return metric.get_by_test_id("stMetricValue").inner_text().strip()
+
+
+def test_blank_canvas_prompts_to_draw(page, app_url):
+    open_canvas(page, app_url)
+    assert "Draw a digit on the black square" in page.get_by_test_id("stMain").inner_text()
+    assert page.get_by_test_id("stMetric").filter(has_text="Prediction").count() == 0
+
+
+def test_a_vertical_stroke_reads_one(page, app_url):
+    box = open_canvas(page, app_url)
+    stroke(page, box, [(0.5, 0.15), (0.5, 0.85)])
+    assert prediction(page) == "1"
+    screenshot(page, "predict-one")
+
+
+def test_a_drawn_seven_reads_seven(page, app_url):
+    box = open_canvas(page, app_url)
+    stroke(page, box, [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)])
+    assert prediction(page) == "7"
+    seen = page.get_by_test_id("stPlotlyChart").filter(has_text="What the model sees")
+    assert seen.count() == 1
+    screenshot(page, "predict-seven")

@@ -1,0 +1,59 @@
+"""In headless Chromium: train live and see the curve and test accuracy; stop; a reload finds the running job."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser import screenshot, wait_for_app
+
+pytestmark = pytest.mark.browser
+
+
+def choose_small_slice(page) -> None:
+    page.get_by_test_id("stMain").get_by_text("2,000", exact=True).click()
+    wait_for_app(page)
+
+
+def train_button(page):
+    return page.get_by_test_id("stMain").get_by_role("button", name="Train", exact=True)
+
+
+def stop_button(page):
+    return page.get_by_test_id("stMain").get_by_role("button", name="Stop", exact=True)
+
+
+def test_train_watch_the_curve_and_see_test_accuracy(page, app_url):
+    page.goto(f"{app_url}/training?epochs=2")
+    wait_for_app(page)
+    choose_small_slice(page)
+    train_button(page).click()
+    page.get_by_test_id("stMetric").filter(has_text="Test accuracy").wait_for(timeout=180_000)
+    curves = page.get_by_test_id("stPlotlyChart").first
+    expect(curves.locator(".scatterlayer .trace")).to_have_count(2)  # loss and accuracy, train
+    expect(curves.locator(".scatterlayer .point")).to_have_count(4)  # 2 epochs x 2 panels
+    main = page.get_by_test_id("stMain").inner_text()
+    assert "Finished after 2 of 2 epochs" in main and "overfitting" in main
+    screenshot(page, "training-finished")
+
+
+def test_a_reload_finds_the_running_job_and_stop_keeps_it(page, app_url):
+    page.goto(f"{app_url}/training?epochs=30")  # all 60,000 images: long enough to reload and stop
+    wait_for_app(page)
+    train_button(page).click()
+    page.get_by_text("samples/s").wait_for(timeout=120_000)
+    assert "run=" in page.url
+    run_id = page.url.split("run=")[1].split("&")[0]
+
+    page.reload()  # a new browser session: the job must still be there, still running
+    wait_for_app(page)
+    page.get_by_text("samples/s").wait_for(timeout=60_000)
+    assert f"Run {run_id}" in page.get_by_test_id("stMain").inner_text()
+    expect(train_button(page)).to_be_disabled()
+    page.get_by_text("Epoch 2 of 30").wait_for(timeout=120_000)
+    screenshot(page, "training-running")
+
+    stop_button(page).click()
+    page.get_by_text("Stopped after").wait_for(timeout=120_000)
+    page.get_by_test_id("stMetric").filter(has_text="Test accuracy").wait_for(timeout=60_000)
+    wait_for_app(page)
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    screenshot(page, "training-stopped")
