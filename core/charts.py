@@ -164,7 +164,7 @@ def probability_bars(probabilities: np.ndarray, highlight: int | None = None) ->
 
 
 def confusion_heatmap(matrix: np.ndarray) -> go.Figure:
-    """True digit by predicted digit; the diagonal is what the model gets right."""
+    """True digit by predicted digit; the diagonal is what the model gets right. Cells can be clicked."""
     figure = px.imshow(
         matrix,
         x=DIGITS,
@@ -174,8 +174,21 @@ def confusion_heatmap(matrix: np.ndarray) -> go.Figure:
         labels={"x": "predicted", "y": "true", "color": "images"},
         title="Confusion matrix (test set)",
     )
-    figure.update_traces(hovertemplate="true %{y}, predicted %{x}: %{z} images<extra></extra>")
+    figure.update_traces(hoverinfo="skip", hovertemplate=None)
+    # Heatmaps cannot be selected in plotly: an invisible square marker per cell takes the clicks and the hover.
+    true_digits, predicted_digits = np.meshgrid(DIGITS, DIGITS, indexing="ij")
+    figure.add_scatter(
+        x=predicted_digits.ravel(),
+        y=true_digits.ravel(),
+        customdata=matrix.ravel(),
+        mode="markers",
+        marker={"symbol": "square", "size": 34, "color": "#d62728", "opacity": 0},
+        selected={"marker": {"opacity": 0.35}},
+        unselected={"marker": {"opacity": 0}},
+        hovertemplate="true %{y}, predicted %{x}: %{customdata} images<extra></extra>",
+        showlegend=False,
+    )
     figure.update_xaxes(dtick=1, side="top")
     figure.update_yaxes(dtick=1)
-    figure.update_layout(height=520, **COMPACT)
+    figure.update_layout(height=520, clickmode="event+select", **COMPACT)
     return figure

@@ -1,25 +1,16 @@
 """AppTest: the frame and every page run without an exception; the Dataset page's widgets work."""
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.apptest import open_page
+
 PAGES = ["pages/home.py", "pages/dataset.py", "pages/model.py", "pages/training.py", "pages/predict.py"]
-TIMEOUT = 120
-
-
-def run_page(path: str, **state) -> AppTest:
-    app = AppTest.from_file(str(ROOT / path), default_timeout=TIMEOUT)
-    for key, value in state.items():
-        app.session_state[key] = value
-    return app.run()
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_runs_through_the_frame(page):
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    app = open_page("app.py")
     assert not app.exception
     app.switch_page(page).run()
     assert not app.exception, app.exception
@@ -28,7 +19,7 @@ def test_every_page_runs_through_the_frame(page):
 
 @pytest.mark.parametrize("dataset", ["mnist", "digits"])
 def test_dataset_page_shows_what_the_notebook_prints(dataset):
-    app = run_page("pages/dataset.py", dataset=dataset)
+    app = open_page("pages/dataset.py", dataset=dataset)
     assert not app.exception
     shapes = app.dataframe[0].value
     expected = (60000, 28, 28) if dataset == "mnist" else (1347, 8, 8)
@@ -42,7 +33,7 @@ def shown_labels(app: AppTest) -> list[int]:
 
 
 def test_digit_filter_and_count_change_the_grid():
-    app = run_page("pages/dataset.py")
+    app = open_page("pages/dataset.py")
     assert len(set(shown_labels(app))) > 1
     app.selectbox(key="sample_digit").set_value(7).run()
     assert set(shown_labels(app)) == {7}
@@ -51,7 +42,7 @@ def test_digit_filter_and_count_change_the_grid():
 
 
 def test_reshuffle_draws_other_images():
-    app = run_page("pages/dataset.py")
+    app = open_page("pages/dataset.py")
     before = app.caption
     first = [c.value for c in before]
     app.button[0].click().run()
@@ -62,6 +53,6 @@ def test_bad_mnist_override_is_a_message_not_a_traceback(monkeypatch, tmp_path):
     broken = tmp_path / "mnist.npz"
     broken.write_bytes(b"PK\x03\x04 truncated")
     monkeypatch.setenv("DIGITLAB_MNIST_NPZ", str(broken))
-    app = run_page("pages/dataset.py")
+    app = open_page("pages/dataset.py")
     assert not app.exception
     assert "mnist.npz" in app.error[0].value and "could not be loaded" in app.error[0].value

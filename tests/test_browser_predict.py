@@ -1,6 +1,7 @@
 """In headless Chromium: draw on the real canvas with the mouse and read the model's answer from the page."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser import screenshot, wait_for_app
 
@@ -58,3 +59,20 @@ def test_a_drawn_seven_reads_seven(page, app_url):
     seen = page.get_by_test_id("stPlotlyChart").filter(has_text="What the model sees")
     assert seen.count() == 1
     screenshot(page, "predict-seven")
+
+
+def test_clicking_a_confusion_cell_shows_those_mistakes(page, app_url):
+    open_canvas(page, app_url)
+    chart = page.get_by_test_id("stPlotlyChart").filter(has_text="Confusion matrix")
+    chart.scroll_into_view_if_needed()
+    cells = chart.locator(".nsewdrag").first.bounding_box()
+    x, y = cells["x"] + cells["width"] * 0.95, cells["y"] + cells["height"] * 0.45  # predicted 9, true 4
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    page.get_by_text("such mistakes", exact=False).or_(page.get_by_text("No mistakes of that kind")).wait_for()
+    expect(page.get_by_role("combobox", name="True digit")).to_have_value("4", timeout=30_000)
+    expect(page.get_by_role("combobox", name="Predicted as")).to_have_value("9")
+    gallery = page.get_by_test_id("stPlotlyChart").last.inner_text()
+    titles = [line for line in gallery.splitlines() if ", true " in line]
+    assert titles and all(title.startswith("9, true 4") for title in titles)
+    screenshot(page, "predict-mistakes")

@@ -1,19 +1,15 @@
 """AppTest: the Model page follows its sliders, presets and the link's query parameters."""
 
 import dataclasses
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 from core.model import PRESETS, config_to_query
+from tests.apptest import open_page
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "model.py")
 
-
-def open_page(**query) -> AppTest:
-    app = AppTest.from_file(PAGE, default_timeout=120)
-    app.query_params.update(query)
-    return app.run()
+def open_model_page(**query) -> AppTest:
+    return open_page("pages/model.py", query)
 
 
 def parameters(app: AppTest) -> str:
@@ -21,7 +17,7 @@ def parameters(app: AppTest) -> str:
 
 
 def test_seed_has_the_notebooks_parameter_count():
-    app = open_page()
+    app = open_model_page()
     assert not app.exception
     assert parameters(app) == "407,050"
     assert app.table[0].value["parameters"].tolist() == ["401,920", "5,130", "407,050"]
@@ -30,14 +26,14 @@ def test_seed_has_the_notebooks_parameter_count():
 
 
 def test_units_slider_changes_the_parameter_total():
-    app = open_page()
+    app = open_model_page()
     app.sidebar.slider(key="hp_units").set_value(64).run()
     assert parameters(app) == f"{784 * 64 + 64 + 64 * 10 + 10:,}"
     assert app.query_params["units"] == "64"
 
 
 def test_preset_sets_every_widget_and_reset_restores_the_seed():
-    app = open_page()
+    app = open_model_page()
     app.sidebar.selectbox(key="hp_preset").set_value("Wider with dropout").run()
     preset = PRESETS["Wider with dropout"].config
     for field in dataclasses.fields(preset):
@@ -49,7 +45,7 @@ def test_preset_sets_every_widget_and_reset_restores_the_seed():
 
 def test_link_opens_the_same_configuration():
     shared = dataclasses.replace(PRESETS["Wider with dropout"].config, units=256, learning_rate=0.003)
-    app = open_page(**config_to_query(shared))
+    app = open_model_page(**config_to_query(shared))
     assert not app.exception
     assert app.session_state["model_config"] == shared
     assert app.sidebar.slider(key="hp_units").value == 256
@@ -57,7 +53,7 @@ def test_link_opens_the_same_configuration():
 
 
 def test_cnn_on_8x8_digits_is_a_clear_message_and_the_last_model_stays():
-    app = open_page()
+    app = open_model_page()
     app.sidebar.selectbox(key="hp_preset").set_value("Small CNN").run()
     cnn_parameters = parameters(app)
     app.session_state["dataset"] = "digits"

@@ -3,7 +3,6 @@
 import base64
 import dataclasses
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,7 @@ from core import cache
 from core.model import SEED
 from core.store import RunStore
 from core.training import TrainingData, TrainingJob
-
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "predict.py")
+from tests.apptest import open_page
 
 
 @pytest.fixture(scope="module")
@@ -43,17 +41,14 @@ def drawn(rows: slice, columns: slice) -> np.ndarray:
     return rgba
 
 
-def open_page(canvas: np.ndarray | None = None, **state) -> AppTest:
-    app = AppTest.from_file(PAGE, default_timeout=180)
+def open_predict_page(canvas: np.ndarray | None = None, **state) -> AppTest:
     if canvas is not None:
-        app.session_state["canvas"] = canvas_state(canvas)
-    for key, value in state.items():
-        app.session_state[key] = value
-    return app.run()
+        state["canvas"] = canvas_state(canvas)
+    return open_page("pages/predict.py", **state)
 
 
 def test_a_drawn_one_is_predicted_with_its_probabilities(trained_run):
-    app = open_page(drawn(slice(40, 240), slice(125, 150)), predict_run=trained_run)
+    app = open_predict_page(drawn(slice(40, 240), slice(125, 150)), predict_run=trained_run)
     assert not app.exception
     [prediction] = [m for m in app.metric if m.label == "Prediction"]
     assert prediction.value == "1"
@@ -63,20 +58,20 @@ def test_a_drawn_one_is_predicted_with_its_probabilities(trained_run):
 
 
 def test_blank_canvas_shows_the_prompt(trained_run):
-    app = open_page(predict_run=trained_run)
+    app = open_predict_page(predict_run=trained_run)
     assert not app.exception
     assert not [m for m in app.metric if m.label == "Prediction"]
     assert "Draw a digit" in app.info[0].value
 
 
 def test_a_tiny_stroke_gets_a_hint(trained_run):
-    app = open_page(drawn(slice(100, 120), slice(100, 110)), predict_run=trained_run)
+    app = open_predict_page(drawn(slice(100, 120), slice(100, 110)), predict_run=trained_run)
     assert "too small" in app.warning[0].value
     assert not [m for m in app.metric if m.label == "Prediction"]
 
 
 def test_test_set_views_match_the_notebook(trained_run, mnist):
-    app = open_page(predict_run=trained_run)
+    app = open_predict_page(predict_run=trained_run)
     markdown = " ".join(block.value for block in app.markdown)
     assert "its label is **7**" in markdown and "highest probability is at index **7**" in markdown
     [accuracy] = [m for m in app.metric if m.label == "Test accuracy"]
@@ -92,7 +87,7 @@ def test_fresh_install_trains_a_starter_model(monkeypatch, tmp_path):
     monkeypatch.setenv("DIGITLAB_MODEL_DIR", str(tmp_path))
     cache.run_store.clear()
     try:
-        app = open_page(dataset="digits")
+        app = open_predict_page(dataset="digits")
         assert not app.exception
         assert "trains the seed notebook's network once" in app.info[0].value
         assert cache.starter_job("digits").wait(300)

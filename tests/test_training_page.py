@@ -1,18 +1,11 @@
 """AppTest: the Training page without a job, with a real (small) job, and found again through its link."""
 
-from pathlib import Path
-
 from streamlit.testing.v1 import AppTest
 
 from core import cache
+from tests.apptest import open_page
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "training.py")
-
-
-def open_page(**query) -> AppTest:
-    app = AppTest.from_file(PAGE, default_timeout=120)
-    app.query_params.update(query)
-    return app.run()
+PAGE = "pages/training.py"
 
 
 def button(app: AppTest, label: str):
@@ -20,17 +13,14 @@ def button(app: AppTest, label: str):
 
 
 def test_page_without_a_job():
-    app = open_page()
+    app = open_page(PAGE)
     assert not app.exception
     assert not button(app, "Train").disabled and button(app, "Stop").disabled
     assert not [m for m in app.metric if m.label == "Test accuracy"]
 
 
 def test_train_shows_test_accuracy_and_keeps_the_run():
-    app = AppTest.from_file(PAGE, default_timeout=120)
-    app.query_params["epochs"] = "1"
-    app.session_state["train_size"] = "2,000"
-    app.run()
+    app = open_page(PAGE, {"epochs": "1"}, train_size="2,000")
     button(app, "Train").click().run()
     assert not app.exception
     run_id = app.session_state["run_id"]
@@ -45,14 +35,14 @@ def test_train_shows_test_accuracy_and_keeps_the_run():
     saved = app.dataframe[0].value
     assert run_id in saved["run"].tolist()
 
-    reloaded = open_page(run=run_id)  # a new session, as after reloading the tab
+    reloaded = open_page(PAGE, {"run": run_id})  # a new session, as after reloading the tab
     assert not reloaded.exception
     assert any(run_id in caption.value for caption in reloaded.caption)
     assert [m for m in reloaded.metric if m.label == "Test accuracy"]
 
 
 def test_unknown_run_in_the_link_is_a_warning():
-    app = open_page(run="20000101-000000-abcdef")
+    app = open_page(PAGE, {"run": "20000101-000000-abcdef"})
     assert not app.exception
     assert "not on this server" in app.warning[0].value
     assert "run" not in app.query_params

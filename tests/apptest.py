@@ -1,0 +1,19 @@
+"""Open the app's scripts in Streamlit's AppTest (no browser, real widgets and state)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 180
+
+
+def open_page(script: str, query: dict[str, str] | None = None, **state) -> AppTest:
+    """Run `script` (e.g. "pages/model.py") once, with URL query parameters and session state preset."""
+    app = AppTest.from_file(str(ROOT / script), default_timeout=TIMEOUT)
+    app.query_params.update(query or {})
+    for key, value in state.items():
+        app.session_state[key] = value
+    return app.run()
