@@ -188,7 +188,7 @@ def confusion_heatmap(matrix: np.ndarray) -> go.Figure:
         hovertemplate="true %{y}, predicted %{x}: %{customdata} images<extra></extra>",
         showlegend=False,
     )
-    figure.update_xaxes(dtick=1, side="top")
-    figure.update_yaxes(dtick=1)
+    figure.update_xaxes(dtick=1, side="top", range=[-0.5, 9.5])
+    figure.update_yaxes(dtick=1, range=[9.5, -0.5])  # the markers must not widen the axes
     figure.update_layout(height=520, clickmode="event+select", **COMPACT)
     return figure

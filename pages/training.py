@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core import cache, charts
+from core.model import ModelBuildError
 from core.store import UploadError, load_uploaded_model
 from core.training import JobError, TrainingData
 from pages.widgets import ensure_frame, hyperparameter_panel, load_selected_dataset, session_owner
@@ -32,13 +33,23 @@ st.caption(
     f"{config.epochs} epochs at batch {config.batch_size}. Training goes on while you visit other pages."
 )
 
+try:
+    cache.model_description(config, dataset.image_shape)  # refuse what cannot be built before training it
+    unbuildable = False
+except ModelBuildError as error:
+    st.error(f"**This configuration cannot be trained.** {error}", icon=":material/error:")
+    unbuildable = True
+
 size_column, train_column, stop_column = st.columns([2, 1, 1], vertical_alignment="bottom")
 train_size = size_column.segmented_control(
     "Training images", list(TRAIN_SIZES), default="all", key="train_size",
     help="Fewer images train faster, for a quick look.",
 )  # fmt: skip
 active = job is not None and job.progress().active
-if train_column.button("Train", type="primary", icon=":material/play_arrow:", disabled=active, width="stretch"):
+start = train_column.button(
+    "Train", type="primary", icon=":material/play_arrow:", disabled=active or unbuildable, width="stretch"
+)
+if start:
     data = TrainingData.from_dataset(dataset, config, limit=TRAIN_SIZES[train_size or "all"])
     try:
         job = board.start(session_owner(), config, data, dataset_name=dataset.name)
@@ -117,6 +128,19 @@ elif run_id:
 
 st.divider()
 st.subheader("Saved runs")
+with st.expander("Upload a .keras model", icon=":material/upload:"):
+    uploaded = st.file_uploader("A Keras model saved as .keras", type=["keras"], key="upload_model")
+    if uploaded is not None and st.session_state.get("saved_upload") != uploaded.file_id:
+        try:
+            model, dataset_name = load_uploaded_model(uploaded.getvalue())
+        except UploadError as error:
+            st.error(f"**{uploaded.name} was refused.** {error}")
+        else:
+            record = store.save_upload(model, cache.dataset(dataset_name), uploaded.name)
+            st.session_state["saved_upload"] = uploaded.file_id
+            st.success(f"{uploaded.name} reads {dataset_name} images: saved as run {record.run_id}, "
+                       f"test accuracy {record.test_accuracy:.2%}.")  # fmt: skip
+
 records = store.records()
 if not records:
     st.caption(f"Finished and stopped runs are kept in `{store.root}`. None yet.")
@@ -148,17 +172,3 @@ else:
             "Download digits.keras", data=store.model_path(to_download).read_bytes(), file_name="digits.keras",
             mime="application/zip", icon=":material/download:",
         )  # fmt: skip
-
-with st.expander("Upload a .keras model", icon=":material/upload:"):
-    uploaded = st.file_uploader("A Keras model saved as .keras", type=["keras"], key="upload_model")
-    if uploaded is not None and st.session_state.get("saved_upload") != uploaded.file_id:
-        try:
-            model, dataset_name = load_uploaded_model(uploaded.getvalue())
-        except UploadError as error:
-            st.error(f"**{uploaded.name} was refused.** {error}")
-        else:
-            record = store.save_upload(model, cache.dataset(dataset_name), uploaded.name)
-            st.session_state["saved_upload"] = uploaded.file_id
-            st.success(f"{uploaded.name} reads {dataset_name} images: saved as run {record.run_id}, "
-                       f"test accuracy {record.test_accuracy:.2%}.")  # fmt: skip
-            st.rerun()

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from core.model import SEED, build_model, predict_probabilities
+from core.model import PRESETS, SEED, build_model, predict_probabilities
 from core.store import RunStore, UploadError, load_uploaded_model
 from core.training import DIVERGED, FINISHED, STOPPED, JobBoard, JobError, TrainingData, TrainingJob
 
@@ -75,6 +75,14 @@ def test_same_seed_gives_the_same_curves(quick_data):
     np.testing.assert_allclose(first["loss"], second["loss"], rtol=1e-4)
     other = run(dataclasses.replace(config, seed=7), quick_data).progress().history
     assert not np.allclose(first["loss"], other["loss"], rtol=1e-4)
+
+
+def test_the_small_cnn_trains_on_28x28_images(mnist):
+    config = dataclasses.replace(PRESETS["Small CNN"].config, epochs=1)
+    data = TrainingData.from_dataset(mnist, config, limit=SLICE)
+    assert data.x_train.shape == (SLICE, 28, 28, 1)
+    progress = run(config, data).progress()
+    assert progress.state == FINISHED and progress.test_accuracy > 0.5
 
 
 def test_a_failing_fast_path_falls_back_to_plain_fit(quick_data):

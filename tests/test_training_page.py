@@ -46,3 +46,10 @@ def test_unknown_run_in_the_link_is_a_warning():
     assert not app.exception
     assert "not on this server" in app.warning[0].value
     assert "run" not in app.query_params
+
+
+def test_a_cnn_on_8x8_digits_cannot_be_trained():
+    app = open_page(PAGE, {"family": "cnn"}, dataset="digits")
+    assert not app.exception
+    assert "cannot be trained" in app.error[0].value and "8x8" in app.error[0].value
+    assert button(app, "Train").disabled
