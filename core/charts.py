@@ -189,6 +189,6 @@ def confusion_heatmap(matrix: np.ndarray) -> go.Figure:
         showlegend=False,
     )
     figure.update_xaxes(dtick=1, side="top", range=[-0.5, 9.5])
-    figure.update_yaxes(dtick=1, range=[9.5, -0.5])  # the markers must not widen the axes
+    figure.update_yaxes(dtick=1, range=[9.5, -0.5], autorange=False)  # the markers must not widen the axes
     figure.update_layout(height=520, clickmode="event+select", **COMPACT)
     return figure
