@@ -63,17 +63,16 @@ if stop_column.button("Stop", icon=":material/stop:", disabled=not active, width
     job.stop()
 
 
-def show_result(progress) -> None:
+def show_result(test_accuracy: float | None, test_loss: float | None, train_accuracy: float | None, seconds: float):
     """Test metrics next to the last training accuracy, and what the gap means."""
-    if progress.test_accuracy is None:
+    if test_accuracy is None or train_accuracy is None:
         return
-    train_accuracy = progress.train_accuracy
-    gap = train_accuracy - progress.test_accuracy
-    test, train, difference, seconds = st.columns(4)
-    test.metric("Test accuracy", f"{progress.test_accuracy:.2%}", help=f"Test loss {progress.test_loss:.4f}")
+    gap = train_accuracy - test_accuracy
+    test, train, difference, time_taken = st.columns(4)
+    test.metric("Test accuracy", f"{test_accuracy:.2%}", help=f"Test loss {test_loss:.4f}")
     train.metric("Training accuracy", f"{train_accuracy:.2%}", help="In the last epoch")
     difference.metric("Gap", f"{gap:+.2%}", delta_color="off", delta_arrow="off")
-    seconds.metric("Time", f"{progress.elapsed:.1f} s")
+    time_taken.metric("Time", f"{seconds:.1f} s")
     if gap > 0.005:
         st.info(
             f"The model is {gap:.1%} better on images it trained on than on images it never saw: that gap is "
@@ -85,10 +84,11 @@ def show_result(progress) -> None:
         st.success("Test and training accuracy agree: no sign of overfitting yet.", icon=":material/check:")
 
 
-@st.fragment(run_every=REFRESH_SECONDS)
-def live_view() -> None:
-    """Redraws from the job's progress every second; the job itself runs in its own thread."""
-    progress = job.progress()
+ENDINGS = {"finished": "Finished", "stopped": "Stopped", "diverged": "Diverged", "failed": "Failed"}
+
+
+def show_job(progress) -> None:
+    """Where a job stands: waiting, a progress bar while it runs, or how it ended; its curves; its result."""
     if progress.state == "waiting":
         st.info(progress.message or "Waiting to start...", icon=":material/hourglass:")
     elif progress.active:
@@ -100,25 +100,31 @@ def live_view() -> None:
             f"of {progress.batches_per_epoch}, {progress.samples_per_second:,.0f} samples/s{left}",
         )
     else:
-        message = {"finished": "Finished", "stopped": "Stopped", "diverged": "Diverged", "failed": "Failed"}
-        text = f"{message[progress.state]} after {progress.epoch} of {progress.epochs} epochs. {progress.message}"
+        text = f"{ENDINGS[progress.state]} after {progress.epoch} of {progress.epochs} epochs. {progress.message}"
         (st.error if progress.state in ("diverged", "failed") else st.success)(text.strip())
     st.caption(f"Run {progress.run_id} ({progress.compile_mode or 'starting'})")
     if progress.history:
         st.plotly_chart(charts.training_curves({progress.run_id: progress.history}, progress.epochs), key="live")
-    show_result(progress)
-    if progress.ended and st.session_state.get("seen_active") == progress.run_id:
-        st.session_state["seen_active"] = None
-        st.rerun()  # the whole page: re-enables Train, lists the new run
-    if progress.active:
-        st.session_state["seen_active"] = progress.run_id
+    show_result(progress.test_accuracy, progress.test_loss, progress.train_accuracy, progress.elapsed)
 
 
-if job is not None:
+@st.fragment(run_every=REFRESH_SECONDS)
+def live_view() -> None:
+    """Redraws from the job's progress every second; the job itself trains in its own thread."""
+    progress = job.progress()
+    show_job(progress)
+    if progress.ended:
+        st.rerun()  # the whole page, once: re-enables Train and lists the new run
+
+
+if job is not None and job.progress().active:
     live_view()
+elif job is not None:
+    show_job(job.progress())
 elif run_id and (record := store.get(run_id)):
     st.caption(f"Run {record.run_id}, saved {record.created}")
     st.plotly_chart(charts.training_curves({record.run_id: record.history}, record.epochs_done))
+    show_result(record.test_accuracy, record.test_loss, record.train_accuracy, record.duration_s)
 elif run_id:
     st.warning(f"Run {run_id} from the link is not on this server any more.")
     del st.session_state[RUN_KEY]
@@ -165,8 +171,7 @@ else:
         curves = {run: by_id[run].history for run in chosen if by_id[run].history}
         if curves:
             st.plotly_chart(charts.training_curves(curves), key="compare")
-    download_column, upload_column = st.columns(2)
-    with download_column:
+    with st.columns(2)[0]:
         to_download = st.selectbox("Model to download", run_ids, key="download_run")
         st.download_button(
             "Download digits.keras", data=store.model_path(to_download).read_bytes(), file_name="digits.keras",
