@@ -77,6 +77,7 @@ PRESET_KEY = "hp_preset"
 WIDGET_PREFIX = "hp_"
 FAMILY_LABELS = {"dense": "Dense (the notebook's)", "cnn": "Small CNN"}
 OPTIMIZER_LABELS = {"rmsprop": "RMSprop", "adam": "Adam", "sgd": "SGD + momentum"}
+FIELDS = dataclasses.fields(ModelConfig)
 
 
 def current_config() -> ModelConfig:
@@ -103,13 +104,18 @@ def snap_to_panel(config: ModelConfig) -> ModelConfig:
 
 
 def nearest(options, value, log: bool = False):
+    """The option closest to `value` (on a log scale for rates and batch sizes)."""
     distance = (lambda option: abs(math.log(option) - math.log(value))) if log else (lambda option: abs(option - value))
     return min(options, key=distance)
 
 
+def widget_key(field: str) -> str:
+    return WIDGET_PREFIX + field
+
+
 def _set_widgets(config: ModelConfig) -> None:
-    for field in dataclasses.fields(config):
-        st.session_state[WIDGET_PREFIX + field.name] = getattr(config, field.name)
+    for field in FIELDS:
+        st.session_state[widget_key(field.name)] = getattr(config, field.name)
 
 
 def _apply_preset() -> None:
@@ -123,41 +129,39 @@ def _reset_to_seed() -> None:
 
 def hyperparameter_panel() -> ModelConfig:
     """The shared hyperparameters in the sidebar; returns the chosen config and mirrors it in the URL."""
-    config = current_config()
-    for field in dataclasses.fields(config):  # widget keys are dropped on page change: restore them
-        st.session_state.setdefault(WIDGET_PREFIX + field.name, getattr(config, field.name))
-    st.session_state.setdefault(
-        PRESET_KEY, next((p.name for p in PRESETS.values() if p.config == config), "Seed notebook")
-    )
-
-    def key(name: str) -> str:
-        return WIDGET_PREFIX + name
+    saved = current_config()
+    for field in FIELDS:  # widget keys are dropped on page change: restore them
+        st.session_state.setdefault(widget_key(field.name), getattr(saved, field.name))
+    matching_preset = next((preset.name for preset in PRESETS.values() if preset.config == saved), "Seed notebook")
+    st.session_state.setdefault(PRESET_KEY, matching_preset)
+    # The widgets' values for this run are already in session state: the config they describe.
+    config = ModelConfig(**{field.name: st.session_state[widget_key(field.name)] for field in FIELDS})
 
     with st.sidebar:
         st.subheader("Hyperparameters")
         st.selectbox("Preset", list(PRESETS), key=PRESET_KEY, on_change=_apply_preset,
                      help="Sets every hyperparameter below.")  # fmt: skip
-        st.caption(PRESETS[st.session_state[PRESET_KEY]].explanation)
+        preset = PRESETS[st.session_state[PRESET_KEY]]
+        st.caption(preset.explanation + ("" if preset.config == config else " **Changed below.**"))
         st.button("Reset to the seed notebook", on_click=_reset_to_seed, icon=":material/restart_alt:")
         with st.expander("Architecture", expanded=True):
-            family = st.radio("Family", list(FAMILY_LABELS), format_func=FAMILY_LABELS.get, key=key("family"))
-            dense = family == "dense"
-            st.slider("Hidden layers", *LIMITS["hidden_layers"], key=key("hidden_layers"), disabled=not dense)
-            st.slider("Units per hidden layer", 16, 1024, step=16, key=key("units"), disabled=not dense)
-            st.selectbox("Activation", ACTIVATIONS, key=key("activation"))
-            st.slider("Dropout", 0.0, 0.7, step=0.05, key=key("dropout"))
-            st.select_slider("L2 weight penalty", L2_FACTORS, key=key("l2"), format_func=lambda v: f"{v:g}")
+            st.radio("Family", list(FAMILY_LABELS), format_func=FAMILY_LABELS.get, key=widget_key("family"))
+            dense = config.family == "dense"
+            st.slider("Hidden layers", *LIMITS["hidden_layers"], key=widget_key("hidden_layers"), disabled=not dense)
+            st.slider("Units per hidden layer", 16, 1024, step=16, key=widget_key("units"), disabled=not dense)
+            st.selectbox("Activation", ACTIVATIONS, key=widget_key("activation"))
+            st.slider("Dropout", 0.0, 0.7, step=0.05, key=widget_key("dropout"))
+            st.select_slider("L2 weight penalty", L2_FACTORS, key=widget_key("l2"), format_func=lambda v: f"{v:g}")
         with st.expander("Training", expanded=True):
-            st.selectbox("Optimizer", OPTIMIZERS, format_func=OPTIMIZER_LABELS.get, key=key("optimizer"))
-            st.select_slider("Learning rate", LEARNING_RATES, key=key("learning_rate"), format_func=lambda v: f"{v:g}",
-                             help="Log scale. rmsprop's default is 0.001.")  # fmt: skip
-            st.select_slider("Batch size", BATCH_SIZES, key=key("batch_size"))
-            st.slider("Epochs", *LIMITS["epochs"], key=key("epochs"))
-            st.slider("Validation split", 0.0, 0.3, step=0.05, key=key("validation_split"),
+            st.selectbox("Optimizer", OPTIMIZERS, format_func=OPTIMIZER_LABELS.get, key=widget_key("optimizer"))
+            st.select_slider("Learning rate", LEARNING_RATES, key=widget_key("learning_rate"),
+                             format_func=lambda v: f"{v:g}", help="Log scale. rmsprop's default is 0.001.")  # fmt: skip
+            st.select_slider("Batch size", BATCH_SIZES, key=widget_key("batch_size"))
+            st.slider("Epochs", *LIMITS["epochs"], key=widget_key("epochs"))
+            st.slider("Validation split", 0.0, 0.3, step=0.05, key=widget_key("validation_split"),
                       help="Share of the training images held out to watch overfitting.")  # fmt: skip
-            st.number_input("Random seed", *LIMITS["seed"], key=key("seed"), step=1)
+            st.number_input("Random seed", *LIMITS["seed"], key=widget_key("seed"), step=1)
 
-    config = ModelConfig(**{field.name: st.session_state[key(field.name)] for field in dataclasses.fields(ModelConfig)})
     st.session_state[CONFIG_KEY] = config
     mirror_in_url(config)
     return config
@@ -166,7 +170,7 @@ def hyperparameter_panel() -> ModelConfig:
 def mirror_in_url(config: ModelConfig) -> None:
     """Keep the URL's query parameters equal to the config, so a shared link opens the same one."""
     wanted = config_to_query(config)
-    for field in dataclasses.fields(ModelConfig):
+    for field in FIELDS:
         if field.name in wanted:
             if st.query_params.get(field.name) != wanted[field.name]:
                 st.query_params[field.name] = wanted[field.name]
