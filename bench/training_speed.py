@@ -9,6 +9,7 @@ Run: python bench/training_speed.py [--epochs 3] [--repeats 2]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
@@ -18,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import keras  # noqa: E402
 
+from core.charts import LiveCurves  # noqa: E402
 from core.data import load_dataset  # noqa: E402
 from core.model import SEED, build_model  # noqa: E402
 from core.training import FAST_COMPILE, PLAIN_COMPILE, TrainingData, TrainingJob  # noqa: E402
@@ -47,29 +49,13 @@ def fit_seconds(data: TrainingData, options: dict, epochs: int) -> list[float]:
 
 def job_seconds(data: TrainingData, options: dict, epochs: int, watched: bool) -> tuple[list[float], float | None]:
     """The job's own fit; `watched` adds what the page does: read the progress and draw the curves every second."""
-    import dataclasses
-
-    from core.charts import training_curves
-
-    job = TrainingJob(dataclasses.replace(SEED, epochs=epochs), data, compile_options=options)
     timer = EpochTimer()
-    original_fit = job._fit
-
-    def fit_with_timer():
-        # Same fit as the job's, with an epoch timer beside the live-progress callback.
-        fit = job.model.fit
-
-        def timed_fit(*args, callbacks=(), **kwargs):
-            return fit(*args, callbacks=[*callbacks, timer], **kwargs)
-
-        job.model.fit = timed_fit
-        return original_fit()
-
-    job._fit = fit_with_timer
+    job = TrainingJob(dataclasses.replace(SEED, epochs=epochs), data, compile_options=options, callbacks=[timer])
     job.start()
+    curves = LiveCurves()
     while not job.wait(REFRESH_SECONDS if watched else None):
-        progress = job.progress()
-        training_curves({progress.run_id: progress.history}, progress.epochs).to_json()
+        progress = job.progress()  # what the page's live view does each second
+        curves.figure(progress.run_id, progress.history, progress.epochs).to_json()
     return timer.seconds, job.progress().test_accuracy
 
 

@@ -24,14 +24,13 @@ FAST_COMPILE = {"jit_compile": True, "steps_per_execution": 32}
 PLAIN_COMPILE = {"jit_compile": False, "steps_per_execution": 1}
 EVALUATE_BATCH = 1024
 
-WAITING, RUNNING, FINISHED, STOPPED, DIVERGED, FAILED = (
-    "waiting",
-    "running",
-    "finished",
-    "stopped",
-    "diverged",
-    "failed",
-)
+# A job's states, in order; the last four end it.
+WAITING = "waiting"
+RUNNING = "running"
+FINISHED = "finished"
+STOPPED = "stopped"
+DIVERGED = "diverged"
+FAILED = "failed"
 ENDED = (FINISHED, STOPPED, DIVERGED, FAILED)
 # A uniform guess over 10 digits costs ln(10) = 2.3; a running loss past this has blown up (or is NaN).
 DIVERGENCE_LOSS = 100.0
@@ -110,6 +109,7 @@ class TrainingJob:
         on_end: Callable[[TrainingJob], None] | None = None,
         compile_options: dict | None = None,
         dataset_name: str = "",
+        callbacks: list[keras.callbacks.Callback] = (),
     ):
         self.config = config
         self.data = data
@@ -120,6 +120,7 @@ class TrainingJob:
         self._slots = slots
         self._on_end = on_end
         self._compile_options = FAST_COMPILE if compile_options is None else compile_options
+        self._callbacks = list(callbacks)  # more Keras callbacks, beside the progress one (benchmarks)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._done = threading.Event()
@@ -195,22 +196,23 @@ class TrainingJob:
 
     def _train(self) -> str:
         """Fit with the fast compile options, falling back to plain ones if they fail before the first epoch."""
-        attempts = [self._compile_options] + ([PLAIN_COMPILE] if self._compile_options != PLAIN_COMPILE else [])
-        for options in attempts:
-            self.model = build_model(self.config, self.data.x_train.shape[1:], NUM_CLASSES, options)
-            self._update(compile_mode="XLA" if options.get("jit_compile") else "plain")
-            try:
-                return self._fit()
-            except Exception:
-                if options is attempts[-1] or self._progress.epoch > 0:
-                    raise
-        raise AssertionError("unreachable")
+        try:
+            return self._fit(self._compile_options)
+        except Exception:
+            if self._compile_options == PLAIN_COMPILE or self._progress.epoch > 0:
+                raise
+            return self._fit(PLAIN_COMPILE)  # XLA or multi-step execution does not work here
 
-    def _fit(self) -> str:
+    def _fit(self, compile_options: dict) -> str:
+        """Build the model and fit it; returns how the fit ended."""
         config = self.config
+        self.model = build_model(config, self.data.x_train.shape[1:], NUM_CLASSES, compile_options)
         samples = len(self.data.x_train)
         train_samples = samples - int(samples * config.validation_split)
-        self._update(batches_per_epoch=math.ceil(train_samples / config.batch_size))
+        self._update(
+            compile_mode="XLA" if compile_options.get("jit_compile") else "plain",
+            batches_per_epoch=math.ceil(train_samples / config.batch_size),
+        )
         callback = ProgressCallback(self)
         self.model.fit(
             self.data.x_train,
@@ -218,7 +220,7 @@ class TrainingJob:
             epochs=config.epochs,
             batch_size=config.batch_size,
             validation_split=config.validation_split,
-            callbacks=[callback],
+            callbacks=[callback, *self._callbacks],
             verbose=0,
         )
         if callback.diverged:
@@ -310,7 +312,3 @@ class JobBoard:
         ended = [run_id for run_id, job in self._jobs.items() if job.progress().ended]
         for run_id in ended[: max(0, len(ended) - self.keep)]:
             del self._jobs[run_id]
-
-    def running_count(self) -> int:
-        with self._lock:
-            return sum(job.progress().state == RUNNING for job in self._jobs.values())
