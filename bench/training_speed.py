@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import keras  # noqa: E402
 
-from core.charts import LiveCurves  # noqa: E402
+from core.charts import training_curves  # noqa: E402
 from core.data import load_dataset  # noqa: E402
 from core.model import SEED, build_model  # noqa: E402
-from core.training import FAST_COMPILE, PLAIN_COMPILE, TrainingData, TrainingJob  # noqa: E402
+from core.training import FAST_COMPILE, PLAIN_COMPILE, ProgressCallback, TrainingData, TrainingJob  # noqa: E402
 
 REFRESH_SECONDS = 1.0  # the Training page's live view redraws this often
 
@@ -52,11 +52,33 @@ def job_seconds(data: TrainingData, options: dict, epochs: int, watched: bool) -
     timer = EpochTimer()
     job = TrainingJob(dataclasses.replace(SEED, epochs=epochs), data, compile_options=options, callbacks=[timer])
     job.start()
-    curves = LiveCurves()
+    started, redrawing = time.perf_counter(), 0.0
     while not job.wait(REFRESH_SECONDS if watched else None):
+        redraw_start = time.perf_counter()
         progress = job.progress()  # what the page's live view does each second
-        curves.figure(progress.run_id, progress.history, progress.epochs).to_json()
+        training_curves({progress.run_id: progress.history}, progress.epochs).to_json()
+        redrawing += time.perf_counter() - redraw_start
+    REDRAW_SHARES.append(redrawing / (time.perf_counter() - started))
     return timer.seconds, job.progress().test_accuracy
+
+
+REDRAW_SHARES: list[float] = []  # share of wall time the watcher spends redrawing (Python holding the GIL)
+
+
+def callback_seconds_per_call(data: TrainingData, calls: int = 20_000) -> float:
+    """What the progress callback costs each time Keras calls it (every 32 steps), measured alone."""
+
+    class NoModel:
+        stop_training = False
+
+    job = TrainingJob(SEED, data)
+    job._update(batches_per_epoch=469)
+    callback = ProgressCallback(job)
+    callback.set_model(NoModel())
+    started = time.perf_counter()
+    for call in range(calls):
+        callback.on_train_batch_end(call % 469, {"loss": 0.3, "accuracy": 0.9})
+    return (time.perf_counter() - started) / calls
 
 
 def steady(seconds: list[float]) -> float:
@@ -90,7 +112,16 @@ def main() -> None:
         value = statistics.median(values)
         print(f"{name:30} {value:8.2f} {statistics.median(firsts[name]):10.2f} {plain / value:8.2f}x")
     watched = statistics.median(results["job, watched at 1 Hz"])
-    print(f"live-update overhead (watched job / fast fit without updates - 1): {watched / fast - 1:+.1%}")
+    print(f"wall clock, watched job / fast fit without updates - 1: {watched / fast - 1:+.1%} "
+          "(this machine varies by +-30% from run to run: read the direct costs below)")  # fmt: skip
+    per_call = callback_seconds_per_call(data)
+    calls_per_epoch = 469 / FAST_COMPILE["steps_per_execution"]
+    callback_share = per_call * calls_per_epoch / fast
+    print(f"direct cost, progress callback: {per_call * 1e6:.1f} us x {calls_per_epoch:.0f} calls per epoch "
+          f"= {callback_share:.3%} of an epoch")  # fmt: skip
+    redraw_share = statistics.median(REDRAW_SHARES)
+    print(f"direct cost, live view redraw each second: {redraw_share:.2%} of wall time")
+    print(f"live-update overhead, direct: {callback_share + redraw_share:.2%} (target: under 3%)")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 DIGITS = [str(digit) for digit in range(10)]
 INK = "gray"  # white ink on black, as the model sees it
@@ -110,54 +109,44 @@ CURVE_METRICS = {"loss": "Loss", "accuracy": "Accuracy"}
 
 
 def training_curves(runs: dict[str, dict[str, list[float]]], epochs: int | None = None) -> go.Figure:
-    """Loss and accuracy per epoch, train solid and validation dashed, one colour per run."""
-    figure = make_subplots(rows=1, cols=2, subplot_titles=list(CURVE_METRICS.values()))
+    """Loss and accuracy per epoch side by side, train solid and validation dashed, one colour per run.
+
+    Built from plain dicts (~2 ms, not ~35 ms with make_subplots): the live view redraws it every second.
+    """
     palette = px.colors.qualitative.Plotly
+    traces = []
     for index, (name, history) in enumerate(runs.items()):
-        color = palette[index % len(palette)]
         for column, metric in enumerate(CURVE_METRICS, start=1):
             for prefix, dash in (("", "solid"), ("val_", "dash")):
                 values = history.get(prefix + metric)
                 if not values:
                     continue
-                label = (
-                    f"{name} {'validation' if prefix else 'train'}"
-                    if len(runs) > 1
-                    else ("validation" if prefix else "train")
-                )
-                figure.add_scatter(
-                    x=list(range(1, len(values) + 1)),
-                    y=values,
-                    name=label,
-                    legendgroup=label,
-                    showlegend=column == 1,
-                    line={"color": color, "dash": dash},
-                    mode="lines+markers",
-                    row=1,
-                    col=column,
-                )
-    figure.update_xaxes(
-        title_text="epoch",
-        range=[0.5, (epochs or 1) + 0.5] if epochs else None,
-        dtick=1 if (epochs or 0) <= 15 else None,
-    )
-    figure.update_layout(height=380, legend={"orientation": "h", "y": -0.25}, **COMPACT)
-    return figure
-
-
-class LiveCurves:
-    """The live training figure, rebuilt only when an epoch has ended: the page redraws every second,
-    and building a figure costs ~40 ms of Python that the training thread would wait for."""
-
-    def __init__(self) -> None:
-        self._key: tuple[str, int] | None = None
-        self._figure: go.Figure | None = None
-
-    def figure(self, run_id: str, history: dict[str, list[float]], epochs: int) -> go.Figure:
-        key = (run_id, len(history.get("loss", [])))
-        if key != self._key:
-            self._key, self._figure = key, training_curves({run_id: history}, epochs)
-        return self._figure
+                kind = "validation" if prefix else "train"
+                label = f"{name} {kind}" if len(runs) > 1 else kind
+                traces.append(
+                    {"type": "scatter", "x": list(range(1, len(values) + 1)), "y": values, "name": label,
+                     "legendgroup": label, "showlegend": column == 1, "mode": "lines+markers",
+                     "line": {"color": palette[index % len(palette)], "dash": dash},
+                     "xaxis": "x" if column == 1 else "x2", "yaxis": "y" if column == 1 else "y2"}
+                )  # fmt: skip
+    longest = epochs or max((len(trace["x"]) for trace in traces), default=1)
+    epoch_axis = {"title": {"text": "epoch"}, "range": [0.5, longest + 0.5], "dtick": 1 if longest <= 15 else None}
+    titles = [
+        {"text": title, "x": x, "y": 1.0, "xref": "paper", "yref": "paper", "xanchor": "center", "yanchor": "bottom",
+         "showarrow": False, "font": {"size": 14}}
+        for title, x in zip(CURVE_METRICS.values(), (0.225, 0.775), strict=True)
+    ]  # fmt: skip
+    layout = {
+        "xaxis": {**epoch_axis, "domain": [0, 0.45], "anchor": "y"},
+        "xaxis2": {**epoch_axis, "domain": [0.55, 1], "anchor": "y2"},
+        "yaxis": {"anchor": "x"},
+        "yaxis2": {"anchor": "x2"},
+        "annotations": titles,
+        "height": 380,
+        "legend": {"orientation": "h", "y": -0.25},
+        **COMPACT,
+    }
+    return go.Figure({"data": traces, "layout": layout})
 
 
 def probability_bars(probabilities: np.ndarray, highlight: int | None = None) -> go.Figure:

@@ -104,8 +104,7 @@ def show_job(progress) -> None:
         (st.error if progress.state in ("diverged", "failed") else st.success)(text.strip())
     st.caption(f"Run {progress.run_id} ({progress.compile_mode or 'starting'})")
     if progress.history:
-        live_curves = st.session_state.setdefault("live_curves", charts.LiveCurves())
-        st.plotly_chart(live_curves.figure(progress.run_id, progress.history, progress.epochs), key="live")
+        st.plotly_chart(charts.training_curves({progress.run_id: progress.history}, progress.epochs), key="live")
     show_result(progress.test_accuracy, progress.test_loss, progress.train_accuracy, progress.elapsed)
 
 
