@@ -76,3 +76,19 @@ def test_clicking_a_confusion_cell_shows_those_mistakes(page, app_url):
     titles = [line for line in gallery.splitlines() if ", true " in line]
     assert titles and all(title.startswith("9, true 4") for title in titles)
     screenshot(page, "predict-mistakes")
+
+
+def test_undo_and_reset_follow_the_canvas(page, app_url):
+    box = open_canvas(page, app_url)
+    stroke(page, box, [(0.5, 0.15), (0.5, 0.85)])
+    assert prediction(page) == "1"
+    metric = page.get_by_test_id("stMetric").filter(has_text="Prediction")
+    one = metric.text_content()
+    stroke(page, box, [(0.2, 0.5), (0.8, 0.5)])  # a crossing bar: a different drawing, another answer
+    expect(metric).not_to_have_text(one, timeout=30_000)
+    page.get_by_role("button", name="Undo").click()
+    expect(metric).to_have_text(one, timeout=30_000)  # the same single stroke: the same probabilities
+    page.get_by_role("button", name="Reset canvas & history").click()
+    page.get_by_text("Draw a digit on the black square").wait_for(timeout=30_000)
+    assert page.get_by_test_id("stMetric").filter(has_text="Prediction").count() == 0
+    screenshot(page, "predict-reset")
