@@ -9,7 +9,7 @@ from sklearn.metrics import confusion_matrix
 from core import cache, charts
 from core.model import model_input_shape, predict_probabilities
 from core.preprocess import FORMATS, TOO_SMALL_FRACTION, ImageError, canvas_to_mnist, image_bytes_to_mnist, ink_fraction
-from pages.widgets import ensure_frame, load_selected_dataset
+from pages.widgets import RUN_KEY, ensure_frame, load_selected_dataset
 
 ensure_frame()
 
@@ -51,7 +51,7 @@ if not records:
     st.stop()
 
 by_id = {record.run_id: record for record in records}
-session_run = st.session_state.get("run_id")
+session_run = st.session_state.get(RUN_KEY)
 default = list(by_id).index(session_run) if session_run in by_id else 0
 
 
@@ -72,16 +72,17 @@ def classify(image: np.ndarray) -> np.ndarray:
     return predict_probabilities(model, image.reshape((1, *input_shape)))[0]
 
 
-def show_prediction(image: np.ndarray, started: float, column_input, column_output) -> None:
+def show_prediction(image: np.ndarray, started: float, column_input, column_output, source: str) -> None:
+    """The image the model sees, its answer and the probabilities; `started` times the whole server path."""
     probabilities = classify(image)
     milliseconds = (time.perf_counter() - started) * 1000
     digit = int(np.argmax(probabilities))
     with column_input:
-        st.plotly_chart(charts.image_heatmap(image, "What the model sees"), key=f"seen-{id(column_input)}")
+        st.plotly_chart(charts.image_heatmap(image, "What the model sees"), key=f"seen-{source}")
         st.caption(f"{image.shape[0]}x{image.shape[1]}, centred like the training digits.")
     with column_output:
         st.metric("Prediction", str(digit), f"{probabilities[digit]:.1%} sure", delta_color="off", delta_arrow="off")
-        st.plotly_chart(charts.probability_bars(probabilities), key=f"bars-{id(column_output)}")
+        st.plotly_chart(charts.probability_bars(probabilities), key=f"bars-{source}")
         st.caption(f"Preprocessing and inference took {milliseconds:.1f} ms on the server.")
 
 
@@ -108,7 +109,7 @@ with draw_tab:
     elif ink_fraction(rgba) < TOO_SMALL_FRACTION:
         output_column.warning("That is too small to be a digit: draw it bigger, filling most of the square.")
     else:
-        show_prediction(image, started, seen_column, output_column)
+        show_prediction(image, started, seen_column, output_column, "canvas")
 
 with upload_tab:
     picture = st.file_uploader("A PNG or JPEG of one handwritten digit", type=["png", "jpg", "jpeg"], key="picture")
@@ -120,7 +121,7 @@ with upload_tab:
         except ImageError as error:
             st.error(f"**{picture.name} cannot be used.** {error}")
         else:
-            show_prediction(image, started, seen_column, output_column)
+            show_prediction(image, started, seen_column, output_column, "upload")
 
 # ---- The test set, as in the notebook ------------------------------------------------------------
 

@@ -6,11 +6,10 @@ from core import cache, charts
 from core.model import ModelBuildError
 from core.store import UploadError, load_uploaded_model
 from core.training import JobError, TrainingData
-from pages.widgets import ensure_frame, hyperparameter_panel, load_selected_dataset, session_owner
+from pages.widgets import RUN_KEY, ensure_frame, hyperparameter_panel, load_selected_dataset, session_owner
 
 ensure_frame()
 
-RUN_KEY = "run_id"  # the session's current run, mirrored in the URL as ?run=
 TRAIN_SIZES = {"all": None, "10,000": 10_000, "2,000": 2_000}
 REFRESH_SECONDS = 1.0
 

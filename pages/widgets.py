@@ -26,6 +26,7 @@ from core.model import (
 )
 
 DATASET_KEY = "dataset"
+RUN_KEY = "run_id"  # the session's latest training run (Training page, mirrored in the URL as ?run=)
 
 
 def ensure_frame() -> None:
