@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.browser import chromium_browser, running_app, screenshot, wait_for_app  # noqa: E402
+from tests.browser import chromium_browser, draw_stroke, running_app, screenshot, wait_for_app  # noqa: E402
 
 
 def loop(cx: float, cy: float, rx: float, ry: float, start: float = 0.0, points: int = 28):
@@ -38,21 +38,6 @@ DIGITS = {
 }
 
 
-def draw(page, points) -> None:
-    box = page.locator("canvas.upper-canvas").bounding_box()
-
-    def at(point):
-        return box["x"] + point[0] * box["width"], box["y"] + point[1] * box["height"]
-
-    page.mouse.move(*at(points[0]))
-    page.mouse.down()
-    for start, end in zip(points, points[1:], strict=False):
-        for step in range(1, 6):
-            f = step / 5
-            page.mouse.move(*at((start[0] + (end[0] - start[0]) * f, start[1] + (end[1] - start[1]) * f)))
-    page.mouse.up()
-
-
 def main() -> None:
     right = 0
     with running_app() as url, chromium_browser() as browser:
@@ -61,7 +46,7 @@ def main() -> None:
             page.goto(f"{url}/predict")
             wait_for_app(page)
             page.locator("canvas.upper-canvas").wait_for(timeout=300_000)
-            draw(page, points)
+            draw_stroke(page, points)
             metric = page.get_by_test_id("stMetric").filter(has_text="Prediction")
             metric.wait_for(timeout=60_000)
             time.sleep(0.5)

@@ -122,3 +122,19 @@ def wait_for_app(page, timeout_ms: int = 60_000) -> None:
         }""",
         timeout=timeout_ms,
     )
+
+
+def draw_stroke(page, points: list[tuple[float, float]], steps: int = 10) -> None:
+    """Draw one pen stroke with the mouse on the drawing canvas, through points given as fractions of its size."""
+    box = page.locator("canvas.upper-canvas").bounding_box()
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return box["x"] + x * box["width"], box["y"] + y * box["height"]
+
+    page.mouse.move(*at(*points[0]))
+    page.mouse.down()
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        for step in range(1, steps + 1):
+            fraction = step / steps
+            page.mouse.move(*at(x0 + (x1 - x0) * fraction, y0 + (y1 - y0) * fraction))
+    page.mouse.up()

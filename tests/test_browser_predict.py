@@ -3,34 +3,17 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import screenshot, wait_for_app
+from tests.browser import draw_stroke, screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
 STARTER_TIMEOUT_MS = 300_000  # a fresh install trains the notebook's network first
 
 
-def open_canvas(page, app_url):
+def open_canvas(page, app_url) -> None:
     page.goto(f"{app_url}/predict")
     wait_for_app(page)
-    canvas = page.locator("canvas.upper-canvas")
-    canvas.wait_for(timeout=STARTER_TIMEOUT_MS)
-    return canvas.bounding_box()
-
-
-def stroke(page, box, points: list[tuple[float, float]]) -> None:
-    """Draw one stroke through points given as fractions of the canvas."""
-
-    def at(point):
-        return box["x"] + point[0] * box["width"], box["y"] + point[1] * box["height"]
-
-    page.mouse.move(*at(points[0]))
-    page.mouse.down()
-    for start, end in zip(points, points[1:], strict=False):
-        for step in range(1, 11):
-            fraction = step / 10
-            page.mouse.move(*at((start[0] + (end[0] - start[0]) * fraction, start[1] + (end[1] - start[1]) * fraction)))
-    page.mouse.up()
+    page.locator("canvas.upper-canvas").wait_for(timeout=STARTER_TIMEOUT_MS)
 
 
 def prediction(page) -> str:
@@ -46,15 +29,15 @@ def test_blank_canvas_prompts_to_draw(page, app_url):
 
 
 def test_a_vertical_stroke_reads_one(page, app_url):
-    box = open_canvas(page, app_url)
-    stroke(page, box, [(0.5, 0.15), (0.5, 0.85)])
+    open_canvas(page, app_url)
+    draw_stroke(page, [(0.5, 0.15), (0.5, 0.85)])
     assert prediction(page) == "1"
     screenshot(page, "predict-one")
 
 
 def test_a_drawn_seven_reads_seven(page, app_url):
-    box = open_canvas(page, app_url)
-    stroke(page, box, [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)])
+    open_canvas(page, app_url)
+    draw_stroke(page, [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)])
     assert prediction(page) == "7"
     seen = page.get_by_test_id("stPlotlyChart").filter(has_text="What the model sees")
     assert seen.count() == 1
@@ -79,12 +62,12 @@ def test_clicking_a_confusion_cell_shows_those_mistakes(page, app_url):
 
 
 def test_undo_and_reset_follow_the_canvas(page, app_url):
-    box = open_canvas(page, app_url)
-    stroke(page, box, [(0.5, 0.15), (0.5, 0.85)])
+    open_canvas(page, app_url)
+    draw_stroke(page, [(0.5, 0.15), (0.5, 0.85)])
     assert prediction(page) == "1"
     metric = page.get_by_test_id("stMetric").filter(has_text="Prediction")
     one = metric.text_content()
-    stroke(page, box, [(0.2, 0.5), (0.8, 0.5)])  # a crossing bar: a different drawing, another answer
+    draw_stroke(page, [(0.2, 0.5), (0.8, 0.5)])  # a crossing bar: a different drawing, another answer
     expect(metric).not_to_have_text(one, timeout=30_000)
     page.get_by_role("button", name="Undo").click()
     expect(metric).to_have_text(one, timeout=30_000)  # the same single stroke: the same probabilities
