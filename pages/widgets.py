@@ -36,7 +36,7 @@ def ensure_frame() -> None:
     old folder mode (no app.py, no navigation of ours). The first st.navigation call ends that mode; until a
     run calls it, this resets the flag and reruns, so the user gets the real frame.
     """
-    if PagesManager.uses_pages_directory:
+    if getattr(PagesManager, "uses_pages_directory", False):  # a private flag: absent in some versions
         PagesManager.uses_pages_directory = False
         st.rerun()
 
