@@ -20,7 +20,7 @@ from core.model import (
     describe_model,
     model_input_shape,
     predict_probabilities,
-    to_model_input,
+    probabilities_on_test_set,
 )
 from core.store import RunStore, default_store_root
 
@@ -120,7 +120,4 @@ def starter_job(dataset_name: str):
 @st.cache_resource(max_entries=4, show_spinner="Classifying the test set...")
 def test_probabilities(store_root: str, run_id: str, dataset_name: str) -> np.ndarray:
     """A saved model's probabilities for every test image of its dataset."""
-    model = saved_model(store_root, run_id)
-    loaded = dataset(dataset_name)
-    x = to_model_input(loaded.x_test, loaded.pixel_max, model_input_shape(model))
-    return predict_probabilities(model, x)
+    return probabilities_on_test_set(saved_model(store_root, run_id), dataset(dataset_name))

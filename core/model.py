@@ -98,17 +98,26 @@ def to_model_input(images: np.ndarray, pixel_max: int, input_shape: tuple[int, .
     return x.reshape((len(images), *input_shape))
 
 
+def model_input_shape(model) -> tuple[int, ...]:
+    """The shape of one input, without the batch dimension: (784,) or (28, 28, 1) and so on."""
+    return tuple(model.inputs[0].shape[1:])
+
+
 def predict_probabilities(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Class probabilities by calling the model directly (much faster than `predict` for small inputs)."""
     parts = [np.asarray(model(x[start : start + batch_size], training=False)) for start in range(0, len(x), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0, 10), np.float32)
 
 
+def probabilities_on_test_set(model, dataset) -> np.ndarray:
+    """The model's probabilities for every test image of the dataset, shape (n, 10)."""
+    return predict_probabilities(model, to_model_input(dataset.x_test, dataset.pixel_max, model_input_shape(model)))
+
+
 def evaluate_model(model, dataset) -> tuple[float, float]:
     """Cross-entropy and accuracy on the dataset's whole test set."""
-    x = to_model_input(dataset.x_test, dataset.pixel_max, model_input_shape(model))
-    probabilities = predict_probabilities(model, x)
-    picked = probabilities[np.arange(len(x)), dataset.y_test]
+    probabilities = probabilities_on_test_set(model, dataset)
+    picked = probabilities[np.arange(len(probabilities)), dataset.y_test]
     loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
     return loss, float(np.mean(probabilities.argmax(axis=1) == dataset.y_test))
 
@@ -307,8 +316,3 @@ def config_from_query(params: dict[str, str]) -> tuple[ModelConfig, list[str]]:
             values.pop(field.name, None)
             problems.append(f"Ignored {field.name}={raw!r} from the link: {error}")
     return dataclasses.replace(SEED, **values), problems
-
-
-def model_input_shape(model) -> tuple[int, ...]:
-    """The shape of one input, without the batch dimension: (784,) or (28, 28, 1) and so on."""
-    return tuple(model.inputs[0].shape[1:])

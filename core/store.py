@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.data import Dataset
-from core.model import evaluate_model
+from core.model import evaluate_model, model_input_shape
 
 MODEL_DIR_ENV = "DIGITLAB_MODEL_DIR"
 DEFAULT_MODEL_DIR = "models"
@@ -166,7 +166,7 @@ def load_uploaded_model(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES):
             raise UploadError(f"Keras could not load this model: {first_line(error)}") from error
         except Exception as error:
             raise UploadError(f"Keras could not load this model: {first_line(error)}") from error
-    input_shape = tuple(model.inputs[0].shape[1:])
+    input_shape = model_input_shape(model)
     if input_shape not in ACCEPTED_INPUT_SHAPES:
         accepted = ", ".join(str(shape) for shape in ACCEPTED_INPUT_SHAPES)
         raise UploadError(
