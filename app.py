@@ -4,7 +4,7 @@ import streamlit as st
 
 from pages.widgets import dataset_selector
 
-st.set_page_config(page_title="Digit Lab", page_icon=":material/draw:", layout="wide")
+st.set_page_config(page_title="Digit Lab", page_icon="✍️", layout="wide")
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -19,8 +19,9 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.config import SEED  # noqa: E402
 from core.data import load_dataset  # noqa: E402
-from core.model import SEED, build_model, predict_probabilities  # noqa: E402
+from core.model import build_model, predict_probabilities  # noqa: E402
 from core.preprocess import canvas_to_mnist  # noqa: E402
 
 STROKES = {  # a few digits as polylines on a 280x280 canvas

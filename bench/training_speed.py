@@ -1,9 +1,10 @@
-"""Seconds per epoch on real MNIST: the notebook's plain `model.fit` vs Digit Lab's training job.
+"""Training speed on real MNIST, per model family, and what the training cluster adds.
 
-Prints, side by side: plain fit, fast fit (XLA + steps_per_execution) without live updates, the job (fast
-fit + its progress callback), and the job watched as the page does (progress read and curves drawn every
-second). Live updates cost = watched job / fast fit - 1.
-Run: python bench/training_speed.py [--epochs 3] [--repeats 2]
+Prints seconds per epoch (median of the epochs after the first, which traces and compiles) for the notebook's
+plain `model.fit` and for the compile options the app uses for that family; then one whole run through the
+app's embedded Dask cluster (worker start, data loading, live progress, evaluation, the saved model) beside
+the same run in this process; then the cost of the live progress channel (one publish and one stop check).
+Run: python bench/training_speed.py [--epochs 3] [--families dense cnn]
 """
 
 from __future__ import annotations
@@ -19,17 +20,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import keras  # noqa: E402
 
-from core.charts import training_curves  # noqa: E402
+from core.config import PRESETS, SEED  # noqa: E402
 from core.data import load_dataset  # noqa: E402
-from core.model import SEED, build_model  # noqa: E402
-from core.training import FAST_COMPILE, PLAIN_COMPILE, ProgressCallback, TrainingData, TrainingJob  # noqa: E402
+from core.jobs import SchedulerReporter, TrainingCluster, TrainingJob  # noqa: E402
+from core.model import build_model  # noqa: E402
+from core.runs import LocalReporter, Progress, TrainingRequest  # noqa: E402
+from core.store import new_run_id  # noqa: E402
+from core.training import COMPILE_OPTIONS, PLAIN_COMPILE, PUBLISH_SECONDS, TrainingData, run_training  # noqa: E402
 
-REFRESH_SECONDS = 1.0  # the Training page's live view redraws this often
+FAMILIES = {"dense": SEED, "cnn": dataclasses.replace(PRESETS["Small CNN"].config, validation_split=0.0)}
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Epoch-level hooks only, so Keras skips per-batch callback work."""
-
     def on_train_begin(self, logs=None):
         self.seconds = []
 
@@ -40,88 +42,64 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self.start)
 
 
-def fit_seconds(data: TrainingData, options: dict, epochs: int) -> list[float]:
-    model = build_model(SEED, data.x_train.shape[1:], compile_options=options)
+def seconds_per_epoch(config, data: TrainingData, options: dict, epochs: int) -> tuple[float, float]:
+    """(first epoch, median of the others) for a plain Keras fit with these compile options."""
+    model = build_model(config, data.x_train.shape[1:], compile_options=options)
     timer = EpochTimer()
-    model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=SEED.batch_size, callbacks=[timer], verbose=0)
-    return timer.seconds
+    model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=config.batch_size, callbacks=[timer], verbose=0)
+    return timer.seconds[0], statistics.median(timer.seconds[1:] or timer.seconds)
 
 
-def job_seconds(data: TrainingData, options: dict, epochs: int, watched: bool) -> tuple[list[float], float | None]:
-    """The job's own fit; `watched` adds what the page does: read the progress and draw the curves every second."""
-    timer = EpochTimer()
-    job = TrainingJob(dataclasses.replace(SEED, epochs=epochs), data, compile_options=options, callbacks=[timer])
-    job.start()
-    started, redrawing = time.perf_counter(), 0.0
-    while not job.wait(REFRESH_SECONDS if watched else None):
-        redraw_start = time.perf_counter()
-        progress = job.progress()  # what the page's live view does each second
-        training_curves({progress.run_id: progress.history}, progress.epochs).to_json()
-        redrawing += time.perf_counter() - redraw_start
-    REDRAW_SHARES.append(redrawing / (time.perf_counter() - started))
-    return timer.seconds, job.progress().test_accuracy
+def channel_cost(cluster: TrainingCluster, calls: int = 200) -> float:
+    """Seconds for one progress publish plus one stop check through the scheduler."""
+    client = cluster.client()
 
+    def measure() -> float:
+        reporter = SchedulerReporter("bench-channel")
+        snapshot = Progress("bench-channel", history={"loss": [0.1] * 30, "accuracy": [0.9] * 30})
+        started = time.perf_counter()
+        for _ in range(calls):
+            reporter.publish(snapshot)
+            reporter.stop_requested()
+        return (time.perf_counter() - started) / calls
 
-REDRAW_SHARES: list[float] = []  # share of wall time the watcher spends redrawing (Python holding the GIL)
-
-
-def callback_seconds_per_call(data: TrainingData, calls: int = 20_000) -> float:
-    """What the progress callback costs each time Keras calls it (every 32 steps), measured alone."""
-
-    class NoModel:
-        stop_training = False
-
-    job = TrainingJob(SEED, data)
-    job._update(batches_per_epoch=469)
-    callback = ProgressCallback(job)
-    callback.set_model(NoModel())
-    started = time.perf_counter()
-    for call in range(calls):
-        callback.on_train_batch_end(call % 469, {"loss": 0.3, "accuracy": 0.9})
-    return (time.perf_counter() - started) / calls
-
-
-def steady(seconds: list[float]) -> float:
-    """Median epoch time, leaving out the first epoch (graph tracing and XLA compilation)."""
-    return statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
+    return client.submit(measure, pure=False).result()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
     args = parser.parse_args()
-    data = TrainingData.from_dataset(load_dataset("mnist"), SEED)
-    names = ("plain fit (notebook)", "fast fit, no live updates", "job: fast fit + live", "job, watched at 1 Hz")
-    results: dict[str, list[float]] = {name: [] for name in names}
-    firsts: dict[str, list[float]] = {name: [] for name in results}
-    for _ in range(args.repeats):  # interleaved, so machine noise hits every variant alike
-        for name, seconds in (
-            ("plain fit (notebook)", fit_seconds(data, PLAIN_COMPILE, args.epochs)),
-            ("fast fit, no live updates", fit_seconds(data, FAST_COMPILE, args.epochs)),
-            ("job: fast fit + live", job_seconds(data, FAST_COMPILE, args.epochs, watched=False)[0]),
-            ("job, watched at 1 Hz", job_seconds(data, FAST_COMPILE, args.epochs, watched=True)[0]),
+    mnist = load_dataset("mnist")
+    print(f"real MNIST, 60,000 training images, {args.epochs} epochs; seconds per epoch (first epoch in brackets)")
+    for family in args.families:
+        config = dataclasses.replace(FAMILIES[family], epochs=args.epochs)
+        data = TrainingData.from_dataset(mnist, config)
+        for name, options in (
+            ("plain fit (the notebook's)", PLAIN_COMPILE),
+            ("the app's options", COMPILE_OPTIONS[family]),
         ):
-            results[name].append(steady(seconds))
-            firsts[name].append(seconds[0])
-    plain = statistics.median(results["plain fit (notebook)"])
-    fast = statistics.median(results["fast fit, no live updates"])
-    print(f"real MNIST, 60,000 images, batch {SEED.batch_size}, {args.epochs} epochs x {args.repeats} repeats")
-    print(f"{'variant':30} {'s/epoch':>8} {'1st epoch':>10} {'vs plain':>9}")
-    for name, values in results.items():
-        value = statistics.median(values)
-        print(f"{name:30} {value:8.2f} {statistics.median(firsts[name]):10.2f} {plain / value:8.2f}x")
-    watched = statistics.median(results["job, watched at 1 Hz"])
-    print(f"wall clock, watched job / fast fit without updates - 1: {watched / fast - 1:+.1%} "
-          "(this machine varies by +-30% from run to run: read the direct costs below)")  # fmt: skip
-    per_call = callback_seconds_per_call(data)
-    calls_per_epoch = 469 / FAST_COMPILE["steps_per_execution"]
-    callback_share = per_call * calls_per_epoch / fast
-    print(f"direct cost, progress callback: {per_call * 1e6:.1f} us x {calls_per_epoch:.0f} calls per epoch "
-          f"= {callback_share:.3%} of an epoch")  # fmt: skip
-    redraw_share = statistics.median(REDRAW_SHARES)
-    print(f"direct cost, live view redraw each second: {redraw_share:.2%} of wall time")
-    print(f"live-update overhead, direct: {callback_share + redraw_share:.2%} (target: under 3%)")
+            first, steady = seconds_per_epoch(config, data, options, args.epochs)
+            print(f"  {family:5} {name:28} {steady:6.2f} s/epoch  ({first:.2f})  {options}")
+    cluster = TrainingCluster(max_workers=1)
+    try:
+        config = dataclasses.replace(SEED, epochs=args.epochs)
+        started = time.perf_counter()
+        run_training(TrainingRequest(new_run_id(), config, "mnist"), LocalReporter())
+        here = time.perf_counter() - started
+        for label in ("cold: the cluster and its worker start", "warm: a worker is already up"):
+            started = time.perf_counter()
+            job = TrainingJob(TrainingRequest(new_run_id(), config, "mnist"), cluster).start()
+            job.wait()
+            seconds = time.perf_counter() - started
+            print(f"seed run of {args.epochs} epochs through the cluster, {label}: {seconds:.1f} s "
+                  f"(in this process: {here:.1f} s)")  # fmt: skip
+        cost = channel_cost(cluster)
+        print(f"live progress channel: {cost * 1000:.2f} ms per publish + stop check, at most every "
+              f"{PUBLISH_SECONDS} s: {cost / PUBLISH_SECONDS:.2%} of a worker's time")  # fmt: skip
+    finally:
+        cluster.close()
 
 
 if __name__ == "__main__":

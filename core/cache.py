@@ -5,42 +5,46 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
-from core import data
+from core import charts, data
+from core.config import SEED, ModelConfig
 from core.model import (
-    SEED,
-    ModelConfig,
     ModelDescription,
+    confusion_counts,
     describe_model,
     model_input_shape,
     predict_probabilities,
     probabilities_on_test_set,
 )
-from core.store import RunStore, default_store_root
+from core.runs import TrainingOutcome, TrainingRequest
+from core.store import RunStore, default_store_root, new_run_id
 
 if TYPE_CHECKING:
-    from core.training import JobBoard
+    from core.jobs import JobBoard, TrainingJob
 
 
-def _keep_keras_state_between_script_runs() -> None:
+def keep_keras_state_between_script_runs() -> None:
     """Stop Streamlit from calling `keras.backend.clear_session()` after every script and fragment run.
 
-    That call resets Keras' global state and TensorFlow's kernel cache under the training threads: with the
-    live view refreshing each second, epochs ran about 50x slower (measured). Digit Lab names its layers
-    itself and never relies on that reset. (Streamlit's hook also closes matplotlib figures; none are used.)
+    Measured here: that call takes ~275 ms (it runs a full garbage collection) and makes the next call of a
+    loaded model 4x slower, on every stroke of the Draw & predict fragment. Digit Lab names its layers itself
+    and never relies on that reset. (Streamlit's hook also closes matplotlib figures; none are used.)
+    tests/test_streamlit_hooks.py fails loudly if Streamlit renames the hook.
     """
     from streamlit.runtime.scriptrunner import script_runner
 
     script_runner._clean_problem_modules = lambda: None
 
 
-_keep_keras_state_between_script_runs()
+keep_keras_state_between_script_runs()
 
 
 @st.cache_resource(show_spinner="Loading the dataset...")
@@ -80,9 +84,15 @@ def dataset_stats(name: str) -> DatasetStats:
 
 
 @st.cache_resource
+def _run_store(root: str) -> RunStore:
+    store = RunStore(root)
+    store.sweep()  # what a killed save left behind (logged)
+    return store
+
+
 def run_store() -> RunStore:
-    """The folder of saved runs (DIGITLAB_MODEL_DIR, default ./models)."""
-    return RunStore(default_store_root())
+    """The folder of saved runs (DIGITLAB_MODEL_DIR, default ./models), swept once per server."""
+    return _run_store(str(default_store_root()))
 
 
 @st.cache_data(show_spinner="Building the model...", max_entries=64)
@@ -91,33 +101,71 @@ def model_description(config: ModelConfig, image_shape: tuple[int, int]) -> Mode
     return describe_model(config, image_shape)
 
 
+def save_finished_job(job: TrainingJob, outcome: TrainingOutcome) -> None:
+    """Keep a job's run in the store (called by the job's watcher thread when the worker hands it back)."""
+    train_samples = job.request.limit or len(dataset(job.dataset_name).y_train)
+    run_store().save_outcome(job.run_id, job.dataset_name, dataclasses.asdict(job.config), train_samples, outcome)
+
+
 @st.cache_resource
 def job_board() -> JobBoard:
-    """Every training job of this server; each finished or stopped run is saved in the store."""
-    from core.training import JobBoard  # imports TensorFlow: only pages that train pay for it
+    """Every training job of this server; the cluster that runs them starts with the first one."""
+    from core.jobs import JobBoard
 
-    return JobBoard(on_end=run_store().save_job)
+    return JobBoard(on_end=save_finished_job)
+
+
+def start_training(owner: str, config: ModelConfig, dataset_name: str, limit: int | None = None) -> TrainingJob:
+    """Start a run for `owner` (JobError when it cannot start)."""
+    return job_board().start(owner, TrainingRequest(new_run_id(), config, dataset_name, limit))
+
+
+STARTER_OWNER = "digit-lab-starter"
+
+
+@st.cache_resource(show_spinner=False)
+def starter_job(dataset_name: str) -> TrainingJob:
+    """On a fresh install: train the notebook's network once, for every session to share, and save it."""
+    return start_training(STARTER_OWNER, SEED, dataset_name)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
-def saved_model(store_root: str, run_id: str):
-    """A saved run's model, loaded once and warmed up (call it, never mutate it)."""
-    model = RunStore(store_root).load_model(run_id)
+def saved_model(store_root: str, run_id: str, epoch: int | None = None):
+    """A saved run's model (after `epoch`, or final), loaded once and warmed up: call it, never mutate it."""
+    model = RunStore(store_root).load_model(run_id, epoch)
     predict_probabilities(model, np.zeros((1, *model_input_shape(model)), np.float32))  # trace it once, now
     return model
 
 
-@st.cache_resource(show_spinner=False)
-def starter_job(dataset_name: str):
-    """On a fresh install: train the notebook's network once, for every session to share, and save it."""
-    from core.training import TrainingData, TrainingJob
+@dataclass(frozen=True)
+class TestSetViews:
+    """What Draw & predict shows of a model on its test set, built once per model (never per stroke)."""
 
-    loaded = dataset(dataset_name)
-    data = TrainingData.from_dataset(loaded, SEED)
-    return TrainingJob(SEED, data, on_end=run_store().save_job, dataset_name=dataset_name).start()
+    probabilities: np.ndarray  # (n, 10)
+    predicted: np.ndarray  # (n,)
+    confusion: np.ndarray  # (10, 10): true digit by predicted digit
+    first_digits: go.Figure
+    first_probabilities: go.Figure
+    confusion_figure: go.Figure
+
+
+FIRST_TEST_DIGITS = 10
 
 
 @st.cache_resource(max_entries=4, show_spinner="Classifying the test set...")
-def test_probabilities(store_root: str, run_id: str, dataset_name: str) -> np.ndarray:
-    """A saved model's probabilities for every test image of its dataset."""
-    return probabilities_on_test_set(saved_model(store_root, run_id), dataset(dataset_name))
+def test_set_views(store_root: str, run_id: str, dataset_name: str) -> TestSetViews:
+    """A saved model's answers on every test image of its dataset, and the figures made of them."""
+    loaded = dataset(dataset_name)
+    probabilities = probabilities_on_test_set(saved_model(store_root, run_id), loaded)
+    predicted = probabilities.argmax(axis=1)
+    first = slice(0, FIRST_TEST_DIGITS)
+    titles = [f"{p} (true {t})" for p, t in zip(predicted[first], loaded.y_test[first], strict=True)]
+    confusion = confusion_counts(loaded.y_test, predicted)
+    return TestSetViews(
+        probabilities=probabilities,
+        predicted=predicted,
+        confusion=confusion,
+        first_digits=charts.image_grid(loaded.x_test[first], titles, columns=FIRST_TEST_DIGITS),
+        first_probabilities=charts.probability_bars(probabilities[0]),
+        confusion_figure=charts.confusion_heatmap(confusion),
+    )

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 
 DIGITS = [str(digit) for digit in range(10)]
 INK = "gray"  # white ink on black, as the model sees it
+INK_SCALE = [[0.0, "#000000"], [1.0, "#ffffff"]]
 COMPACT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}}
 
 
@@ -42,24 +43,24 @@ def tile(images: np.ndarray, columns: int, gap: int = 2) -> np.ndarray:
 
 
 def image_grid(images: np.ndarray, titles: list[str], columns: int = 8, gap: int = 2) -> go.Figure:
-    """Images side by side in one heatmap, each with its title in the corner."""
+    """Images side by side in one heatmap, each with its title in the corner (built from plain dicts: fast)."""
     columns = min(columns, len(images))
     height, width = images.shape[1:]
-    figure = go.Figure(
-        go.Heatmap(z=tile(images, columns, gap), colorscale=INK, showscale=False, hoverongaps=False,
-                   hovertemplate="%{z:.0f}<extra></extra>")
-    )  # fmt: skip
-    for index, title in enumerate(titles):
-        row, column = divmod(index, columns)
-        figure.add_annotation(
-            x=column * (width + gap) - 0.5, y=row * (height + gap) - 0.5, text=title, showarrow=False,
-            xanchor="left", yanchor="top", font={"color": "#ffd54f", "size": 11},
-        )  # fmt: skip
     rows = int(np.ceil(len(images) / columns))
-    figure.update_layout(height=60 + rows * max(90, 900 // columns), **COMPACT)
-    figure.update_xaxes(visible=False, constrain="domain")
-    figure.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    return figure
+    annotations = [
+        {"x": column * (width + gap) - 0.5, "y": row * (height + gap) - 0.5, "text": title, "showarrow": False,
+         "xanchor": "left", "yanchor": "top", "font": {"color": "#ffd54f", "size": 11}}
+        for row, column, title in ((*divmod(index, columns), title) for index, title in enumerate(titles))
+    ]  # fmt: skip
+    return go.Figure(
+        {
+            "data": [{"type": "heatmap", "z": tile(images, columns, gap), "colorscale": INK_SCALE, "showscale": False,
+                      "hoverongaps": False, "hovertemplate": "%{z:.0f}<extra></extra>"}],
+            "layout": {"height": 60 + rows * max(90, 900 // columns), "annotations": annotations, **COMPACT,
+                       "xaxis": {"visible": False, "constrain": "domain"},
+                       "yaxis": {"visible": False, "autorange": "reversed", "scaleanchor": "x"}},
+        }
+    )  # fmt: skip
 
 
 def mean_images(means: np.ndarray) -> go.Figure:
@@ -81,12 +82,17 @@ def pixel_histogram(counts: np.ndarray) -> go.Figure:
 
 
 def image_heatmap(image: np.ndarray, title: str = "") -> go.Figure:
-    """One image up close, pixel values on hover."""
-    figure = px.imshow(image, color_continuous_scale=INK, title=title)
-    figure.update_traces(hovertemplate="row %{y}, col %{x}: %{z}<extra></extra>")
-    figure.update_layout(coloraxis_showscale=False, height=420, **COMPACT)
-    figure.update_yaxes(scaleanchor="x")
-    return figure
+    """One image up close, pixel values on hover (built from plain dicts: it is redrawn after every stroke)."""
+    height, width = image.shape
+    return go.Figure(
+        {
+            "data": [{"type": "heatmap", "z": np.asarray(image, np.float64), "colorscale": INK_SCALE,
+                      "showscale": False, "hovertemplate": "row %{y}, col %{x}: %{z}<extra></extra>"}],
+            "layout": {"title": {"text": title}, "height": 420, **COMPACT,
+                       "xaxis": {"constrain": "domain", "range": [-0.5, width - 0.5]},
+                       "yaxis": {"autorange": "reversed", "scaleanchor": "x", "constrain": "domain"}},
+        }
+    )  # fmt: skip
 
 
 def pca_scatter(coordinates: np.ndarray, labels: np.ndarray, explained: tuple[float, float]) -> go.Figure:
@@ -150,21 +156,17 @@ def training_curves(runs: dict[str, dict[str, list[float]]], epochs: int | None 
 
 
 def probability_bars(probabilities: np.ndarray, highlight: int | None = None) -> go.Figure:
-    """The model's probability for each digit; the predicted one stands out."""
+    """The model's probability for each digit; the predicted one stands out (plain dicts: redrawn per stroke)."""
     top = int(np.argmax(probabilities)) if highlight is None else highlight
     colors = ["#d62728" if digit == top else "#1f77b4" for digit in range(len(probabilities))]
-    figure = go.Figure(
-        go.Bar(x=DIGITS, y=probabilities, marker_color=colors, hovertemplate="digit %{x}: %{y:.2%}<extra></extra>")
-    )
-    figure.update_layout(
-        xaxis_title="digit",
-        yaxis_title="probability",
-        yaxis_range=[0, 1],
-        yaxis_tickformat=".0%",
-        height=300,
-        **COMPACT,
-    )
-    return figure
+    return go.Figure(
+        {
+            "data": [{"type": "bar", "x": DIGITS, "y": np.asarray(probabilities, np.float64),
+                      "marker": {"color": colors}, "hovertemplate": "digit %{x}: %{y:.2%}<extra></extra>"}],
+            "layout": {"height": 300, **COMPACT, "xaxis": {"title": {"text": "digit"}, "type": "category"},
+                       "yaxis": {"title": {"text": "probability"}, "range": [0, 1], "tickformat": ".0%"}},
+        }
+    )  # fmt: skip
 
 
 def confusion_heatmap(matrix: np.ndarray) -> go.Figure:

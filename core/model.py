@@ -1,86 +1,18 @@
-"""Hyperparameters -> a compiled Keras model; its summary rows and its layer graph."""
+"""A config -> a compiled Keras model; feeding it images; its summary rows and its layer graph."""
 
 from __future__ import annotations
 
-import dataclasses
-import math
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-FAMILIES = ("dense", "cnn")
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu")
-OPTIMIZERS = ("rmsprop", "adam", "sgd")
-BATCH_SIZES = (16, 32, 64, 128, 256, 512, 1024)
-LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)  # log-spaced steps
-L2_FACTORS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
-LIMITS = {  # inclusive ranges the panel offers and a shared link may ask for
-    "hidden_layers": (0, 4),
-    "units": (16, 1024),
-    "dropout": (0.0, 0.7),
-    "l2": (0.0, 0.01),
-    "learning_rate": (1e-5, 10.0),
-    "batch_size": (1, 4096),
-    "epochs": (1, 30),
-    "validation_split": (0.0, 0.3),
-    "seed": (0, 2**31 - 1),
-}
+from core.config import ConfigError, ModelConfig, check_config
+
 SGD_MOMENTUM = 0.9
 SUMMARY_WIDTH = 78  # Keras renders its summary in an 80-column console
 CNN_FILTERS = (32, 64)  # two conv + pooling blocks, as in keras-io's mnist_convnet
-
-
-class ModelBuildError(Exception):
-    """A configuration that cannot become a model; the message is meant for the user."""
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Everything that defines a model and its training; defaults are the seed notebook's."""
-
-    family: str = "dense"
-    hidden_layers: int = 1
-    units: int = 512
-    activation: str = "relu"
-    dropout: float = 0.0
-    l2: float = 0.0
-    optimizer: str = "rmsprop"
-    learning_rate: float = 0.001
-    batch_size: int = 128
-    epochs: int = 5
-    validation_split: float = 0.0
-    seed: int = 42
-
-
-@dataclass(frozen=True)
-class Preset:
-    name: str
-    explanation: str
-    config: ModelConfig
-
-
-SEED = ModelConfig()
-PRESETS = {
-    preset.name: preset
-    for preset in (
-        Preset("Seed notebook", "The book's network: Dense(512, relu) -> Dense(10, softmax), rmsprop, 5 epochs.", SEED),
-        Preset(
-            "Tiny and fast",
-            "32 hidden units train in a blink: a class demo of how much a small net already learns.",
-            dataclasses.replace(SEED, units=32, epochs=3),
-        ),
-        Preset(
-            "Wider with dropout",
-            "Two layers of 512 with 30% dropout and Adam: dropout narrows the train/test gap.",
-            dataclasses.replace(SEED, hidden_layers=2, dropout=0.3, optimizer="adam", epochs=8, validation_split=0.1),
-        ),
-        Preset(
-            "Small CNN",
-            "Two conv + pooling blocks see strokes, not pixels: fewer weights, higher accuracy (28x28 only).",
-            dataclasses.replace(SEED, family="cnn", dropout=0.5, optimizer="adam", epochs=3, validation_split=0.1),
-        ),
-    )
-}
 
 
 # ---- Building ---------------------------------------------------------------------------
@@ -122,20 +54,21 @@ def evaluate_model(model, dataset) -> tuple[float, float]:
     return loss, float(np.mean(probabilities.argmax(axis=1) == dataset.y_test))
 
 
-def check_config(config: ModelConfig) -> None:
-    """Refuse values outside what the panel offers, with a message naming the field."""
-    choices = {"family": FAMILIES, "activation": ACTIVATIONS, "optimizer": OPTIMIZERS}
-    for field, allowed in choices.items():
-        if getattr(config, field) not in allowed:
-            raise ModelBuildError(f"{field} must be one of {', '.join(allowed)}, not {getattr(config, field)!r}.")
-    for field, (low, high) in LIMITS.items():
-        value = getattr(config, field)
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
-            raise ModelBuildError(f"{field} must lie between {low:g} and {high:g}, not {value!r}.")
+def confusion_counts(truth: np.ndarray, predicted: np.ndarray, classes: int = 10) -> np.ndarray:
+    """(classes, classes) counts: row = true digit, column = predicted digit."""
+    return np.bincount(truth * classes + predicted, minlength=classes * classes).reshape(classes, classes)
+
+
+def model_to_bytes(model) -> bytes:
+    """The model as the bytes of a .keras file."""
+    with tempfile.TemporaryDirectory(prefix="digitlab-model-") as folder:
+        path = Path(folder) / "model.keras"
+        model.save(path)
+        return path.read_bytes()
 
 
 def build_model(config: ModelConfig, input_shape: tuple[int, ...], num_classes: int = 10, compile_options=None):
-    """The compiled Keras model for `config`; raises ModelBuildError with a clear message."""
+    """The compiled Keras model for `config`; raises ConfigError with a clear message."""
     import keras
 
     check_config(config)
@@ -168,11 +101,11 @@ def build_model(config: ModelConfig, input_shape: tuple[int, ...], num_classes: 
     except ValueError as error:
         if config.family == "cnn":
             side = "x".join(str(size) for size in input_shape[:2])
-            raise ModelBuildError(
+            raise ConfigError(
                 f"The small CNN cannot read {side} images: its {len(CNN_FILTERS)} conv + pooling blocks shrink them "
                 "below one pixel. Choose the dense family for this dataset."
             ) from error
-        raise ModelBuildError(f"Keras refused this configuration: {str(error).splitlines()[0]}") from error
+        raise ConfigError(f"Keras refused this configuration: {str(error).splitlines()[0]}") from error
     model.compile(
         optimizer=make_optimizer(config),
         loss="sparse_categorical_crossentropy",
@@ -275,44 +208,6 @@ class ModelDescription:
 
 
 def describe_model(config: ModelConfig, image_shape: tuple[int, int]) -> ModelDescription:
-    """Build the model for `config` on images of `image_shape` and describe it (ModelBuildError if impossible)."""
+    """Build the model for `config` on images of `image_shape` and describe it (ConfigError if impossible)."""
     model = build_model(config, input_shape_for(config, image_shape))
     return ModelDescription(summarize(model), layer_graph_dot(model))
-
-
-# ---- Sharing a configuration in a link -----------------------------------------------------
-
-
-def _parse(raw: str, kind: type):
-    if kind is int:
-        number = float(raw)
-        if not number.is_integer():
-            raise ValueError("expected a whole number")
-        return int(number)
-    return kind(raw)
-
-
-def config_to_query(config: ModelConfig) -> dict[str, str]:
-    """The fields that differ from the seed, as URL query parameters."""
-    return {
-        field.name: str(getattr(config, field.name))
-        for field in dataclasses.fields(config)
-        if getattr(config, field.name) != getattr(SEED, field.name)
-    }
-
-
-def config_from_query(params: dict[str, str]) -> tuple[ModelConfig, list[str]]:
-    """A configuration from URL query parameters, and a note for each value that was ignored."""
-    values, problems = {}, []
-    for field in dataclasses.fields(ModelConfig):
-        if field.name not in params:
-            continue
-        raw = params[field.name]
-        kind = type(getattr(SEED, field.name))
-        try:
-            values[field.name] = _parse(raw, kind)
-            check_config(dataclasses.replace(SEED, **{field.name: values[field.name]}))
-        except (ValueError, ModelBuildError) as error:
-            values.pop(field.name, None)
-            problems.append(f"Ignored {field.name}={raw!r} from the link: {error}")
-    return dataclasses.replace(SEED, **values), problems

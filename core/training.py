@@ -1,37 +1,40 @@
-"""A training job: `fit` in a background thread, progress the pages can read, stop, evaluation.
+"""Training one model: `fit` with live progress, stop, TensorBoard logs and the weights after every epoch.
 
-Nothing here knows about Streamlit: a page starts a job and redraws from `job.progress()`.
+`run_training` is the whole recipe and runs wherever it is called: in a Dask worker for the pages (`train_run`,
+see core.jobs), or in the calling process for benchmarks and tests (`train_model`). It talks to whoever watches
+it through a `core.runs.Reporter`, two methods wide.
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import math
 import os
-import threading
+import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
 
-from core.data import NUM_CLASSES, Dataset
-from core.model import ModelConfig, build_model, input_shape_for, to_model_input
-from core.store import new_run_id
+from core.config import ModelConfig
+from core.data import NUM_CLASSES, Dataset, load_dataset
+from core.model import build_model, input_shape_for, model_to_bytes, to_model_input
+from core.runs import LocalReporter, Progress, Reporter, RunState, TrainingOutcome, TrainingRequest, first_line
 
-# XLA plus several steps per call to the graph: ~1.8x faster per epoch on the CPU (see bench/).
-FAST_COMPILE = {"jit_compile": True, "steps_per_execution": 32}
+# Per family, measured (GUIDE.md, bench/training_speed.py): XLA makes the dense network ~1.8x faster per epoch
+# on the CPU but the CNN 4-6x slower, where "auto" clusters only what pays off. Both run 32 steps per call.
+COMPILE_OPTIONS = {
+    "dense": {"jit_compile": True, "steps_per_execution": 32},
+    "cnn": {"jit_compile": "auto", "steps_per_execution": 32},
+}
 PLAIN_COMPILE = {"jit_compile": False, "steps_per_execution": 1}
+COMPILE_MODES = {True: "XLA", "auto": "XLA where it pays", False: "plain"}  # jit_compile -> what the page says
 EVALUATE_BATCH = 1024
-
-# A job's states, in order; the last four end it.
-WAITING = "waiting"
-RUNNING = "running"
-FINISHED = "finished"
-STOPPED = "stopped"
-DIVERGED = "diverged"
-FAILED = "failed"
-ENDED = (FINISHED, STOPPED, DIVERGED, FAILED)
+PUBLISH_SECONDS = 0.25  # how often a running fit reports its progress and looks for a stop request
 # A uniform guess over 10 digits costs ln(10) = 2.3; a running loss past this has blown up (or is NaN).
 DIVERGENCE_LOSS = 100.0
 DIVERGED_MESSAGE = (
@@ -39,46 +42,9 @@ DIVERGED_MESSAGE = (
 )
 
 
-class JobError(Exception):
-    """A job could not be started; the message is meant for the user."""
-
-
-@dataclass
-class Progress:
-    """A snapshot of a job, safe to read from any thread."""
-
-    run_id: str
-    state: str = WAITING
-    message: str = ""
-    epochs: int = 0
-    epoch: int = 0  # epochs finished
-    batch: int = 0  # batches finished in the running epoch
-    batches_per_epoch: int = 0
-    samples_per_second: float = 0.0
-    seconds_left: float | None = None
-    elapsed: float = 0.0
-    history: dict[str, list[float]] = field(default_factory=dict)
-    test_loss: float | None = None
-    test_accuracy: float | None = None
-    compile_mode: str = ""
-
-    @property
-    def ended(self) -> bool:
-        return self.state in ENDED
-
-    @property
-    def active(self) -> bool:
-        return not self.ended
-
-    @property
-    def train_accuracy(self) -> float | None:
-        values = self.history.get("accuracy")
-        return values[-1] if values else None
-
-
 @dataclass(frozen=True)
 class TrainingData:
-    """Model-ready arrays; `limit` keeps the first n training images (tests, quick demos)."""
+    """Model-ready arrays; `limit` keeps the first n training images."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -97,218 +63,173 @@ class TrainingData:
         )
 
 
-class TrainingJob:
-    """Trains one model in a background thread and publishes its progress."""
+# ---- The recipe ------------------------------------------------------------------------------------------
 
-    def __init__(
-        self,
-        config: ModelConfig,
-        data: TrainingData,
-        run_id: str | None = None,
-        slots: threading.Semaphore | None = None,
-        on_end: Callable[[TrainingJob], None] | None = None,
-        compile_options: dict | None = None,
-        dataset_name: str = "",
-        callbacks: list[keras.callbacks.Callback] = (),
-    ):
-        self.config = config
-        self.data = data
-        self.dataset_name = dataset_name
-        self.run_id = run_id or new_run_id()
-        self.model = None
-        self.final_state: str | None = None  # set when the job ends, just before `on_end` runs
-        self._slots = slots
-        self._on_end = on_end
-        self._compile_options = FAST_COMPILE if compile_options is None else compile_options
-        self._callbacks = list(callbacks)  # more Keras callbacks, beside the progress one (benchmarks)
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._done = threading.Event()
-        self._progress = Progress(self.run_id, epochs=config.epochs)
-        self._thread = threading.Thread(target=self._run, name=f"train-{self.run_id}", daemon=True)
 
-    # -- what the pages call --
+@functools.lru_cache(maxsize=4)
+def cached_dataset(name: str) -> Dataset:
+    """Datasets load once per process (a worker trains many runs)."""
+    return load_dataset(name)
 
-    def start(self) -> TrainingJob:
-        self._thread.start()
-        return self
 
-    def stop(self) -> None:
-        """Ask the job to stop after the batch in flight; it keeps what it learned so far."""
-        self._stop.set()
+def run_training(request: TrainingRequest, reporter: Reporter, callbacks=(), keep_model: bool = False):
+    """Train, evaluate and package one run; never raises (a failure is a FAILED outcome with its message).
 
-    def progress(self) -> Progress:
-        with self._lock:
-            snapshot = Progress(**vars(self._progress))
-            snapshot.history = {key: list(values) for key, values in self._progress.history.items()}
-        return snapshot
+    The reporter only ever sees a live run (WAITING or RUNNING): the final state travels in the outcome, so that
+    whoever watches says "finished" only once the run is saved. Returns the TrainingOutcome, and with
+    `keep_model` also the Keras model: (outcome, model).
+    """
+    progress = Progress(request.run_id, epochs=request.config.epochs, worker=f"{os.getpid()}@{os.uname().nodename}")
+    outcome, model, state = TrainingOutcome(progress), None, RunState.STOPPED
+    started = time.perf_counter()
+    try:
+        if reporter.stop_requested():
+            progress.message = "Stopped before it started."
+        else:
+            model, state = _train_and_evaluate(request, progress, outcome, reporter, callbacks)
+    except Exception as error:  # shown to the user as the run's message; the worker must stay up
+        state, progress.message = RunState.FAILED, f"Training failed: {first_line(error)}"
+    if not (state.kept and progress.epoch > 0):
+        outcome.epoch_weights, outcome.model_bytes = [], None
+    progress.state = state
+    progress.result.seconds = round(time.perf_counter() - started, 2)
+    progress.batch, progress.seconds_left = progress.batches_per_epoch if progress.epoch else 0, None
+    return (outcome, model) if keep_model else outcome
 
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._done.wait(timeout)
 
-    # -- the thread --
+def _train_and_evaluate(request: TrainingRequest, progress: Progress, outcome: TrainingOutcome, reporter, callbacks):
+    """Load the data, fit, evaluate on the test set and package the model; returns (model, how the fit ended)."""
+    progress.state, progress.message = RunState.RUNNING, "Loading the data..."
+    reporter.publish(progress)
+    data = TrainingData.from_dataset(cached_dataset(request.dataset_name), request.config, request.limit)
+    progress.message = ""
+    with tempfile.TemporaryDirectory(prefix="digitlab-logs-") as log_dir:
+        model, state, outcome.epoch_weights = _fit(request.config, data, progress, reporter, callbacks, log_dir)
+        outcome.tensorboard_logs = zip_folder(Path(log_dir))
+    if state is RunState.DIVERGED:
+        progress.message = DIVERGED_MESSAGE
+        return model, state
+    if progress.epoch > 0:
+        progress.message = "Evaluating on the test set..."
+        reporter.publish(progress)
+        loss, accuracy = model.evaluate(data.x_test, data.y_test, batch_size=EVALUATE_BATCH, verbose=0)
+        progress.result.test_loss, progress.result.test_accuracy = float(loss), float(accuracy)
+        progress.message = ""
+        outcome.model_bytes = model_to_bytes(model)
+    return model, state
 
-    def _update(self, **changes) -> None:
-        with self._lock:
-            for key, value in changes.items():
-                setattr(self._progress, key, value)
 
-    def _run(self) -> None:
-        """Wait for a slot, train, evaluate, hand the result to `on_end`; only then publish the final state."""
-        state, message, started = FAILED, "", time.perf_counter()
-        try:
-            if not self._wait_for_slot():
-                state, message = STOPPED, "Stopped before it started."
-            else:
-                try:
-                    started = time.perf_counter()
-                    self._update(state=RUNNING, message="")
-                    state = self._train()
-                    if state == DIVERGED:
-                        message = DIVERGED_MESSAGE
-                    elif self._progress.epoch > 0:
-                        self._update(message="Evaluating on the test set...")
-                        self._evaluate()
-                finally:
-                    if self._slots is not None:
-                        self._slots.release()
-        except Exception as error:  # the page shows the message; the thread must not die silently
-            state, message = FAILED, f"Training failed: {error}"
-        self.final_state = state
-        self._update(elapsed=time.perf_counter() - started, seconds_left=None, message="Saving the run...")
-        if self._on_end is not None:
-            try:
-                self._on_end(self)
-            except Exception as error:
-                message = f"{message} The run could not be saved: {error}".strip()
-        self._update(state=state, message=message)
-        self._done.set()
+def train_model(config: ModelConfig, dataset_name: str, limit: int | None = None, callbacks=()):
+    """Train in this process with the jobs' own options and return the Keras model (benchmarks, tests)."""
+    request = TrainingRequest("local", config, dataset_name, limit)
+    outcome, model = run_training(request, LocalReporter(), callbacks, keep_model=True)
+    if outcome.progress.state.failed:
+        raise RuntimeError(outcome.progress.message)
+    return model
 
-    def _wait_for_slot(self) -> bool:
-        """Take a training slot, waiting while every one is busy; False if stopped meanwhile."""
-        if self._slots is None or self._slots.acquire(blocking=False):
-            return True
-        self._update(message="Waiting for a free training slot: every CPU core is training another run.")
-        while not self._slots.acquire(timeout=0.5):
-            if self._stop.is_set():
-                return False
-        return True
 
-    def _train(self) -> str:
-        """Fit with the fast compile options, falling back to plain ones if they fail before the first epoch."""
-        try:
-            return self._fit(self._compile_options)
-        except Exception:
-            if self._compile_options == PLAIN_COMPILE or self._progress.epoch > 0:
-                raise
-            return self._fit(PLAIN_COMPILE)  # XLA or multi-step execution does not work here
+def _fit(config: ModelConfig, data: TrainingData, progress: Progress, reporter: Reporter, callbacks, log_dir: str):
+    """Fit with the family's fast compile options, falling back to plain ones if they fail before the first epoch."""
+    fast = COMPILE_OPTIONS[config.family]
+    try:
+        return _fit_with(config, data, progress, reporter, callbacks, log_dir, fast)
+    except Exception:
+        if progress.epoch > 0:
+            raise
+        return _fit_with(config, data, progress, reporter, callbacks, log_dir, PLAIN_COMPILE)
 
-    def _fit(self, compile_options: dict) -> str:
-        """Build the model and fit it; returns how the fit ended."""
-        config = self.config
-        self.model = build_model(config, self.data.x_train.shape[1:], NUM_CLASSES, compile_options)
-        samples = len(self.data.x_train)
-        train_samples = samples - int(samples * config.validation_split)
-        self._update(
-            compile_mode="XLA" if compile_options.get("jit_compile") else "plain",
-            batches_per_epoch=math.ceil(train_samples / config.batch_size),
-        )
-        callback = ProgressCallback(self)
-        self.model.fit(
-            self.data.x_train,
-            self.data.y_train,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            validation_split=config.validation_split,
-            callbacks=[callback, *self._callbacks],
-            verbose=0,
-        )
-        if callback.diverged:
-            return DIVERGED
-        return FINISHED if self._progress.epoch >= config.epochs else STOPPED
 
-    def _evaluate(self) -> None:
-        loss, accuracy = self.model.evaluate(self.data.x_test, self.data.y_test, batch_size=EVALUATE_BATCH, verbose=0)
-        self._update(test_loss=float(loss), test_accuracy=float(accuracy))
+def _fit_with(config, data, progress, reporter, callbacks, log_dir, compile_options):
+    model = build_model(config, data.x_train.shape[1:], NUM_CLASSES, compile_options)
+    samples = len(data.x_train)
+    progress.compile_mode = COMPILE_MODES[compile_options["jit_compile"]]
+    progress.batches_per_epoch = math.ceil((samples - int(samples * config.validation_split)) / config.batch_size)
+    watch = ProgressCallback(progress, reporter, config.batch_size)
+    snapshots = EpochSnapshots()
+    tensorboard = keras.callbacks.TensorBoard(log_dir, histogram_freq=1, write_graph=False)
+    model.fit(
+        data.x_train,
+        data.y_train,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        validation_split=config.validation_split,
+        callbacks=[watch, snapshots, tensorboard, *callbacks],
+        verbose=0,
+    )
+    if watch.diverged:
+        return model, RunState.DIVERGED, []
+    state = RunState.FINISHED if progress.epoch >= config.epochs else RunState.STOPPED
+    return model, state, snapshots.weights
 
 
 class ProgressCallback(keras.callbacks.Callback):
-    """Feeds a job's progress after each step of execution and honours its stop flag."""
+    """Keeps a run's Progress up to date from Keras' hooks, publishes it, and stops the fit when asked."""
 
-    def __init__(self, job: TrainingJob):
+    def __init__(self, progress: Progress, reporter: Reporter, batch_size: int):
         super().__init__()
-        self.job = job
-        self.epoch_start = time.perf_counter()
+        self.progress = progress
+        self.reporter = reporter
+        self.batch_size = batch_size
         self.diverged = False
+        self.epoch_start = self.last_publish = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_start = time.perf_counter()
-        self.job._update(batch=0)
+        self.progress.batch = 0
 
     def on_train_batch_end(self, batch, logs=None):
-        job = self.job
         loss = float((logs or {}).get("loss", 0.0))
         if not math.isfinite(loss) or loss > DIVERGENCE_LOSS:
             self.diverged = True
             self.model.stop_training = True
             return
+        progress = self.progress
         seconds = time.perf_counter() - self.epoch_start
-        with job._lock:
-            progress = job._progress
-            done = min(batch + 1, progress.batches_per_epoch)  # with steps_per_execution, Keras may overshoot
-            batches_left = (
-                progress.batches_per_epoch - done + (progress.epochs - progress.epoch - 1) * progress.batches_per_epoch
-            )
-            progress.batch = done
-            progress.samples_per_second = done * job.config.batch_size / seconds if seconds > 0 else 0.0
-            progress.seconds_left = seconds / done * batches_left
-        if job._stop.is_set():
-            self.model.stop_training = True
+        done = min(batch + 1, progress.batches_per_epoch)  # with steps_per_execution, Keras may overshoot
+        batches_left = (
+            progress.batches_per_epoch - done + (progress.epochs - progress.epoch - 1) * (progress.batches_per_epoch)
+        )
+        progress.batch = done
+        progress.samples_per_second = done * self.batch_size / seconds if seconds > 0 else 0.0
+        progress.seconds_left = seconds / done * batches_left
+        if time.perf_counter() - self.last_publish >= PUBLISH_SECONDS:
+            self._publish_and_listen()
 
     def on_epoch_end(self, epoch, logs=None):
-        job = self.job
         if self.diverged:
             return
-        with job._lock:
-            for key, value in (logs or {}).items():
-                job._progress.history.setdefault(key, []).append(float(value))
-            job._progress.epoch = epoch + 1
-        if job._stop.is_set():
+        for key, value in (logs or {}).items():
+            self.progress.result.history.setdefault(key, []).append(float(value))
+        self._publish_and_listen()
+
+    def _publish_and_listen(self) -> None:
+        self.last_publish = time.perf_counter()
+        self.reporter.publish(self.progress)
+        if self.reporter.stop_requested():
             self.model.stop_training = True
 
 
-class JobBoard:
-    """All jobs of this server: at most one active job per owner, at most `max_running` training at once."""
+class EpochSnapshots(keras.callbacks.Callback):
+    """The model's weights after every epoch (the Inside page replays them)."""
 
-    def __init__(
-        self, on_end: Callable[[TrainingJob], None] | None = None, max_running: int | None = None, keep: int = 16
-    ):
-        self.keep = keep  # ended jobs kept in memory (their runs are in the store)
-        self.max_running = max_running or os.cpu_count() or 1
-        self._slots = threading.BoundedSemaphore(self.max_running)
-        self._on_end = on_end
-        self._jobs: dict[str, TrainingJob] = {}
-        self._owners: dict[str, str] = {}
-        self._lock = threading.Lock()
+    def __init__(self):
+        super().__init__()
+        self.weights: list[list[np.ndarray]] = []
 
-    def start(self, owner: str, config: ModelConfig, data: TrainingData, **options) -> TrainingJob:
-        with self._lock:
-            current = self._jobs.get(self._owners.get(owner, ""))
-            if current is not None and current.progress().active:
-                raise JobError(
-                    f"Run {current.run_id} is still training: stop it or wait for it before starting another."
-                )
-            job = TrainingJob(config, data, slots=self._slots, on_end=self._on_end, **options)
-            self._forget_old_jobs()
-            self._jobs[job.run_id] = job
-            self._owners[owner] = job.run_id
-        return job.start()
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(self.model.get_weights())
 
-    def get(self, run_id: str | None) -> TrainingJob | None:
-        with self._lock:
-            return self._jobs.get(run_id or "")
 
-    def _forget_old_jobs(self) -> None:
-        ended = [run_id for run_id, job in self._jobs.items() if job.progress().ended]
-        for run_id in ended[: max(0, len(ended) - self.keep)]:
-            del self._jobs[run_id]
+# ---- Packaging -------------------------------------------------------------------------------------------
+
+
+def zip_folder(folder: Path) -> bytes | None:
+    """Every file under `folder` in one zip (None when it is empty)."""
+    files = sorted(path for path in folder.rglob("*") if path.is_file())
+    if not files:
+        return None
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in files:
+            archive.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()

@@ -40,7 +40,7 @@ st.subheader("Sample images")
 count_column, digit_column, button_column = st.columns([3, 2, 1], vertical_alignment="bottom")
 count = count_column.slider("How many", min_value=8, max_value=64, value=24, step=8, key="sample_count")
 digit = digit_column.selectbox("Which digit", ["all", *range(10)], key="sample_digit", help="Show only this digit.")
-if button_column.button("Reshuffle", icon=":material/shuffle:"):
+if button_column.button("Reshuffle", icon=":material/shuffle:", key="reshuffle"):
     st.session_state[SAMPLE_SEED_KEY] = st.session_state.get(SAMPLE_SEED_KEY, 0) + 1
 indices = sample_indices(
     dataset.y_train, count, digit=None if digit == "all" else digit, seed=st.session_state.get(SAMPLE_SEED_KEY, 0)

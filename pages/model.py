@@ -3,8 +3,8 @@
 import streamlit as st
 
 from core import cache
-from core.model import ModelBuildError
-from pages.widgets import ensure_frame, hyperparameter_panel, load_selected_dataset
+from core.config import ConfigError
+from pages.widgets import ensure_frame, hyperparameter_panel, load_selected_dataset, show_refusal
 
 ensure_frame()
 
@@ -22,8 +22,8 @@ st.caption(
 try:
     description = cache.model_description(config, dataset.image_shape)
     st.session_state[LAST_GOOD_KEY] = description
-except ModelBuildError as error:
-    st.error(f"**This configuration cannot be built.** {error}", icon=":material/error:")
+except ConfigError as error:
+    show_refusal("This configuration cannot be built.", str(error))
     description = st.session_state.get(LAST_GOOD_KEY)
     if description is None:
         st.stop()

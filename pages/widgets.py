@@ -1,32 +1,34 @@
-"""Widgets shared by several pages (not a page itself: app.py does not list it)."""
+"""Widgets and helpers shared by several pages (not a page itself: app.py does not list it)."""
 
 from __future__ import annotations
 
+import binascii
 import dataclasses
-import math
+import hashlib
+import string
 import uuid
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from core import cache
-from core.data import DATASET_NAMES, DATASET_TITLES, Dataset, DatasetError
-from core.model import (
-    ACTIVATIONS,
-    BATCH_SIZES,
-    L2_FACTORS,
-    LEARNING_RATES,
-    LIMITS,
-    OPTIMIZERS,
+from core.config import (
+    FIELD_GROUPS,
+    FIELDS,
     PRESETS,
     SEED,
+    SEED_PRESET,
     ModelConfig,
     config_from_query,
     config_to_query,
+    matching_preset,
+    snap_to_panel,
 )
+from core.data import DATASET_NAMES, DATASET_TITLES, Dataset, DatasetError
 
 DATASET_KEY = "dataset"
 RUN_KEY = "run_id"  # the session's latest training run (Training page, mirrored in the URL as ?run=)
+XSRF_COOKIE = "_streamlit_xsrf"  # Streamlit's per-browser cookie; tests/test_streamlit_hooks.py checks it
 
 
 def ensure_frame() -> None:
@@ -35,10 +37,59 @@ def ensure_frame() -> None:
     On a server's very first script run, Streamlit sees the pages/ folder and runs a deep-linked page in its
     old folder mode (no app.py, no navigation of ours). The first st.navigation call ends that mode; until a
     run calls it, this resets the flag and reruns, so the user gets the real frame.
+    tests/test_streamlit_hooks.py fails loudly if Streamlit renames the flag.
     """
-    if getattr(PagesManager, "uses_pages_directory", False):  # a private flag: absent in some versions
+    if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+# ---- Text from users, links and files ---------------------------------------------------------------------
+
+MARKDOWN_SPECIALS = set(string.punctuation)
+
+
+def escape_markdown(text: str, limit: int = 300) -> str:
+    """Text that Streamlit's Markdown shows as it is: no links, images, colours or HTML, on one line."""
+    text = " ".join(str(text)[:limit].split())
+    return "".join("\\" + char if char in MARKDOWN_SPECIALS else char for char in text)
+
+
+def show_refusal(title: str, reason: str) -> None:
+    """An error box: a bold title, then the reason; both may quote a file name or a link, so both are escaped."""
+    st.error(f"**{escape_markdown(title)}** {escape_markdown(reason)}", icon="🚫")
+
+
+# ---- Who is this browser ------------------------------------------------------------------------------------
+
+
+def browser_owner() -> str:
+    """Who owns the runs this browser starts: the same across reloads and tabs, unguessable by anyone else.
+
+    Streamlit's XSRF cookie carries a random per-browser token (masked anew on every response, so it is unmasked
+    here); only its hash is kept. Without the cookie (AppTest, XSRF protection off) it is this session's own id.
+    """
+    token = xsrf_token(st.context.cookies.get(XSRF_COOKIE, ""))
+    if token is not None:
+        return hashlib.sha256(b"digit-lab-owner:" + token).hexdigest()
+    return st.session_state.setdefault("session_owner", uuid.uuid4().hex)
+
+
+def xsrf_token(cookie: str) -> bytes | None:
+    """The token inside a version-2 XSRF cookie ("2|mask|masked token|timestamp"), or None."""
+    parts = cookie.strip("\"'").split("|")
+    if len(parts) != 4 or parts[0] != "2":
+        return None
+    try:
+        mask, masked = binascii.a2b_hex(parts[1]), binascii.a2b_hex(parts[2])
+    except (binascii.Error, ValueError):
+        return None
+    if len(mask) != 4 or len(masked) < 8:
+        return None
+    return bytes(byte ^ mask[index % 4] for index, byte in enumerate(masked))
+
+
+# ---- The dataset -----------------------------------------------------------------------------------------------
 
 
 def dataset_selector() -> None:
@@ -52,11 +103,6 @@ def dataset_selector() -> None:
     )
 
 
-def session_owner() -> str:
-    """A random id for this browser session (who owns a training job)."""
-    return st.session_state.setdefault("session_owner", uuid.uuid4().hex)
-
-
 def selected_dataset_name() -> str:
     return st.session_state.get(DATASET_KEY, DATASET_NAMES[0])
 
@@ -67,18 +113,19 @@ def load_selected_dataset() -> Dataset:
     try:
         return cache.dataset(name)
     except DatasetError as error:
-        st.error(f"**The {name} dataset could not be loaded.** {error}")
+        show_refusal(f"The {name} dataset could not be loaded.", str(error))
         st.stop()
 
 
-# ---- The hyperparameter panel (Model and Training pages) ----------------------------------
+# ---- The hyperparameter panel (Model and Training pages) -----------------------------------------------------
 
 CONFIG_KEY = "model_config"  # the current ModelConfig; not a widget key, so it survives page changes
 PRESET_KEY = "hp_preset"
 WIDGET_PREFIX = "hp_"
-FAMILY_LABELS = {"dense": "Dense (the notebook's)", "cnn": "Small CNN"}
-OPTIMIZER_LABELS = {"rmsprop": "RMSprop", "adam": "Adam", "sgd": "SGD + momentum"}
-FIELDS = dataclasses.fields(ModelConfig)
+
+
+def widget_key(field: str) -> str:
+    return WIDGET_PREFIX + field
 
 
 def current_config() -> ModelConfig:
@@ -87,36 +134,13 @@ def current_config() -> ModelConfig:
         config, problems = config_from_query(st.query_params.to_dict())
         st.session_state[CONFIG_KEY] = snap_to_panel(config)
         for problem in problems:
-            st.toast(problem, icon=":material/link_off:")
+            st.toast(escape_markdown(problem), icon="🔗")
     return st.session_state[CONFIG_KEY]
 
 
-def snap_to_panel(config: ModelConfig) -> ModelConfig:
-    """Move values from a link onto the nearest step the sliders offer."""
-    return dataclasses.replace(
-        config,
-        learning_rate=nearest(LEARNING_RATES, config.learning_rate, log=True),
-        l2=nearest(L2_FACTORS, config.l2),
-        batch_size=nearest(BATCH_SIZES, config.batch_size, log=True),
-        units=int(round(config.units / 16) * 16),
-        dropout=round(config.dropout * 20) / 20,
-        validation_split=round(config.validation_split * 20) / 20,
-    )
-
-
-def nearest(options, value, log: bool = False):
-    """The option closest to `value` (on a log scale for rates and batch sizes)."""
-    distance = (lambda option: abs(math.log(option) - math.log(value))) if log else (lambda option: abs(option - value))
-    return min(options, key=distance)
-
-
-def widget_key(field: str) -> str:
-    return WIDGET_PREFIX + field
-
-
 def _set_widgets(config: ModelConfig) -> None:
-    for field in FIELDS:
-        st.session_state[widget_key(field.name)] = getattr(config, field.name)
+    for name in FIELDS:
+        st.session_state[widget_key(name)] = getattr(config, name)
 
 
 def _apply_preset() -> None:
@@ -125,18 +149,17 @@ def _apply_preset() -> None:
 
 def _reset_to_seed() -> None:
     _set_widgets(SEED)
-    st.session_state[PRESET_KEY] = "Seed notebook"
+    st.session_state[PRESET_KEY] = SEED_PRESET
 
 
 def hyperparameter_panel() -> ModelConfig:
-    """The shared hyperparameters in the sidebar; returns the chosen config and mirrors it in the URL."""
+    """The shared hyperparameters in the sidebar, drawn from core.config.FIELDS; returns the chosen config."""
     saved = current_config()
-    for field in FIELDS:  # widget keys are dropped on page change: restore them
-        st.session_state.setdefault(widget_key(field.name), getattr(saved, field.name))
-    matching_preset = next((preset.name for preset in PRESETS.values() if preset.config == saved), "Seed notebook")
-    st.session_state.setdefault(PRESET_KEY, matching_preset)
+    for name in FIELDS:  # widget keys are dropped on page change: restore them
+        st.session_state.setdefault(widget_key(name), getattr(saved, name))
+    st.session_state.setdefault(PRESET_KEY, matching_preset(saved))
     # The widgets' values for this run are already in session state: the config they describe.
-    config = ModelConfig(**{field.name: st.session_state[widget_key(field.name)] for field in FIELDS})
+    config = ModelConfig(**{name: st.session_state[widget_key(name)] for name in FIELDS})
 
     with st.sidebar:
         st.subheader("Hyperparameters")
@@ -144,34 +167,38 @@ def hyperparameter_panel() -> ModelConfig:
                      help="Sets every hyperparameter below.")  # fmt: skip
         preset = PRESETS[st.session_state[PRESET_KEY]]
         st.caption(preset.explanation + ("" if preset.config == config else " **Changed below.**"))
-        st.button("Reset to the seed notebook", on_click=_reset_to_seed, icon=":material/restart_alt:")
-        with st.expander("Architecture", expanded=True):
-            st.radio("Family", list(FAMILY_LABELS), format_func=FAMILY_LABELS.get, key=widget_key("family"))
-            dense = config.family == "dense"
-            st.slider("Hidden layers", *LIMITS["hidden_layers"], key=widget_key("hidden_layers"), disabled=not dense)
-            st.slider("Units per hidden layer", 16, 1024, step=16, key=widget_key("units"), disabled=not dense)
-            st.selectbox("Activation", ACTIVATIONS, key=widget_key("activation"))
-            st.slider("Dropout", 0.0, 0.7, step=0.05, key=widget_key("dropout"))
-            st.select_slider("L2 weight penalty", L2_FACTORS, key=widget_key("l2"), format_func=lambda v: f"{v:g}")
-        with st.expander("Training", expanded=True):
-            st.selectbox("Optimizer", OPTIMIZERS, format_func=OPTIMIZER_LABELS.get, key=widget_key("optimizer"))
-            st.select_slider("Learning rate", LEARNING_RATES, key=widget_key("learning_rate"),
-                             format_func=lambda v: f"{v:g}", help="Log scale. rmsprop's default is 0.001.")  # fmt: skip
-            st.select_slider("Batch size", BATCH_SIZES, key=widget_key("batch_size"))
-            st.slider("Epochs", *LIMITS["epochs"], key=widget_key("epochs"))
-            st.slider("Validation split", 0.0, 0.3, step=0.05, key=widget_key("validation_split"),
-                      help="Share of the training images held out to watch overfitting.")  # fmt: skip
-            st.number_input("Random seed", *LIMITS["seed"], key=widget_key("seed"), step=1)
+        st.button("Reset to the seed notebook", on_click=_reset_to_seed, icon="↩️", key="reset_seed")
+        for group in FIELD_GROUPS:
+            with st.expander(group, expanded=True):
+                for name, spec in FIELDS.items():
+                    if spec.group == group:
+                        field_widget(name, disabled=spec.dense_only and config.family != "dense")
 
     st.session_state[CONFIG_KEY] = config
     mirror_in_url(config)
     return config
 
 
+def field_widget(name: str, disabled: bool) -> None:
+    """One hyperparameter's widget, as its FieldSpec describes it."""
+    spec = FIELDS[name]
+    common = {"key": widget_key(name), "help": spec.help, "disabled": disabled}
+    if spec.widget == "radio":
+        st.radio(spec.label, spec.choices, format_func=spec.text, **common)
+    elif spec.widget == "selectbox":
+        st.selectbox(spec.label, spec.choices, format_func=spec.text, **common)
+    elif spec.widget == "select_slider":
+        st.select_slider(spec.label, spec.choices, format_func=spec.text, **common)
+    elif spec.widget == "slider":
+        st.slider(spec.label, spec.low, spec.high, step=spec.step, **common)
+    else:
+        st.number_input(spec.label, spec.low, spec.high, step=spec.step, **common)
+
+
 def mirror_in_url(config: ModelConfig) -> None:
     """Keep the URL's query parameters equal to the config, so a shared link opens the same one."""
     wanted = config_to_query(config)
-    for field in FIELDS:
+    for field in dataclasses.fields(ModelConfig):
         if field.name in wanted:
             if st.query_params.get(field.name) != wanted[field.name]:
                 st.query_params[field.name] = wanted[field.name]

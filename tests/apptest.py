@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -17,3 +18,8 @@ def open_page(script: str, query: dict[str, str] | None = None, **state) -> AppT
     for key, value in state.items():
         app.session_state[key] = value
     return app.run()
+
+
+def plain(markdown: str) -> str:
+    """What an escaped Markdown string shows: its text without the backslash escapes."""
+    return re.sub(r"\\(.)", r"\1", markdown)

@@ -35,6 +35,23 @@ def isolated_store(monkeypatch, model_dir):
 
 
 @pytest.fixture(scope="session")
+def trained_run(model_dir):
+    """A small real MNIST model in the session's store, trained here, so no page trains a starter model itself."""
+    import dataclasses
+
+    from core.config import SEED
+    from core.runs import LocalReporter, TrainingRequest
+    from core.store import RunStore, new_run_id
+    from core.training import run_training
+
+    config = dataclasses.replace(SEED, units=128, epochs=2)
+    run_id = new_run_id()
+    outcome = run_training(TrainingRequest(run_id, config, "mnist", 10_000), LocalReporter())
+    RunStore(model_dir).save_outcome(run_id, "mnist", dataclasses.asdict(config), 10_000, outcome)
+    return run_id
+
+
+@pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium through Playwright; under CI=true a missing browser fails instead of skipping."""
     reason = chromium_missing_reason()
@@ -47,8 +64,8 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def app_url(browser, model_dir):
-    """The real app, started once for all browser tests."""
+def app_url(browser, model_dir, trained_run):
+    """The real app, started once for all browser tests, with a small trained model already in its store."""
     with running_app(env={"DIGITLAB_MODEL_DIR": str(model_dir)}) as url:
         yield url
 

@@ -27,7 +27,7 @@ def test_dataset_page_renders_its_plotly_charts(page, app_url):
     wait_for_app(page)
     page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 6", timeout=90_000)
     assert page.locator(".js-plotly-plot .bars .point").count() >= 20  # class bars and the pixel histogram
-    assert page.locator(".js-plotly-plot .heatmaplayer image, .js-plotly-plot .hm image").count() >= 3
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot .hm image').length >= 3")  # three heatmaps
     page.wait_for_function("document.querySelectorAll('.js-plotly-plot .scatterlayer .point').length >= 3000")
     assert "5 0 4 1 9 2 1 3 1 4" in page.get_by_test_id("stMain").inner_text()
     screenshot(page, "dataset")

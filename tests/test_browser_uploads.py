@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from core.model import SEED, build_model
+from core.config import SEED
+from core.model import build_model
 from tests.browser import screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
@@ -47,7 +48,7 @@ def dark_on_light_one() -> bytes:
 def test_picture_uploads_are_read_or_refused(page, app_url, tmp_path):
     page.goto(f"{app_url}/predict")
     wait_for_app(page)
-    page.locator("canvas.upper-canvas").wait_for(timeout=300_000)  # a fresh store trains its model first
+    page.locator("canvas.upper-canvas").wait_for(timeout=60_000)
     page.get_by_role("tab", name="Upload a picture").click()
     panel = page.get_by_role("tabpanel", name="Upload a picture")
 

@@ -4,7 +4,7 @@ import dataclasses
 
 from streamlit.testing.v1 import AppTest
 
-from core.model import PRESETS, config_to_query
+from core.config import PRESETS, config_to_query
 from tests.apptest import open_page
 
 
@@ -13,7 +13,7 @@ def open_model_page(**query) -> AppTest:
 
 
 def parameters(app: AppTest) -> str:
-    return app.metric[0].value
+    return next(metric.value for metric in app.metric if metric.label == "Parameters")
 
 
 def test_seed_has_the_notebooks_parameter_count():
@@ -39,7 +39,7 @@ def test_preset_sets_every_widget_and_reset_restores_the_seed():
     for field in dataclasses.fields(preset):
         assert app.session_state[f"hp_{field.name}"] == getattr(preset, field.name), field.name
     assert parameters(app) == f"{784 * 512 + 512 + 512 * 512 + 512 + 5130:,}"
-    app.sidebar.button[0].click().run()
+    app.button(key="reset_seed").click().run()
     assert parameters(app) == "407,050" and app.session_state["hp_hidden_layers"] == 1
 
 

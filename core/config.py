@@ -1,0 +1,197 @@
+"""The hyperparameters: one frozen config, the table of values the panel offers, presets, and links that share them."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+
+class ConfigError(Exception):
+    """A configuration that cannot become a model; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that defines a model and its training; defaults are the seed notebook's."""
+
+    family: str = "dense"
+    hidden_layers: int = 1
+    units: int = 512
+    activation: str = "relu"
+    dropout: float = 0.0
+    l2: float = 0.0
+    optimizer: str = "rmsprop"
+    learning_rate: float = 0.001
+    batch_size: int = 128
+    epochs: int = 5
+    validation_split: float = 0.0
+    seed: int = 42
+
+
+# ---- The table the panel reads: how each field is offered and what a link may set it to ----------------
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One hyperparameter: its label and group in the panel, and either its choices or its numeric range."""
+
+    label: str
+    group: str  # the panel's expander: "Architecture" or "Training"
+    widget: str  # "radio", "selectbox", "select_slider", "slider" or "number_input"
+    choices: tuple = ()  # the allowed values, for the choice widgets
+    choice_labels: dict | None = None  # how a choice is shown, when not as itself
+    low: float | None = None  # the inclusive range, for sliders and number inputs
+    high: float | None = None
+    step: float | None = None
+    log_scale: bool = False  # a value from a link snaps to the nearest choice by ratio, not difference
+    dense_only: bool = False  # has no effect on CNNs
+    help: str | None = None
+
+    def allows(self, value) -> bool:
+        if self.choices:
+            return value in self.choices
+        return isinstance(value, int | float) and math.isfinite(value) and self.low <= value <= self.high
+
+    def snap(self, value):
+        """The nearest value the widget offers, for a value inside its range (a link may hold any number)."""
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return value
+        if self.choices:
+            if not min(self.choices) <= value <= max(self.choices):
+                return value
+            if self.log_scale:
+                return min(self.choices, key=lambda choice: abs(math.log(choice) - math.log(value)))
+            return min(self.choices, key=lambda choice: abs(choice - value))
+        if self.step and self.low <= value <= self.high:
+            return type(value)(round(self.low + round((value - self.low) / self.step) * self.step, 10))
+        return value
+
+    def text(self, value) -> str:
+        if self.choice_labels:
+            return str(self.choice_labels.get(value, value))
+        return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
+FIELDS: dict[str, FieldSpec] = {
+    "family": FieldSpec("Family", "Architecture", "radio", ("dense", "cnn"),
+                        {"dense": "Dense (the notebook's)", "cnn": "Small CNN"}),
+    "hidden_layers": FieldSpec("Hidden layers", "Architecture", "slider", low=0, high=4, step=1, dense_only=True),
+    "units": FieldSpec("Units per hidden layer", "Architecture", "slider", low=16, high=1024, step=16,
+                       dense_only=True),
+    "activation": FieldSpec("Activation", "Architecture", "selectbox", ("relu", "tanh", "sigmoid", "elu", "gelu")),
+    "dropout": FieldSpec("Dropout", "Architecture", "slider", low=0.0, high=0.7, step=0.05),
+    "l2": FieldSpec("L2 weight penalty", "Architecture", "select_slider", (0.0, 1e-5, 1e-4, 1e-3, 1e-2)),
+    "optimizer": FieldSpec("Optimizer", "Training", "selectbox", ("rmsprop", "adam", "sgd"),
+                           {"rmsprop": "RMSprop", "adam": "Adam", "sgd": "SGD + momentum"}),
+    "learning_rate": FieldSpec("Learning rate", "Training", "select_slider",
+                               (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0),
+                               log_scale=True, help="Log scale. rmsprop's default is 0.001."),
+    "batch_size": FieldSpec("Batch size", "Training", "select_slider", (16, 32, 64, 128, 256, 512, 1024),
+                            log_scale=True),
+    "epochs": FieldSpec("Epochs", "Training", "slider", low=1, high=30, step=1),
+    "validation_split": FieldSpec("Validation split", "Training", "slider", low=0.0, high=0.3, step=0.05,
+                                  help="Share of the training images held out to watch overfitting."),
+    "seed": FieldSpec("Random seed", "Training", "number_input", low=0, high=2**31 - 1, step=1),
+}  # fmt: skip
+FIELD_GROUPS = ("Architecture", "Training")
+
+
+def check_config(config: ModelConfig) -> None:
+    """Refuse values outside what the panel offers, with a message naming the field."""
+    for name, spec in FIELDS.items():
+        value = getattr(config, name)
+        if spec.allows(value):
+            continue
+        if spec.choices:
+            allowed = ", ".join(spec.text(choice) for choice in spec.choices)
+            raise ConfigError(f"{name} must be one of {allowed}, not {value!r}.")
+        raise ConfigError(f"{name} must lie between {spec.low:g} and {spec.high:g}, not {value!r}.")
+
+
+def snap_to_panel(config: ModelConfig) -> ModelConfig:
+    """Move every value onto the nearest step its widget offers."""
+    return dataclasses.replace(config, **{name: spec.snap(getattr(config, name)) for name, spec in FIELDS.items()})
+
+
+# ---- Presets ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    explanation: str
+    config: ModelConfig
+
+
+SEED = ModelConfig()
+SEED_PRESET = "Seed notebook"
+PRESETS = {
+    preset.name: preset
+    for preset in (
+        Preset(SEED_PRESET, "The book's network: Dense(512, relu) -> Dense(10, softmax), rmsprop, 5 epochs.", SEED),
+        Preset(
+            "Tiny and fast",
+            "32 hidden units train in a blink: a class demo of how much a small net already learns.",
+            dataclasses.replace(SEED, units=32, epochs=3),
+        ),
+        Preset(
+            "Wider with dropout",
+            "Two layers of 512 with 30% dropout and Adam: dropout narrows the train/test gap.",
+            dataclasses.replace(SEED, hidden_layers=2, dropout=0.3, optimizer="adam", epochs=8, validation_split=0.1),
+        ),
+        Preset(
+            "Small CNN",
+            "Two conv + pooling blocks see strokes, not pixels: fewer weights, higher accuracy (28x28 only).",
+            dataclasses.replace(SEED, family="cnn", dropout=0.5, optimizer="adam", epochs=3, validation_split=0.1),
+        ),
+    )
+}
+
+
+def matching_preset(config: ModelConfig) -> str:
+    """The preset this config equals, or the seed's name when it equals none."""
+    return next((preset.name for preset in PRESETS.values() if preset.config == config), SEED_PRESET)
+
+
+# ---- Sharing a configuration in a link --------------------------------------------------------------------
+
+
+def config_to_query(config: ModelConfig) -> dict[str, str]:
+    """The fields that differ from the seed, as URL query parameters."""
+    return {
+        field.name: str(getattr(config, field.name))
+        for field in dataclasses.fields(config)
+        if getattr(config, field.name) != getattr(SEED, field.name)
+    }
+
+
+MAX_QUERY_VALUE = 40  # characters: longer values from a link are refused unread
+
+
+def config_from_query(params: dict[str, str]) -> tuple[ModelConfig, list[str]]:
+    """A configuration from URL query parameters (snapped to the panel), and a note per value that was ignored."""
+    values, problems = {}, []
+    for field in dataclasses.fields(ModelConfig):
+        if field.name not in params:
+            continue
+        raw = str(params[field.name])
+        try:
+            value = FIELDS[field.name].snap(_parse(raw, type(getattr(SEED, field.name))))
+            check_config(dataclasses.replace(SEED, **{field.name: value}))
+        except (ValueError, OverflowError, ConfigError) as error:
+            problems.append(f"Ignored {field.name}={raw[:MAX_QUERY_VALUE]!r} from the link: {error}")
+        else:
+            values[field.name] = value
+    return dataclasses.replace(SEED, **values), problems
+
+
+def _parse(raw: str, kind: type):
+    if len(raw) > MAX_QUERY_VALUE:
+        raise ValueError("the value is too long")
+    if kind is int:
+        number = float(raw)
+        if not number.is_integer():
+            raise ValueError("expected a whole number")
+        return int(number)
+    return kind(raw)

@@ -1,0 +1,141 @@
+"""core.jobs: the job protocol against real Dask clusters (worker processes, real TensorFlow training)."""
+
+import dataclasses
+import os
+import signal
+import time
+
+import pytest
+
+from core import jobs
+from core.config import SEED
+from core.jobs import CLUSTER_LOST, SCHEDULER_ENV, WORKER_LOST, JobBoard, JobError, TrainingCluster, TrainingJob
+from core.runs import RunState, TrainingRequest
+from core.store import new_run_id
+
+QUICK = dataclasses.replace(SEED, units=64, epochs=1)
+LONG = dataclasses.replace(QUICK, epochs=30)
+SLICE = 2_000
+TIMEOUT = 120
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One embedded cluster for these tests (two workers at most, kept while the module runs)."""
+    cluster = TrainingCluster(address=None, max_workers=2, idle_seconds=600)
+    yield cluster
+    cluster.close()
+
+
+def request(config=QUICK, limit=SLICE) -> TrainingRequest:
+    return TrainingRequest(new_run_id(), config, "mnist", limit)
+
+
+def wait_until(condition, timeout=TIMEOUT, what="the condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_a_job_trains_in_a_worker_process_and_hands_its_outcome_back(cluster):
+    outcomes = []
+    job = TrainingJob(request(), cluster, on_end=lambda job, outcome: outcomes.append(outcome)).start()
+    assert job.progress().state is RunState.WAITING
+    assert job.wait(TIMEOUT)
+    progress = job.progress()
+    assert progress.state is RunState.FINISHED and progress.epoch == 1 and progress.message == ""
+    assert 0.5 < progress.result.test_accuracy < 1
+    worker_pid = int(progress.worker.split("@")[0])
+    assert worker_pid != os.getpid() and worker_pid in cluster.workers().values()
+    [outcome] = outcomes
+    assert outcome.model_bytes[:2] == b"PK" and len(outcome.epoch_weights) == 1
+
+
+def test_progress_arrives_while_it_trains_and_stop_keeps_the_epochs_done(cluster):
+    job = TrainingJob(request(LONG), cluster).start()
+    wait_until(lambda: job.progress().epoch >= 1, what="the first epoch")
+    running = job.progress()
+    assert running.state is RunState.RUNNING and running.batches_per_epoch == 16 and running.result.history
+    job.stop()
+    assert job.wait(TIMEOUT)
+    progress = job.progress()
+    assert progress.state is RunState.STOPPED and 1 <= progress.epoch < 30
+    assert progress.result.test_accuracy is not None
+
+
+def test_a_killed_worker_fails_its_job_with_a_message_and_the_next_job_trains(cluster):
+    job = TrainingJob(request(LONG), cluster).start()
+    wait_until(lambda: job.progress().state is RunState.RUNNING and job.progress().worker, what="the run to start")
+    os.kill(int(job.progress().worker.split("@")[0]), signal.SIGKILL)
+    assert job.wait(TIMEOUT)
+    progress = job.progress()
+    assert progress.state is RunState.FAILED and progress.message == WORKER_LOST
+    again = TrainingJob(request(), cluster).start()
+    assert again.wait(TIMEOUT) and again.progress().state is RunState.FINISHED
+
+
+def test_a_lost_cluster_fails_its_jobs_and_the_next_training_starts_a_new_one():
+    cluster = TrainingCluster(address=None, max_workers=1, idle_seconds=600)
+    try:
+        job = TrainingJob(request(LONG), cluster).start()
+        wait_until(lambda: job.progress().state is RunState.RUNNING, what="the run to start")
+        cluster._process.kill()  # the whole embedded cluster: scheduler, nanny and worker
+        assert job.wait(TIMEOUT)
+        assert job.progress().state is RunState.FAILED and job.progress().message == CLUSTER_LOST
+        again = TrainingJob(request(), cluster).start()
+        assert again.wait(TIMEOUT) and again.progress().state is RunState.FINISHED
+    finally:
+        cluster.close()
+
+
+def test_the_board_allows_one_active_job_per_owner_and_stop_only_for_it(cluster):
+    board = JobBoard(cluster)
+    first = board.start("alice", request(LONG))
+    with pytest.raises(JobError, match="still training"):
+        board.start("alice", request())
+    assert not board.stop(first.run_id, "mallory") and not board.stop(first.run_id, "")
+    wait_until(lambda: first.progress().epoch >= 1, what="the first epoch")
+    assert first.progress().active  # mallory's stop did nothing
+    assert board.stop(first.run_id, "alice")
+    assert first.wait(TIMEOUT) and first.progress().state is RunState.STOPPED
+    assert board.get(first.run_id) is first and board.get("nope") is None
+
+
+def test_runs_beyond_the_workers_wait_their_turn_and_can_be_stopped_before_they_start(cluster):
+    board = JobBoard(cluster)
+    busy = [board.start(owner, request(LONG)) for owner in ("a", "b")]  # both workers
+    wait_until(lambda: all(job.progress().state is RunState.RUNNING for job in busy), what="both runs")
+    queued = board.start("c", request())
+    time.sleep(1.0)
+    assert queued.progress().state is RunState.WAITING
+    board.stop(queued.run_id, "c")
+    assert queued.wait(TIMEOUT) and queued.progress().state is RunState.STOPPED
+    assert queued.progress().message == "Stopped before it started."
+    for job in busy:
+        job.stop()
+        assert job.wait(TIMEOUT)
+
+
+def test_an_external_scheduler_from_the_environment_trains_without_local_workers(monkeypatch):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as external:
+        monkeypatch.setenv(SCHEDULER_ENV, external.scheduler_address)
+        cluster = TrainingCluster()
+        try:
+            assert not cluster.embedded
+            job = TrainingJob(request(), cluster).start()
+            assert job.wait(TIMEOUT) and job.progress().state is RunState.FINISHED
+            external_pids = set(cluster.workers().values())
+            assert int(job.progress().worker.split("@")[0]) in external_pids
+            assert cluster._process is None  # no embedded cluster was started
+        finally:
+            cluster.close()
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(jobs, "CONNECT_TIMEOUT", "1s")
+    cluster = TrainingCluster(address="tcp://127.0.0.1:9")
+    with pytest.raises(JobError, match="not reachable"):
+        TrainingJob(request(), cluster).start()
