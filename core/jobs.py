@@ -229,7 +229,6 @@ class TrainingJob:
         """Mirror the worker's progress until the run ends; save what it hands back; only then say it ended."""
         client = self._future.client
         variable, stop_flag = Variable(progress_key(self.run_id), client=client), Event(stop_key(self.run_id), client)
-        final = self.progress()
         try:
             while not self._future.done():
                 if self._cluster.lost():
@@ -239,17 +238,19 @@ class TrainingJob:
             outcome: TrainingOutcome = self._future.result()
             final = outcome.progress
             if final.state.kept and self._on_end is not None:
-                final.message = "Saving the run..."
-                self._set_progress(final.copy())
+                saving = final.copy()
+                saving.state, saving.message = RunState.RUNNING, "Saving the run..."
+                self._set_progress(saving)
                 try:
                     self._on_end(self, outcome)
-                    final.message = ""
-                except Exception as error:  # a full disk, say: the run's result is still shown
-                    final.message = f"The run could not be saved: {first_line(error)}"
+                except Exception as error:  # a full disk, say: the result is still shown, as an error
+                    final.state = RunState.FAILED
+                    final.message = f"It trained, but the run could not be saved: {first_line(error)}"
             del outcome  # the model's bytes and snapshots: saved, and no longer needed here
         except Exception as error:
+            final = self.progress()  # what the worker had done when it was lost
             final.state, final.message = self._ending_of(error)
-            final.batch, final.seconds_left = 0, None
+            final.seconds_left = None
         finally:
             with contextlib.suppress(Exception):
                 variable.delete()

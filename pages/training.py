@@ -91,7 +91,7 @@ def training_controls(config: ModelConfig, dataset: Dataset, job: TrainingJob | 
 def run_view(run_id: str | None, job: TrainingJob | None, owner: str) -> None:
     """The run this session looks at: live while it trains, then its result; a saved run from the store."""
     if job is not None and not job.owned_by(owner):
-        st.info("This run was started in another browser: you can watch it, not stop it.", icon="👀")
+        st.info("This run was started in another browser: you can watch it, not stop it.", icon=":material/visibility:")
     if job is not None and job.progress().active:
         live_view(job)
     elif job is not None:
@@ -118,7 +118,7 @@ def live_view(job: TrainingJob) -> None:
 def show_progress(progress: Progress) -> None:
     """Where a run stands: waiting, a progress bar while it trains, or how it ended; its curves; its result."""
     if progress.state is RunState.WAITING:
-        st.info(progress.message or "Waiting to start...", icon="⏳")
+        st.info(progress.message or "Waiting to start...", icon=":material/hourglass:")
     elif progress.active:
         done = progress.batch / max(progress.batches_per_epoch, 1)
         left = f", about {progress.seconds_left:.0f} s left" if progress.seconds_left is not None else ""
@@ -129,10 +129,9 @@ def show_progress(progress: Progress) -> None:
         st.progress(min(done, 1.0), text=status)
     else:
         text = f"{progress.state.value.capitalize()} after {progress.epoch} of {progress.epochs} epochs."
-        (st.error if progress.state.failed or progress.message.startswith("The run could not") else st.success)(
-            f"{text} {escape_markdown(progress.message)}".strip()
-        )
-    st.caption(f"Run {progress.run_id} ({progress.compile_mode or 'starting'})")
+        (st.error if progress.state.failed else st.success)(f"{text} {escape_markdown(progress.message)}".strip())
+    worker = f", worker {progress.worker}" if progress.worker else ""
+    st.caption(f"Run {progress.run_id} ({progress.compile_mode or 'starting'}{worker})")
     if progress.result.history:
         curves = charts.training_curves({progress.run_id: progress.result.history}, progress.epochs)
         st.plotly_chart(curves, key="live")
@@ -154,10 +153,10 @@ def show_result(result: RunResult) -> None:
             f"The model is {gap:.1%} better on images it trained on than on images it never saw: that gap is "
             "**overfitting**. It has begun to learn its training images, not just digits. Dropout, an L2 penalty, "
             "fewer epochs or more data narrow it; the validation curves show when it starts.",
-            icon="🎓",
+            icon=":material/school:",
         )
     else:
-        st.success("Test and training accuracy agree: no sign of overfitting yet.", icon="✅")
+        st.success("Test and training accuracy agree: no sign of overfitting yet.", icon=":material/check:")
 
 
 def saved_runs_ui(store: RunStore) -> None:

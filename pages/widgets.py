@@ -5,6 +5,7 @@ from __future__ import annotations
 import binascii
 import dataclasses
 import hashlib
+import re
 import string
 import uuid
 
@@ -47,17 +48,20 @@ def ensure_frame() -> None:
 # ---- Text from users, links and files ---------------------------------------------------------------------
 
 MARKDOWN_SPECIALS = set(string.punctuation)
+# GitHub-flavoured Markdown turns bare addresses into links after escapes are resolved: an invisible
+# zero-width space after these breaks the pattern without changing what the reader sees.
+AUTOLINK_STARTS = re.compile(r"(https?|ftp|mailto|www|@)", flags=re.IGNORECASE)
 
 
 def escape_markdown(text: str, limit: int = 300) -> str:
     """Text that Streamlit's Markdown shows as it is: no links, images, colours or HTML, on one line."""
-    text = " ".join(str(text)[:limit].split())
+    text = AUTOLINK_STARTS.sub("\\1\u200b", " ".join(str(text)[:limit].split()))
     return "".join("\\" + char if char in MARKDOWN_SPECIALS else char for char in text)
 
 
 def show_refusal(title: str, reason: str) -> None:
     """An error box: a bold title, then the reason; both may quote a file name or a link, so both are escaped."""
-    st.error(f"**{escape_markdown(title)}** {escape_markdown(reason)}", icon="🚫")
+    st.error(f"**{escape_markdown(title)}** {escape_markdown(reason)}", icon=":material/block:")
 
 
 # ---- Who is this browser ------------------------------------------------------------------------------------
@@ -134,7 +138,7 @@ def current_config() -> ModelConfig:
         config, problems = config_from_query(st.query_params.to_dict())
         st.session_state[CONFIG_KEY] = snap_to_panel(config)
         for problem in problems:
-            st.toast(escape_markdown(problem), icon="🔗")
+            st.toast(escape_markdown(problem), icon=":material/link_off:")
     return st.session_state[CONFIG_KEY]
 
 
@@ -167,7 +171,9 @@ def hyperparameter_panel() -> ModelConfig:
                      help="Sets every hyperparameter below.")  # fmt: skip
         preset = PRESETS[st.session_state[PRESET_KEY]]
         st.caption(preset.explanation + ("" if preset.config == config else " **Changed below.**"))
-        st.button("Reset to the seed notebook", on_click=_reset_to_seed, icon="↩️", key="reset_seed")
+        st.button(
+            "Reset to the seed notebook", on_click=_reset_to_seed, icon=":material/restart_alt:", key="reset_seed"
+        )
         for group in FIELD_GROUPS:
             with st.expander(group, expanded=True):
                 for name, spec in FIELDS.items():

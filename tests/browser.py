@@ -7,7 +7,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -82,20 +81,20 @@ def running_app(env: dict[str, str] | None = None, startup_timeout: float = 60.0
 
 @contextmanager
 def chromium_browser():
+    """Debian's Chromium, headless; each `new_context()` is a separate visitor with cookies of its own."""
     from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile, sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile,
-            executable_path=CHROMIUM,
-            args=CHROMIUM_FLAGS,
-            headless=True,
-            viewport={"width": 1400, "height": 1000},
-        )
+    with sync_playwright() as playwright:  # Playwright gives the browser a fresh profile of its own
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
         try:
-            yield context
+            yield browser
         finally:
-            context.close()
+            browser.close()
+
+
+def new_visitor(browser, **options):
+    """A fresh browser context: its own cookies and storage, as another person's browser."""
+    return browser.new_context(viewport={"width": 1400, "height": 1000}, **options)
 
 
 def screenshot(page, name: str) -> Path:

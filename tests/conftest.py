@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.browser import chromium_browser, chromium_missing_reason, running_app
+from tests.browser import chromium_browser, chromium_missing_reason, new_visitor, running_app
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +59,7 @@ def browser():
         if os.environ.get("CI") == "true":
             pytest.fail(f"Browser tests must run in CI, but {reason}.")
         pytest.skip(f"Browser test skipped: {reason}.")
-    with chromium_browser() as context:
+    with chromium_browser() as chromium, new_visitor(chromium) as context:
         yield context
 
 
@@ -68,6 +68,13 @@ def app_url(browser, model_dir, trained_run):
     """The real app, started once for all browser tests, with a small trained model already in its store."""
     with running_app(env={"DIGITLAB_MODEL_DIR": str(model_dir)}) as url:
         yield url
+
+
+@pytest.fixture
+def other_visitor(browser, app_url):
+    """A second person's browser: separate cookies, same app."""
+    with new_visitor(browser.browser) as context:
+        yield context
 
 
 @pytest.fixture

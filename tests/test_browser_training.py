@@ -1,4 +1,8 @@
-"""In headless Chromium: train live and see the curve and test accuracy; stop; a reload finds the running job."""
+"""In headless Chromium: train live, stop, reload, a killed worker, and another browser watching a run."""
+
+import os
+import re
+import signal
 
 import pytest
 from playwright.sync_api import expect
@@ -57,3 +61,45 @@ def test_a_reload_finds_the_running_job_and_stop_keeps_it(page, app_url):
     wait_for_app(page)
     expect(page.get_by_test_id("stDataFrame")).to_be_visible()
     screenshot(page, "training-stopped")
+
+
+def test_a_killed_worker_fails_only_its_run_and_the_next_run_trains(page, app_url):
+    page.goto(f"{app_url}/training?epochs=30")
+    wait_for_app(page)
+    train_button(page).click()
+    page.get_by_text("samples/s").wait_for(timeout=120_000)
+    caption = page.get_by_text(re.compile(r"^Run \d{8}-\d{6}-\w+ \(.*worker \d+@")).inner_text()
+    worker_pid = int(caption.split("worker ")[1].split("@")[0])
+    os.kill(worker_pid, signal.SIGKILL)
+    page.get_by_text("The training worker stopped unexpectedly").wait_for(timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    screenshot(page, "training-worker-killed")
+
+    page.goto(f"{app_url}/training?epochs=1")  # the server is still up; a new run trains on a new worker
+    wait_for_app(page)
+    choose_small_slice(page)
+    expect(train_button(page)).to_be_enabled()
+    train_button(page).click()
+    page.get_by_text("Finished after 1 of 1 epochs").wait_for(timeout=180_000)
+
+
+def test_a_run_link_opened_in_another_browser_is_read_only(page, other_visitor, app_url):
+    page.goto(f"{app_url}/training?epochs=30")
+    wait_for_app(page)
+    train_button(page).click()
+    page.get_by_text("samples/s").wait_for(timeout=120_000)
+    run_id = page.url.split("run=")[1].split("&")[0]
+
+    stranger = other_visitor.new_page()
+    stranger.goto(f"{app_url}/training?run={run_id}")
+    wait_for_app(stranger)
+    stranger.get_by_text("samples/s").wait_for(timeout=60_000)  # the run shows, live
+    stranger.get_by_text("started in another browser").wait_for()
+    expect(stop_button(stranger)).to_be_disabled()
+    screenshot(stranger, "training-read-only")
+
+    page.reload()  # the owner, after a reload, can still stop it
+    wait_for_app(page)
+    expect(stop_button(page)).to_be_enabled(timeout=30_000)
+    stop_button(page).click()
+    page.get_by_text("Stopped after").wait_for(timeout=120_000)

@@ -11,7 +11,7 @@ from core import jobs
 from core.config import SEED
 from core.jobs import CLUSTER_LOST, SCHEDULER_ENV, WORKER_LOST, JobBoard, JobError, TrainingCluster, TrainingJob
 from core.runs import RunState, TrainingRequest
-from core.store import new_run_id
+from core.store import StoreError, new_run_id
 
 QUICK = dataclasses.replace(SEED, units=64, epochs=1)
 LONG = dataclasses.replace(QUICK, epochs=30)
@@ -50,6 +50,17 @@ def test_a_job_trains_in_a_worker_process_and_hands_its_outcome_back(cluster):
     assert worker_pid != os.getpid() and worker_pid in cluster.workers().values()
     [outcome] = outcomes
     assert outcome.model_bytes[:2] == b"PK" and len(outcome.epoch_weights) == 1
+
+
+def test_a_run_that_cannot_be_saved_ends_as_an_error_with_its_result(cluster):
+    def full_disk(job, outcome):
+        raise StoreError("Run could not be saved in /models: No space left on device.")
+
+    job = TrainingJob(request(), cluster, on_end=full_disk).start()
+    assert job.wait(TIMEOUT)
+    progress = job.progress()
+    assert progress.state is RunState.FAILED and "could not be saved" in progress.message
+    assert "No space left" in progress.message and progress.result.test_accuracy is not None
 
 
 def test_progress_arrives_while_it_trains_and_stop_keeps_the_epochs_done(cluster):
