@@ -12,6 +12,7 @@ PAGES = [
     st.Page("pages/model.py", title="Model", icon=":material/account_tree:", url_path="model"),
     st.Page("pages/training.py", title="Training", icon=":material/monitoring:", url_path="training"),
     st.Page("pages/predict.py", title="Draw & predict", icon=":material/draw:", url_path="predict"),
+    st.Page("pages/inside.py", title="Inside the network", icon=":material/neurology:", url_path="inside"),
 ]
 
 navigation = st.navigation(PAGES)

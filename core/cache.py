@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import streamlit as st
 
 from core import charts, data
 from core.config import SEED, ModelConfig
+from core.insight import EpochReplay, HiddenMap, hidden_map
 from core.model import (
     ModelDescription,
     confusion_counts,
@@ -169,3 +171,35 @@ def test_set_views(store_root: str, run_id: str, dataset_name: str) -> TestSetVi
         first_probabilities=charts.probability_bars(probabilities[0]),
         confusion_figure=charts.confusion_heatmap(confusion),
     )
+
+
+# ---- Inside the network -------------------------------------------------------------------------------------
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the run's epochs...")
+def epoch_replay(store_root: str, run_id: str) -> EpochReplay | None:
+    """A private copy of a run's model with its weights after every epoch (None when none were kept)."""
+    store = RunStore(store_root)
+    epochs = store.epochs_saved(run_id)
+    if not epochs:
+        return None
+    return EpochReplay(store.load_model(run_id), [store.epoch_weights(run_id, k) for k in range(1, epochs + 1)])
+
+
+@contextlib.contextmanager
+def model_after(store_root: str, run_id: str, epoch: int | None):
+    """The run's model after `epoch` for the `with` block (the final model for None or the last epoch)."""
+    replay = epoch_replay(store_root, run_id) if epoch else None
+    if replay is None or epoch >= replay.epochs:
+        yield saved_model(store_root, run_id)
+        return
+    with replay.at(epoch) as model:
+        yield model
+
+
+@st.cache_resource(max_entries=8, show_spinner="Mapping the hidden layer...")
+def hidden_layer_map(store_root: str, run_id: str, epoch: int | None, dataset_name: str) -> HiddenMap:
+    """The last hidden layer's answers for 2,000 test images, projected to 2-D, after `epoch`."""
+    loaded = dataset(dataset_name)
+    with model_after(store_root, run_id, epoch) as model:
+        return hidden_map(model, loaded.x_test, loaded.y_test)

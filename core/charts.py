@@ -10,6 +10,9 @@ DIGITS = [str(digit) for digit in range(10)]
 INK = "gray"  # white ink on black, as the model sees it
 INK_SCALE = [[0.0, "#000000"], [1.0, "#ffffff"]]
 COMPACT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}}
+# One colour per digit, the same on every chart; from Paul Tol's colour-blind-safe "muted" scheme plus grey.
+DIGIT_COLORS = ["#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499",
+                "#777777"]  # fmt: skip
 
 
 def class_distribution(train_counts: np.ndarray, test_counts: np.ndarray) -> go.Figure:
@@ -42,22 +45,34 @@ def tile(images: np.ndarray, columns: int, gap: int = 2) -> np.ndarray:
     return grid
 
 
-def image_grid(images: np.ndarray, titles: list[str], columns: int = 8, gap: int = 2) -> go.Figure:
-    """Images side by side in one heatmap, each with its title in the corner (built from plain dicts: fast)."""
+def image_grid(
+    images: np.ndarray, titles: list[str], columns: int = 8, gap: int = 2, clickable: bool = False
+) -> go.Figure:
+    """Images side by side in one heatmap, each with its title in the corner (built from plain dicts: fast).
+    `clickable` lays an invisible marker on each image (heatmaps cannot be selected): its point index is the
+    image's position in `images`."""
     columns = min(columns, len(images))
     height, width = images.shape[1:]
     rows = int(np.ceil(len(images) / columns))
+    places = [divmod(index, columns) for index in range(len(images))]
     annotations = [
         {"x": column * (width + gap) - 0.5, "y": row * (height + gap) - 0.5, "text": title, "showarrow": False,
          "xanchor": "left", "yanchor": "top", "font": {"color": "#ffd54f", "size": 11}}
-        for row, column, title in ((*divmod(index, columns), title) for index, title in enumerate(titles))
+        for (row, column), title in zip(places, titles, strict=False)
     ]  # fmt: skip
+    data = [{"type": "heatmap", "z": tile(images, columns, gap), "colorscale": INK_SCALE, "showscale": False,
+             "hoverongaps": False, "hovertemplate": "%{z:.0f}<extra></extra>"}]  # fmt: skip
+    if clickable:
+        data.append({"type": "scatter", "mode": "markers", "showlegend": False, "hoverinfo": "skip",
+                     "x": [column * (width + gap) + width / 2 - 0.5 for _, column in places],
+                     "y": [row * (height + gap) + height / 2 - 0.5 for row, _ in places],
+                     "marker": {"symbol": "square", "size": 40, "color": "#d62728", "opacity": 0},
+                     "selected": {"marker": {"opacity": 0.3}}, "unselected": {"marker": {"opacity": 0}}})  # fmt: skip
     return go.Figure(
         {
-            "data": [{"type": "heatmap", "z": tile(images, columns, gap), "colorscale": INK_SCALE, "showscale": False,
-                      "hoverongaps": False, "hovertemplate": "%{z:.0f}<extra></extra>"}],
+            "data": data,
             "layout": {"height": 60 + rows * max(90, 900 // columns), "annotations": annotations, **COMPACT,
-                       "xaxis": {"visible": False, "constrain": "domain"},
+                       "clickmode": "event+select", "xaxis": {"visible": False, "constrain": "domain"},
                        "yaxis": {"visible": False, "autorange": "reversed", "scaleanchor": "x"}},
         }
     )  # fmt: skip
@@ -198,3 +213,108 @@ def confusion_heatmap(matrix: np.ndarray) -> go.Figure:
     figure.update_yaxes(dtick=1, range=[9.5, -0.5], autorange=False)  # the markers must not widen the axes
     figure.update_layout(height=520, clickmode="event+select", **COMPACT)
     return figure
+
+
+# ---- Inside the network ---------------------------------------------------------------------------------------
+
+# Evidence for a class in red, against it in blue, nothing transparent: the digit shows through where it is 0.
+EVIDENCE_SCALE = [[0.0, "rgba(33,102,172,1)"], [0.5, "rgba(247,247,247,0)"], [1.0, "rgba(178,24,43,1)"]]
+WEIGHT_SCALE = "RdBu_r"  # positive weights red, negative blue, 0 white
+
+
+def weight_grid(images: np.ndarray, titles: list[str], columns: int = 8) -> go.Figure:
+    """Weight pictures side by side on one colour scale centred at 0."""
+    columns = min(columns, len(images))
+    rows = int(np.ceil(len(images) / columns))
+    limit = float(np.abs(images).max()) or 1.0
+    height, width = images.shape[1:]
+    annotations = [
+        {"x": column * (width + 2) - 0.5, "y": row * (height + 2) - 0.5, "text": title, "showarrow": False,
+         "xanchor": "left", "yanchor": "top", "font": {"size": 10, "color": "#333333"}}
+        for row, column, title in ((*divmod(index, columns), title) for index, title in enumerate(titles))
+    ]  # fmt: skip
+    return go.Figure(
+        {
+            "data": [{"type": "heatmap", "z": tile(images, columns), "colorscale": WEIGHT_SCALE, "zmid": 0,
+                      "zmin": -limit, "zmax": limit, "hoverongaps": False, "colorbar": {"title": {"text": "weight"}},
+                      "hovertemplate": "weight %{z:.3f}<extra></extra>"}],
+            "layout": {"height": 40 + rows * max(70, 900 // columns), "annotations": annotations, **COMPACT,
+                       "xaxis": {"visible": False, "constrain": "domain"},
+                       "yaxis": {"visible": False, "autorange": "reversed", "scaleanchor": "x"}},
+        }
+    )  # fmt: skip
+
+
+def attribution_overlay(image: np.ndarray, attribution: np.ndarray, title: str) -> go.Figure:
+    """The digit the model sees, dimmed, with each pixel's evidence on top: red for the class, blue against."""
+    limit = float(np.abs(attribution).max()) or 1.0
+    return go.Figure(
+        {
+            "data": [
+                {"type": "heatmap", "z": np.asarray(image, np.float64) * 0.45, "colorscale": INK_SCALE, "zmin": 0,
+                 "zmax": 1, "showscale": False, "hoverinfo": "skip"},
+                {"type": "heatmap", "z": np.asarray(attribution, np.float64), "colorscale": EVIDENCE_SCALE,
+                 "zmid": 0, "zmin": -limit, "zmax": limit, "colorbar": {"title": {"text": "evidence"}},
+                 "hovertemplate": "row %{y}, col %{x}: %{z:+.4f}<extra></extra>"},
+            ],
+            "layout": {"title": {"text": title}, "height": 340, **COMPACT,
+                       "xaxis": {"visible": False, "constrain": "domain"},
+                       "yaxis": {"visible": False, "autorange": "reversed", "scaleanchor": "x"}},
+        }
+    )  # fmt: skip
+
+
+def activation_strip(values: np.ndarray, shown: int = 64) -> go.Figure:
+    """The most active units of a layer, strongest first, with their unit numbers."""
+    order = np.argsort(-values, kind="stable")[:shown]
+    return go.Figure(
+        {
+            "data": [{"type": "bar", "x": [f"#{unit}" for unit in order], "y": values[order].astype(np.float64),
+                      "marker": {"color": "#3b6fd4"}, "hovertemplate": "unit %{x}: %{y:.3f}<extra></extra>"}],
+            "layout": {"height": 260, **COMPACT, "xaxis": {"title": {"text": "unit, most active first"},
+                       "type": "category", "showticklabels": shown <= 32},
+                       "yaxis": {"title": {"text": "activation"}}},
+        }
+    )  # fmt: skip
+
+
+def epoch_probabilities(curves: np.ndarray, current: int | None = None) -> go.Figure:
+    """A digit's probability for each class after each epoch; a dashed line marks the epoch shown."""
+    epochs = list(range(1, len(curves) + 1))
+    traces = [
+        {"type": "scatter", "x": epochs, "y": curves[:, digit].astype(np.float64), "name": str(digit),
+         "mode": "lines+markers", "line": {"color": DIGIT_COLORS[digit]},
+         "hovertemplate": f"digit {digit}, epoch %{{x}}: %{{y:.1%}}<extra></extra>"}
+        for digit in range(curves.shape[1])
+    ]  # fmt: skip
+    shapes = [{"type": "line", "x0": current, "x1": current, "y0": 0, "y1": 1, "yref": "paper",
+               "line": {"dash": "dash", "color": "#888888"}}] if current else []  # fmt: skip
+    return go.Figure(
+        {"data": traces, "layout": {"height": 320, **COMPACT, "shapes": shapes, "legend": {"title": {"text": "digit"}},
+                                    "xaxis": {"title": {"text": "epoch"}, "dtick": 1 if len(epochs) <= 15 else None},
+                                    "yaxis": {"title": {"text": "probability"}, "range": [0, 1], "tickformat": ".0%"}}}
+    )  # fmt: skip
+
+
+def hidden_map_scatter(coordinates: np.ndarray, labels: np.ndarray, star: np.ndarray | None = None) -> go.Figure:
+    """Test digits placed by the last hidden layer's answer, coloured by their label; a star for the user's digit.
+    Points can be clicked (each carries its position in the list)."""
+    traces = []
+    for digit in range(10):
+        chosen = np.flatnonzero(labels == digit)
+        traces.append(
+            {"type": "scatter", "x": coordinates[chosen, 0], "y": coordinates[chosen, 1], "mode": "markers",
+             "name": str(digit), "customdata": chosen, "marker": {"size": 5, "color": DIGIT_COLORS[digit],
+             "opacity": 0.75}, "hovertemplate": f"a {digit}<extra></extra>"}
+        )  # fmt: skip
+    if star is not None:
+        marker = {"symbol": "star", "size": 22, "color": "#111111", "line": {"color": "#ffffff", "width": 2}}
+        traces.append({"type": "scatter", "x": [float(star[0])], "y": [float(star[1])], "mode": "markers",
+                       "name": "your digit", "marker": marker,
+                       "hovertemplate": "your digit<extra></extra>"})  # fmt: skip
+    return go.Figure(
+        {"data": traces, "layout": {"height": 520, **COMPACT, "clickmode": "event+select",
+                                    "legend": {"title": {"text": "label"}},
+                                    "xaxis": {"title": {"text": "hidden component 1"}},
+                                    "yaxis": {"title": {"text": "hidden component 2"}}}}
+    )  # fmt: skip

@@ -184,12 +184,16 @@ class RunStore:
 
         model = keras.models.load_model(self.model_path(run_id), compile=False, safe_mode=True)
         if epoch is not None:
-            path = self.model_path(run_id).parent / EPOCHS_FOLDER / epoch_file(epoch)
-            if not path.is_file():
-                raise StoreError(f"Run {run_id} has no snapshot after epoch {epoch}.")
-            with np.load(path) as snapshot:
-                model.set_weights([snapshot[f"arr_{index}"] for index in range(len(snapshot.files))])
+            model.set_weights(self.epoch_weights(run_id, epoch))
         return model
+
+    def epoch_weights(self, run_id: str, epoch: int) -> list[np.ndarray]:
+        """The weights after `epoch` (1-based), as `model.get_weights()` gave them."""
+        path = self.model_path(run_id).parent / EPOCHS_FOLDER / epoch_file(epoch)
+        if not path.is_file():
+            raise StoreError(f"Run {run_id} has no snapshot after epoch {epoch}.")
+        with np.load(path) as snapshot:
+            return [snapshot[f"arr_{index}"] for index in range(len(snapshot.files))]
 
     # -- housekeeping --
 

@@ -34,6 +34,11 @@ STEPS = [
         "Test accuracy (~97.8%) below training accuracy (~98.9%): the gap is overfitting.",
     ),
     ("pages/predict.py", "5. Predict", "The first test digits with their probabilities, and digits you draw yourself."),
+    (
+        "pages/inside.py",
+        "6. Look inside",
+        "What the first layer learned, what each layer answers, and which pixels decided: epoch by epoch.",
+    ),
 ]
 for page, title, text in STEPS:
     with st.container(border=True):

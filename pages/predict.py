@@ -9,15 +9,15 @@ import streamlit as st
 
 from core import cache, charts
 from core.data import Dataset
+from core.insight import integrated_gradients
 from core.model import model_input_shape, predict_probabilities
 from core.preprocess import FORMATS, TOO_SMALL_FRACTION, ImageError, canvas_to_mnist, image_bytes_to_mnist, ink_fraction
-from core.store import RunRecord, RunStore
-from pages.widgets import RUN_KEY, ensure_frame, load_selected_dataset, show_refusal
+from core.store import RunStore
+from pages.widgets import LATEST_DRAWING_KEY, ensure_frame, load_selected_dataset, model_picker, show_refusal
 
 CANVAS_KEY = "canvas"
 CANVAS_SIZE = 280
 GALLERY_SIZE = 40
-MODEL_KEY = "predict_run"
 ANY = "any"
 
 
@@ -34,9 +34,9 @@ def main() -> None:
     model = cache.saved_model(str(store.root), run_id)
     draw_tab, upload_tab = st.tabs(["Draw a digit", "Upload a picture"])
     with draw_tab:
-        drawing_ui(model, dataset)
+        drawing_ui(model, run_id, dataset)
     with upload_tab:
-        picture_ui(model, dataset)
+        picture_ui(model, run_id, dataset)
     st.divider()
     test_set_ui(store, run_id, dataset)
 
@@ -68,28 +68,11 @@ def starter_progress(job, title: str) -> None:
     st.progress(min(done, 1.0), text=f"Training the notebook's network on {title} for everyone ({step})...")
 
 
-def model_picker(records: list[RunRecord]) -> str:
-    """The model to read digits with: the session's latest run by default, or any saved or uploaded one."""
-    by_id = {record.run_id: record for record in records}
-    session_run = st.session_state.get(RUN_KEY)
-    if st.session_state.get(MODEL_KEY) not in by_id:
-        st.session_state[MODEL_KEY] = session_run if session_run in by_id else records[0].run_id
-
-    def describe(run_id: str) -> str:
-        record = by_id[run_id]
-        accuracy = record.result.test_accuracy
-        accuracy_text = f"{accuracy:.2%}" if accuracy is not None else "not evaluated"
-        mine = ", your latest" if run_id == session_run else ""
-        return f"{run_id}: test accuracy {accuracy_text} ({record.source}{mine})"
-
-    return st.selectbox("Model", list(by_id), format_func=describe, key=MODEL_KEY)
-
-
 # ---- The user's own digits -------------------------------------------------------------------------------
 
 
 @st.fragment
-def drawing_ui(model, dataset: Dataset) -> None:
+def drawing_ui(model, run_id: str, dataset: Dataset) -> None:
     """The canvas and the model's answer: each stroke reruns only this fragment."""
     from streamlit_drawable_canvas import st_canvas  # only importable inside a running app
 
@@ -111,10 +94,10 @@ def drawing_ui(model, dataset: Dataset) -> None:
     elif ink_fraction(rgba) < TOO_SMALL_FRACTION:
         output_column.warning("That is too small to be a digit: draw it bigger, filling most of the square.")
     else:
-        show_prediction(model, image, started, seen_column, output_column, "canvas")
+        show_prediction(model, run_id, image, started, seen_column, output_column, "canvas")
 
 
-def picture_ui(model, dataset: Dataset) -> None:
+def picture_ui(model, run_id: str, dataset: Dataset) -> None:
     """A photo or scan of one digit, any size or polarity, read the same way as a drawing."""
     picture = st.file_uploader("A PNG or JPEG of one handwritten digit", type=["png", "jpg", "jpeg"], key="picture")
     if picture is None:
@@ -126,13 +109,15 @@ def picture_ui(model, dataset: Dataset) -> None:
     except ImageError as error:
         show_refusal(f"{picture.name[:80]} cannot be used.", str(error))
     else:
-        show_prediction(model, image, started, seen_column, output_column, "upload")
+        show_prediction(model, run_id, image, started, seen_column, output_column, "upload")
 
 
-def show_prediction(model, image: np.ndarray, started: float, column_input, column_output, source: str) -> None:
-    """The image the model sees, its answer and the probabilities; `started` times the whole server path."""
+def show_prediction(model, run_id: str, image: np.ndarray, started: float, column_input, column_output, source: str):
+    """The image the model sees, its answer and the probabilities; `started` times the whole server path.
+    The digit is kept for the Inside page, and its Why view is one switch away."""
     probabilities = predict_probabilities(model, image.reshape((1, *model_input_shape(model))))[0]
     digit = int(np.argmax(probabilities))
+    st.session_state[LATEST_DRAWING_KEY] = {"image": image, "run_id": run_id}
     with column_input:
         st.plotly_chart(charts.image_heatmap(image, "What the model sees"), key=f"seen-{source}")
         st.caption(f"{image.shape[0]}x{image.shape[1]}, centred like the training digits.")
@@ -141,6 +126,22 @@ def show_prediction(model, image: np.ndarray, started: float, column_input, colu
         st.plotly_chart(charts.probability_bars(probabilities), key=f"bars-{source}")
         milliseconds = (time.perf_counter() - started) * 1000
         st.caption(f"The server answered in {milliseconds:.1f} ms.")
+    if st.toggle("Why? Show the evidence in each pixel", key=f"why-{source}"):
+        why_view(model, image, probabilities, source)
+
+
+def why_view(model, image: np.ndarray, probabilities: np.ndarray, source: str) -> None:
+    """Integrated gradients for the answer and for a class the user picks: which pixels spoke for or against."""
+    ranked = [int(digit) for digit in np.argsort(-probabilities)]
+    answer_column, other_column = st.columns(2)
+    other = other_column.selectbox("Why not...", ranked[1:], key=f"why-not-{source}",
+                                   format_func=lambda d: f"{d} ({probabilities[d]:.1%})")  # fmt: skip
+    for column, digit in ((answer_column, ranked[0]), (other_column, other)):
+        attribution = integrated_gradients(model, image, digit)
+        column.plotly_chart(charts.attribution_overlay(image, attribution, f"Evidence for {digit}"),
+                            key=f"why-{source}-{digit}-{column is answer_column}")  # fmt: skip
+        column.caption(f"Red pixels pushed the model towards {digit}, blue ones away; together they add up to "
+                       f"{attribution.sum():+.1%} of probability against a black image.")  # fmt: skip
 
 
 # ---- The test set, as in the notebook ------------------------------------------------------------------------
@@ -170,7 +171,7 @@ def test_set_ui(store: RunStore, run_id: str, dataset: Dataset) -> None:
         per_class = views.confusion.diagonal() / views.confusion.sum(axis=1)
         st.table({"digit": list(range(10)), "accuracy": [f"{value:.1%}" for value in per_class]}, hide_index=True)
     follow_clicked_cell(event)
-    mistakes_ui(dataset, views.probabilities, views.predicted, wrong)
+    mistakes_ui(cache.saved_model(str(store.root), run_id), dataset, views.probabilities, views.predicted, wrong)
 
 
 def follow_clicked_cell(event) -> None:
@@ -182,7 +183,8 @@ def follow_clicked_cell(event) -> None:
         st.session_state["mistake_predicted"] = int(points[0]["x"])
 
 
-def mistakes_ui(dataset: Dataset, probabilities: np.ndarray, predicted: np.ndarray, wrong: np.ndarray) -> None:
+def mistakes_ui(model, dataset: Dataset, probabilities: np.ndarray, predicted: np.ndarray, wrong: np.ndarray):
+    """The misread test images of the chosen kind; clicking one shows why, for its answer and for the truth."""
     st.subheader("Mistakes")
     true_column, predicted_column = st.columns(2)
     true_digit = true_column.selectbox("True digit", [ANY, *range(10)], key="mistake_true")
@@ -198,8 +200,25 @@ def mistakes_ui(dataset: Dataset, probabilities: np.ndarray, predicted: np.ndarr
         return
     shown = indices[:GALLERY_SIZE]
     labels = [f"{predicted[i]}, true {dataset.y_test[i]} ({probabilities[i, predicted[i]]:.0%})" for i in shown]
-    st.plotly_chart(charts.image_grid(dataset.x_test[shown], labels), key="mistakes")
-    st.caption(f"{len(indices):,} such mistakes; the first {len(shown)} shown with the model's confidence.")
+    event = st.plotly_chart(charts.image_grid(dataset.x_test[shown], labels, clickable=True), key="mistakes",
+                            on_select="rerun", selection_mode="points")  # fmt: skip
+    st.caption(f"{len(indices):,} such mistakes; the first {len(shown)} shown with the model's confidence. "
+               "Click one to see why it was misread.")  # fmt: skip
+    points = event.selection.points if event and event.selection else []
+    if points and points[0].get("point_index", points[0].get("point_number")) is not None:
+        index = int(shown[points[0].get("point_index", points[0].get("point_number"))])
+        why_chain(model, dataset.x_test[index] / dataset.pixel_max, int(predicted[index]), int(dataset.y_test[index]))
+
+
+def why_chain(model, image: np.ndarray, answer: int, truth: int) -> None:
+    """One misread test image: the evidence the model saw for its answer beside the evidence for the truth."""
+    answer_column, truth_column = st.columns(2)
+    for column, digit, role in ((answer_column, answer, "its answer"), (truth_column, truth, "the truth")):
+        attribution = integrated_gradients(model, image, digit)
+        column.plotly_chart(charts.attribution_overlay(image, attribution, f"Evidence for {digit} ({role})"),
+                            key=f"why-mistake-{role}")  # fmt: skip
+    st.caption(f"Red pixels pushed the model towards the digit above them, blue ones away. Where the {answer} "
+               f"found more red than the {truth}, the model read a {answer}.")  # fmt: skip
 
 
 main()

@@ -26,6 +26,7 @@ from core.config import (
     snap_to_panel,
 )
 from core.data import DATASET_NAMES, DATASET_TITLES, Dataset, DatasetError
+from core.store import RunRecord
 
 DATASET_KEY = "dataset"
 RUN_KEY = "run_id"  # the session's latest training run (Training page, mirrored in the URL as ?run=)
@@ -119,6 +120,33 @@ def load_selected_dataset() -> Dataset:
     except DatasetError as error:
         show_refusal(f"The {name} dataset could not be loaded.", str(error))
         st.stop()
+
+
+# ---- The model that reads digits (Draw & predict, Inside the network) ----------------------------------------
+
+CHOSEN_RUN_KEY = "chosen_run"  # not a widget key: the choice survives page changes
+LATEST_DRAWING_KEY = "latest_drawing"  # {"image": (h, w) array, "run_id": ...}: the last digit drawn or uploaded
+
+
+def model_picker(records: list[RunRecord]) -> str:
+    """The saved run that reads digits: the one chosen before, else the session's latest training, else the newest."""
+    by_id = {record.run_id: record for record in records}
+    latest = st.session_state.get(RUN_KEY)
+    chosen = st.session_state.get(CHOSEN_RUN_KEY)
+    if chosen not in by_id:
+        chosen = latest if latest in by_id else records[0].run_id
+
+    def describe(run_id: str) -> str:
+        record = by_id[run_id]
+        accuracy = record.result.test_accuracy
+        accuracy_text = f"{accuracy:.2%}" if accuracy is not None else "not evaluated"
+        mine = ", your latest" if run_id == latest else ""
+        return f"{run_id}: test accuracy {accuracy_text} ({record.source}{mine})"
+
+    run_ids = list(by_id)
+    picked = st.selectbox("Model", run_ids, index=run_ids.index(chosen), format_func=describe, key="model_picker")
+    st.session_state[CHOSEN_RUN_KEY] = picked
+    return picked
 
 
 # ---- The hyperparameter panel (Model and Training pages) -----------------------------------------------------

@@ -34,7 +34,7 @@ def open_predict_page(canvas: np.ndarray | None = None, **state) -> AppTest:
 
 
 def test_a_drawn_one_is_predicted_with_its_probabilities(trained_run):
-    app = open_predict_page(drawn(slice(40, 240), slice(125, 150)), predict_run=trained_run)
+    app = open_predict_page(drawn(slice(40, 240), slice(125, 150)), chosen_run=trained_run)
     assert not app.exception
     [prediction] = [m for m in app.metric if m.label == "Prediction"]
     assert prediction.value == "1"
@@ -44,20 +44,20 @@ def test_a_drawn_one_is_predicted_with_its_probabilities(trained_run):
 
 
 def test_blank_canvas_shows_the_prompt(trained_run):
-    app = open_predict_page(predict_run=trained_run)
+    app = open_predict_page(chosen_run=trained_run)
     assert not app.exception
     assert not [m for m in app.metric if m.label == "Prediction"]
     assert "Draw a digit" in app.info[0].value
 
 
 def test_a_tiny_stroke_gets_a_hint(trained_run):
-    app = open_predict_page(drawn(slice(100, 120), slice(100, 110)), predict_run=trained_run)
+    app = open_predict_page(drawn(slice(100, 120), slice(100, 110)), chosen_run=trained_run)
     assert "too small" in app.warning[0].value
     assert not [m for m in app.metric if m.label == "Prediction"]
 
 
 def test_test_set_views_match_the_notebook(trained_run, mnist):
-    app = open_predict_page(predict_run=trained_run)
+    app = open_predict_page(chosen_run=trained_run)
     markdown = " ".join(block.value for block in app.markdown)
     assert "its label is **7**" in markdown and "highest probability is at index **7**" in markdown
     [accuracy] = [m for m in app.metric if m.label == "Test accuracy"]
@@ -80,6 +80,6 @@ def test_fresh_install_trains_a_starter_model_in_a_worker(monkeypatch, tmp_path)
         assert not app.exception
         [record] = RunStore(tmp_path).records()
         assert record.dataset == "digits" and record.result.test_accuracy > 0.9
-        assert app.selectbox(key="predict_run").value == record.run_id
+        assert app.selectbox(key="model_picker").value == record.run_id
     finally:
         cache.starter_job.clear()
