@@ -26,6 +26,7 @@ from core.model import (
     predict_probabilities,
     probabilities_on_test_set,
 )
+from core.my_digits import MyDigitsStore
 from core.runs import TrainingOutcome, TrainingRequest
 from core.store import RunStore, default_store_root, new_run_id
 
@@ -95,6 +96,11 @@ def _run_store(root: str) -> RunStore:
 def run_store() -> RunStore:
     """The folder of saved runs (DIGITLAB_MODEL_DIR, default ./models), swept once per server."""
     return _run_store(str(default_store_root()))
+
+
+def my_digits(dataset_name: str) -> MyDigitsStore:
+    """The digits users labelled, for this dataset's image format, beside the saved runs."""
+    return MyDigitsStore(run_store().root, dataset_name)
 
 
 @st.cache_data(show_spinner="Building the model...", max_entries=64)

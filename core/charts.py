@@ -184,6 +184,21 @@ def probability_bars(probabilities: np.ndarray, highlight: int | None = None) ->
     )  # fmt: skip
 
 
+def accuracy_by_digit(accuracy: np.ndarray, counts: np.ndarray) -> go.Figure:
+    """Accuracy for each digit, with how many examples each bar stands on."""
+    return go.Figure(
+        {
+            "data": [{"type": "bar", "x": DIGITS, "y": np.nan_to_num(accuracy).astype(np.float64),
+                      "customdata": counts, "marker": {"color": DIGIT_COLORS},
+                      "text": [f"{c}" for c in counts], "textposition": "outside",
+                      "hovertemplate": "digit %{x}: %{y:.0%} of %{customdata}<extra></extra>"}],
+            "layout": {"height": 300, **COMPACT, "title": {"text": "Accuracy by digit (number drawn above each bar)"},
+                       "xaxis": {"title": {"text": "digit"}, "type": "category"},
+                       "yaxis": {"title": {"text": "accuracy"}, "range": [0, 1.1], "tickformat": ".0%"}},
+        }
+    )  # fmt: skip
+
+
 def confusion_heatmap(matrix: np.ndarray) -> go.Figure:
     """True digit by predicted digit; the diagonal is what the model gets right. Cells can be clicked."""
     figure = px.imshow(

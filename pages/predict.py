@@ -11,13 +11,22 @@ from core import cache, charts
 from core.data import Dataset
 from core.insight import integrated_gradients
 from core.model import model_input_shape, predict_probabilities
+from core.my_digits import read_digits
 from core.preprocess import FORMATS, TOO_SMALL_FRACTION, ImageError, canvas_to_mnist, image_bytes_to_mnist, ink_fraction
-from core.store import RunStore
-from pages.widgets import LATEST_DRAWING_KEY, ensure_frame, load_selected_dataset, model_picker, show_refusal
+from core.store import RunRecord, RunStore
+from pages.widgets import (
+    LATEST_DRAWING_KEY,
+    browser_owner,
+    ensure_frame,
+    load_selected_dataset,
+    model_picker,
+    show_refusal,
+)
 
 CANVAS_KEY = "canvas"
 CANVAS_SIZE = 280
 GALLERY_SIZE = 40
+HANDWRITING_RUNS = 8  # the newest runs compared on the user's digits
 ANY = "any"
 
 
@@ -32,11 +41,13 @@ def main() -> None:
         return
     run_id = model_picker(records)
     model = cache.saved_model(str(store.root), run_id)
-    draw_tab, upload_tab = st.tabs(["Draw a digit", "Upload a picture"])
+    draw_tab, upload_tab, handwriting_tab = st.tabs(["Draw a digit", "Upload a picture", "Your handwriting"])
     with draw_tab:
         drawing_ui(model, run_id, dataset)
     with upload_tab:
         picture_ui(model, run_id, dataset)
+    with handwriting_tab:
+        handwriting_ui(store, records, run_id, dataset)
     st.divider()
     test_set_ui(store, run_id, dataset)
 
@@ -95,6 +106,17 @@ def drawing_ui(model, run_id: str, dataset: Dataset) -> None:
         output_column.warning("That is too small to be a digit: draw it bigger, filling most of the square.")
     else:
         show_prediction(model, run_id, image, started, seen_column, output_column, "canvas")
+        with canvas_column:
+            label_ui(image, dataset)
+
+
+def label_ui(image: np.ndarray, dataset: Dataset) -> None:
+    """ "This is a 7": the drawing joins the user's labelled digits (the Your handwriting tab reads them)."""
+    label = st.segmented_control("This is a...", list(range(10)), key="label_digit")
+    if st.button("Keep it in my digits", disabled=label is None, icon=":material/bookmark_add:", key="keep_digit"):
+        count = cache.my_digits(dataset.name).add(image, label, browser_owner())
+        st.toast(f"Kept as a {label}. You have {count} labelled digits: see them in the Your handwriting tab.",
+                 icon=":material/bookmark_added:")  # fmt: skip
 
 
 def picture_ui(model, run_id: str, dataset: Dataset) -> None:
@@ -142,6 +164,43 @@ def why_view(model, image: np.ndarray, probabilities: np.ndarray, source: str) -
                             key=f"why-{source}-{digit}-{column is answer_column}")  # fmt: skip
         column.caption(f"Red pixels pushed the model towards {digit}, blue ones away; together they add up to "
                        f"{attribution.sum():+.1%} of probability against a black image.")  # fmt: skip
+
+
+def handwriting_ui(store: RunStore, records: list[RunRecord], run_id: str, dataset: Dataset) -> None:
+    """The user's labelled digits as a test set: every saved model on them beside MNIST, and what it misread."""
+    owner = browser_owner()
+    digits_store = cache.my_digits(dataset.name)
+    everyone = digits_store.load()
+    whose = st.radio("Whose digits", ["mine", "everyone's on this server"], horizontal=True, key="whose_digits")
+    digits = everyone.of(owner if whose == "mine" else None)
+    if not len(digits):
+        st.info("No labelled digits yet. On the Draw tab, draw a digit, pick what it is (\"This is a...\") and "
+                "keep it: your digits collect here, and every saved model is tested on them.",
+                icon=":material/draw:")  # fmt: skip
+        return
+    st.caption(f"{len(digits)} labelled digits; models read them exactly as the canvas sends them.")
+    rows = []
+    for record in records[:HANDWRITING_RUNS]:
+        report = read_digits(cache.saved_model(str(store.root), record.run_id), digits)
+        rows.append({"run": record.run_id, "source": record.source, "MNIST test accuracy": record.result.test_accuracy,
+                     "accuracy on these digits": report.accuracy})  # fmt: skip
+    st.dataframe(rows, hide_index=True, column_config={
+        "MNIST test accuracy": st.column_config.NumberColumn(format="percent"),
+        "accuracy on these digits": st.column_config.NumberColumn(format="percent")})  # fmt: skip
+    report = read_digits(cache.saved_model(str(store.root), run_id), digits)
+    st.plotly_chart(charts.accuracy_by_digit(report.per_digit, report.counts), key="handwriting-per-digit")
+    misread = np.flatnonzero(report.predicted != digits.labels)[:GALLERY_SIZE]
+    if len(misread):
+        titles = [f"{report.predicted[i]}, true {digits.labels[i]} ({report.confidence[i]:.0%})" for i in misread]
+        st.plotly_chart(charts.image_grid(digits.images[misread] * 255, titles), key="handwriting-misread")
+        st.caption(f"The {len(misread)} digits the chosen model misread, as it saw them.")
+    download_column, clear_column = st.columns(2)
+    download_column.download_button("Download as .npz", digits_store.download(owner if whose == "mine" else None),
+                                    file_name=f"my-digits-{dataset.name}.npz", mime="application/octet-stream",
+                                    icon=":material/download:", key="download_my_digits")  # fmt: skip
+    if clear_column.button("Forget my digits", icon=":material/delete:", key="clear_my_digits"):
+        digits_store.clear(owner)
+        st.rerun()
 
 
 # ---- The test set, as in the notebook ------------------------------------------------------------------------

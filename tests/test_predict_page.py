@@ -83,3 +83,29 @@ def test_fresh_install_trains_a_starter_model_in_a_worker(monkeypatch, tmp_path)
         assert app.selectbox(key="model_picker").value == record.run_id
     finally:
         cache.starter_job.clear()
+
+
+def test_a_labelled_drawing_is_kept_and_the_handwriting_tab_tests_models_on_it(trained_run, model_dir):
+    from core.my_digits import MyDigitsStore
+
+    MyDigitsStore(model_dir, "mnist").clear()
+    app = open_predict_page(drawn(slice(40, 240), slice(125, 150)), chosen_run=trained_run)
+    assert "No labelled digits yet" in " ".join(info.value for info in app.info)
+    app.segmented_control(key="label_digit").set_value(1).run()
+    app.button(key="keep_digit").click().run()
+    assert not app.exception
+    assert "Kept as a 1" in app.toast[0].value
+    kept = MyDigitsStore(model_dir, "mnist").load()
+    assert kept.labels.tolist() == [1] and kept.images.shape == (1, 28, 28)
+    table = next(frame.value for frame in app.dataframe if "accuracy on these digits" in frame.value.columns)
+    assert table.loc[0, "run"] == trained_run and table.loc[0, "accuracy on these digits"] == 1.0
+    app.button(key="clear_my_digits").click().run()
+    assert len(MyDigitsStore(model_dir, "mnist").load()) == 0
+
+
+def test_the_why_switch_shows_the_evidence_for_the_answer_and_another_digit(trained_run):
+    app = open_predict_page(drawn(slice(40, 240), slice(125, 150)), chosen_run=trained_run)
+    app.toggle(key="why-canvas").set_value(True).run()
+    assert not app.exception
+    titles = [chart.proto.spec for chart in app.get("plotly_chart") if '"evidence"' in chart.proto.spec]
+    assert len(titles) == 2 and any("Evidence for 1" in spec for spec in titles)

@@ -1,0 +1,136 @@
+"""My digits: drawings that users labelled ("this is a 7"), kept beside the runs, and how a model reads them.
+
+One small .npz per image format in the model folder (`my-digits-mnist.npz`), rewritten whole under a file
+lock: several users labelling at once lose nothing, and a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.model import predict_probabilities
+
+MAX_DIGITS = 5000  # per file: 28x28 bytes each, under 4 MB
+OWNER_CHARACTERS = 16  # owners are stored as a prefix of the browser's hash: enough to tell people apart
+
+
+@dataclass(frozen=True)
+class LabelledDigits:
+    images: np.ndarray  # (n, h, w) float32 in [0, 1], as the model saw them
+    labels: np.ndarray  # (n,) int
+    owners: np.ndarray  # (n,) str: who drew each
+
+    def of(self, owner: str | None) -> LabelledDigits:
+        """Only the digits `owner` drew (all of them for None)."""
+        if owner is None:
+            return self
+        mine = self.owners == owner[:OWNER_CHARACTERS]
+        return LabelledDigits(self.images[mine], self.labels[mine], self.owners[mine])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+class MyDigitsStore:
+    """The labelled digits of one image format (`mnist` 28x28 or `digits` 8x8) in `root`."""
+
+    def __init__(self, root: Path | str, image_format: str):
+        self.root = Path(root)
+        self.path = self.root / f"my-digits-{image_format}.npz"
+
+    def load(self) -> LabelledDigits:
+        try:
+            with np.load(self.path, allow_pickle=False) as saved:
+                return LabelledDigits(saved["images"].astype(np.float32) / 255.0, saved["labels"].astype(np.int64),
+                                      saved["owners"])  # fmt: skip
+        except (OSError, KeyError, ValueError):
+            return LabelledDigits(np.zeros((0, 0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, "<U16"))
+
+    def add(self, image: np.ndarray, label: int, owner: str) -> int:
+        """Keep one labelled digit (past MAX_DIGITS the oldest goes); returns how many `owner` has now."""
+        if not 0 <= int(label) <= 9:
+            raise ValueError(f"a digit's label is 0 to 9, not {label!r}")
+        owner = owner[:OWNER_CHARACTERS]
+        image = np.asarray(image, np.float32)
+        with self._locked():
+            digits = self.load()
+            images = np.concatenate([digits.images.reshape(-1, *image.shape), image[None]])[-MAX_DIGITS:]
+            labels = np.append(digits.labels, int(label))[-MAX_DIGITS:]
+            owners = np.append(digits.owners, owner)[-MAX_DIGITS:]
+            self._write(images, labels, owners)
+            return int(np.sum(owners == owner))
+
+    def clear(self, owner: str | None = None) -> None:
+        """Forget `owner`'s digits (everyone's for None)."""
+        with self._locked():
+            keep = self.load()
+            if owner is not None:
+                others = keep.owners != owner[:OWNER_CHARACTERS]
+                keep = LabelledDigits(keep.images[others], keep.labels[others], keep.owners[others])
+            if owner is None or not len(keep):
+                self.path.unlink(missing_ok=True)
+            else:
+                self._write(keep.images, keep.labels, keep.owners)
+
+    def download(self, owner: str | None = None) -> bytes:
+        """An .npz of the digits (uint8 images as the model saw them, and labels), for use elsewhere."""
+        digits = self.load().of(owner)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, images=np.round(digits.images * 255).astype(np.uint8), labels=digits.labels)
+        return buffer.getvalue()
+
+    @contextmanager
+    def _locked(self):
+        """One writer at a time, across threads and processes sharing the folder."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".my-digits.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _write(self, images: np.ndarray, labels: np.ndarray, owners: np.ndarray) -> None:
+        descriptor, temporary = tempfile.mkstemp(dir=self.root, prefix=".partial-my-digits-", suffix=".npz")
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                np.savez_compressed(file, images=np.round(images * 255).astype(np.uint8), labels=labels, owners=owners)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+@dataclass(frozen=True)
+class HandwritingReport:
+    """How a model reads labelled digits."""
+
+    accuracy: float
+    per_digit: np.ndarray  # (10,) accuracy per label; NaN where there are none
+    counts: np.ndarray  # (10,) digits per label
+    predicted: np.ndarray  # (n,)
+    confidence: np.ndarray  # (n,) the probability of the predicted class
+
+
+def read_digits(model, digits: LabelledDigits) -> HandwritingReport:
+    """The model's answers on the labelled digits, with accuracy overall and per digit."""
+    from core.insight import as_model_input
+
+    x = np.concatenate([as_model_input(model, image) for image in digits.images])
+    probabilities = predict_probabilities(model, x)
+    predicted = probabilities.argmax(axis=1)
+    right = predicted == digits.labels
+    counts = np.bincount(digits.labels, minlength=10)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_digit = np.bincount(digits.labels, weights=right, minlength=10) / counts
+    return HandwritingReport(float(right.mean()), per_digit, counts, predicted, probabilities.max(axis=1))
