@@ -17,6 +17,7 @@ import streamlit as st
 
 from core import charts, data
 from core.config import SEED, ModelConfig
+from core.export import predictions_csv
 from core.insight import EpochReplay, HiddenMap, hidden_map
 from core.model import (
     ModelDescription,
@@ -155,6 +156,7 @@ class TestSetViews:
     first_digits: go.Figure
     first_probabilities: go.Figure
     confusion_figure: go.Figure
+    predictions_csv: str  # index, label, predicted, p0..p9 for every test image
 
 
 FIRST_TEST_DIGITS = 10
@@ -176,6 +178,7 @@ def test_set_views(store_root: str, run_id: str, dataset_name: str) -> TestSetVi
         first_digits=charts.image_grid(loaded.x_test[first], titles, columns=FIRST_TEST_DIGITS),
         first_probabilities=charts.probability_bars(probabilities[0]),
         confusion_figure=charts.confusion_heatmap(confusion),
+        predictions_csv=predictions_csv(loaded.y_test, probabilities),
     )
 
 
@@ -209,3 +212,11 @@ def hidden_layer_map(store_root: str, run_id: str, epoch: int | None, dataset_na
     loaded = dataset(dataset_name)
     with model_after(store_root, run_id, epoch) as model:
         return hidden_map(model, loaded.x_test, loaded.y_test)
+
+
+@st.cache_data(max_entries=4, show_spinner="Converting to TensorFlow Lite...")
+def tflite_model(store_root: str, run_id: str) -> bytes:
+    """A saved run's model as TensorFlow Lite, converted once."""
+    from core.export import to_tflite
+
+    return to_tflite(saved_model(store_root, run_id))

@@ -21,8 +21,14 @@ _LAYER_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model 
 
 
 def first_weighted_layer(model):
-    """The first layer that has a kernel: what looks at the pixels."""
-    return next(layer for layer in model.layers if getattr(layer, "kernel", None) is not None)
+    """The first layer that has a kernel: what looks at the pixels (looking inside nested models too)."""
+    return next(layer for layer in all_layers(model) if getattr(layer, "kernel", None) is not None)
+
+
+def all_layers(model):
+    """A model's layers in order, those of nested models in their place."""
+    for layer in model.layers:
+        yield from all_layers(layer) if hasattr(layer, "layers") else (layer,)
 
 
 def weight_images(model) -> np.ndarray:
@@ -60,10 +66,13 @@ def layer_outputs(model, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
     return [(layer.name, np.asarray(output)[0]) for layer, output in zip(model.layers, outputs, strict=True)]
 
 
-def first_layer_responses(model, image: np.ndarray) -> np.ndarray:
-    """How strongly each first-layer unit (or filter, at its strongest pixel) answers this digit."""
-    target = first_weighted_layer(model).name
-    output = dict(layer_outputs(model, image))[target]
+def first_layer_responses(model, image: np.ndarray) -> np.ndarray | None:
+    """How strongly each first-layer unit (or filter, at its strongest pixel) answers this digit; None when that
+    layer sits inside a nested model (an uploaded model that Digit Lab wrapped)."""
+    first = first_weighted_layer(model)
+    if first not in model.layers:
+        return None
+    output = dict(layer_outputs(model, image))[first.name]
     return output.reshape(-1, output.shape[-1]).max(axis=0) if output.ndim > 1 else output
 
 

@@ -68,6 +68,7 @@ class RunRecord:
     train_samples: int = 0
     source: str = "trained"  # or "uploaded: <file name>"
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    card: dict = field(default_factory=dict)  # an uploaded model's card: what it expects, its layers, notes
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -135,13 +136,15 @@ class RunStore:
         record = RunRecord(run_id, dataset, config, progress.state, progress.result, train_samples)
         self.save(record, outcome.model_bytes, outcome.epoch_weights, outcome.tensorboard_logs)
 
-    def save_upload(self, model, dataset: str, test_loss: float, test_accuracy: float, filename: str) -> RunRecord:
-        """Keep a checked and evaluated uploaded model as a run."""
+    def save_upload(self, prepared, dataset: str, filename: str) -> RunRecord:
+        """Keep an uploaded model, fitted to Digit Lab and evaluated (a core.uploads.PreparedUpload), as a run."""
         from core.model import model_to_bytes
 
-        result = RunResult(test_loss=test_loss, test_accuracy=test_accuracy)
-        record = RunRecord(new_run_id(), dataset, {}, RunState.UPLOADED, result, source=f"uploaded: {filename[:80]}")
-        self.save(record, model_to_bytes(model))
+        card = prepared.card
+        result = RunResult(test_loss=card.test_loss, test_accuracy=card.test_accuracy)
+        record = RunRecord(new_run_id(), dataset, {}, RunState.UPLOADED, result, source=f"uploaded: {filename[:80]}",
+                           card=dataclasses.asdict(card))  # fmt: skip
+        self.save(record, model_to_bytes(prepared.model))
         return record
 
     # -- reading --

@@ -1,13 +1,15 @@
-"""Uploaded models, checked before Keras builds or extracts anything.
+"""Uploaded models (.keras, or legacy .h5), checked before Keras builds or extracts anything.
 
 A hostile file gets a clear refusal with bounded memory and disk, and leaves nothing behind:
 1. the size of the upload;
-2. the zip's directory: how many members, which names, how large once unpacked;
-3. config.json, read with a size cap: how many layers, and how many parameters the model would have,
+2. for a .keras zip, the archive's directory: how many members, which names, how large once unpacked;
+3. the model's config (config.json, or the .h5 file's `model_config`), read with a size cap: only Keras' own
+   layer classes (no Lambda, no custom code), how many layers, and how many parameters the model would have,
    counted without allocating any weights (Keras' StatelessScope, in a throwaway thread);
-4. only then is the model built, with `safe_mode` (no Lambda layers, no custom code), from a private
-   folder that is removed on every path;
-5. its input and output: one image in, ten probabilities out.
+4. only then is the model built, with `safe_mode`, from a private folder that is removed on every path;
+5. its input and output: one image in (28x28 or 8x8, in any of the usual layouts), ten outputs.
+Then `prepare_upload` fits it to Digit Lab: a softmax for models that output raw scores, a rescaling for models
+that read pixels as 0-255, its test accuracy, and a card that says all of it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from core.runs import first_line
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -34,6 +38,9 @@ CONFIG_MEMBER = "config.json"
 WEIGHTS_MEMBER = "model.weights.h5"
 KERAS_MEMBERS = (CONFIG_MEMBER, "metadata.json", WEIGHTS_MEMBER)  # what Keras itself writes for a plain model
 END_OF_DIRECTORY = b"PK\x05\x06"
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+UNSAFE_LAYERS = {"Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer"}  # they run arbitrary code
+MODEL_CLASSES = {"Sequential", "Functional", "Model"}
 COPY_CHUNK = 1024 * 1024
 # One 28x28 or 8x8 image in whatever layout people save: flat, 2-D, channels last or channels first.
 ACCEPTED_INPUT_SHAPES = {
@@ -52,32 +59,62 @@ class UploadedModel:
     model: object  # a keras.Model
     dataset: str  # which dataset its input shape reads: "mnist" or "digits"
     parameters: int
+    file_format: str  # ".keras" or ".h5"
 
 
 def load_uploaded_model(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> UploadedModel:
-    """Check an uploaded `.keras` file step by step (see the module's docstring) and load it."""
+    """Check an uploaded model file step by step (see the module's docstring) and load it."""
     if not data:
         raise UploadError("The file is empty.")
     if len(data) > max_bytes:
         raise UploadError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB.")
-    archive = open_archive(data)
-    with archive:
+    folder = Path(tempfile.mkdtemp(prefix="digitlab-upload-"))
+    try:
+        if data.startswith(HDF5_SIGNATURE):
+            (folder / "upload.h5").write_bytes(data)
+            model, file_format = load_h5(folder / "upload.h5"), ".h5"
+        else:
+            model, file_format = load_keras_zip(data, folder), ".keras"
+    except OSError as error:
+        raise UploadError(f"The server has no room to check this model ({error.strerror or error}).") from error
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return UploadedModel(model, check_input_and_output(model), model.count_params(), file_format)
+
+
+def load_keras_zip(data: bytes, folder: Path):
+    """A .keras zip: its directory and config checked, then only its config and weights extracted and loaded."""
+    with open_archive(data) as archive:
         members = checked_members(archive)
-        config = parse_config(read_member(archive, members[CONFIG_MEMBER], MAX_CONFIG_BYTES))
-        parameters = count_parameters(config)
-        folder = Path(tempfile.mkdtemp(prefix="digitlab-upload-"))
-        try:
-            for name in (CONFIG_MEMBER, WEIGHTS_MEMBER):
-                extract_member(archive, members[name], folder / name)
-            model = load_model_folder(folder)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-    return UploadedModel(model, check_input_and_output(model), parameters)
+        count_parameters(parse_config(read_member(archive, members[CONFIG_MEMBER], MAX_CONFIG_BYTES)))
+        for name in (CONFIG_MEMBER, WEIGHTS_MEMBER):
+            extract_member(archive, members[name], folder / name)
+    return load_model_path(folder)
+
+
+def load_h5(path: Path):
+    """A legacy .h5 file (Keras 2 tutorials, the book's earlier editions): its config checked, then loaded."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as file:
+            if "model_config" not in file.attrs:
+                raise UploadError("This .h5 file holds weights only, not a model (save it with model.save).")
+            if file.attrs.get_id("model_config").get_storage_size() > MAX_CONFIG_BYTES:
+                raise UploadError(f"Its model config is larger than the {MAX_CONFIG_BYTES / 2**20:.0f} MB allowed.")
+            text = file.attrs["model_config"]
+    except UploadError:
+        raise
+    except Exception as error:  # h5py raises OSError, KeyError, ValueError... for damaged files
+        raise UploadError("This .h5 file is damaged and cannot be read.") from error
+    count_parameters(parse_config(text.encode() if isinstance(text, str) else bytes(text)), legacy=True)
+    return load_model_path(path)
 
 
 def open_archive(data: bytes) -> zipfile.ZipFile:
     """The zip, once its end record shows a small directory (Python would read any directory whole)."""
-    not_keras = "This is not a .keras file: a .keras model is a zip archive, and this file is not one."
+    not_keras = ("This is not a Keras model: a .keras file is a zip archive and a legacy .h5 file an HDF5 file; "
+                 "this is neither.")  # fmt: skip
     end = data.rfind(END_OF_DIRECTORY, max(0, len(data) - 65_557))
     if end < 0 or len(data) - end < 22:
         raise UploadError(not_keras)
@@ -157,7 +194,39 @@ def parse_config(data: bytes) -> dict:
     layers = count_layers(config)
     if layers > MAX_LAYERS:
         raise UploadError(f"The model has {layers:,} layers; the limit is {MAX_LAYERS}.")
+    check_layer_classes(config)
     return config
+
+
+def check_layer_classes(config: dict) -> None:
+    """Only Keras' own layers (and Digit Lab's registered ones) may be built: no Lambda, no custom code."""
+    allowed = known_layer_classes()
+    for layer in walk_layers(config):
+        name = str(layer.get("class_name", ""))
+        if name in UNSAFE_LAYERS:
+            raise UploadError(f"The model contains arbitrary code (a {name[:40]} layer); it was not loaded.")
+        if name not in allowed:
+            shown = name[:40].encode("unicode_escape").decode()
+            raise UploadError(f"The model uses a custom layer, {shown!r}; only Keras' own layers can be uploaded.")
+
+
+def walk_layers(config: dict, depth: int = 0):
+    """Every layer config in a model config, nested models included."""
+    inner = config.get("config") if isinstance(config.get("config"), dict) else {}
+    for layer in inner.get("layers", []) if depth <= 8 else []:
+        if isinstance(layer, dict):
+            yield layer
+            yield from walk_layers(layer, depth + 1)
+
+
+def known_layer_classes() -> set[str]:
+    import keras
+
+    import core.augmentation  # noqa: F401  (registers Digit Lab's own layers)
+
+    built_in = {name for name in dir(keras.layers) if isinstance(getattr(keras.layers, name), type)}
+    own = {name.split(">")[-1] for name in keras.saving.get_custom_objects() if name.startswith("digitlab>")}
+    return (built_in | MODEL_CLASSES | own) - UNSAFE_LAYERS
 
 
 def count_layers(config: dict, depth: int = 0) -> int:
@@ -168,8 +237,9 @@ def count_layers(config: dict, depth: int = 0) -> int:
     return sum(1 + count_layers(layer, depth + 1) for layer in layers if isinstance(layer, dict))
 
 
-def count_parameters(config: dict) -> int:
-    """How many parameters the model would have, counted without allocating them; refuses above the limit."""
+def count_parameters(config: dict, legacy: bool = False) -> int:
+    """How many parameters the model would have, counted without allocating them; refuses above the limit.
+    `legacy` reads a Keras 2 config, as .h5 files hold them."""
     outcome: dict = {}
     config = {key: value for key, value in config.items() if key != "compile_config"}  # an optimizer: not needed
 
@@ -178,7 +248,12 @@ def count_parameters(config: dict) -> int:
 
         try:
             with keras.StatelessScope(initialize_variables=False):
-                model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+                if legacy:
+                    from keras.src.legacy.saving.saving_utils import model_from_config  # Keras' own .h5 reader
+
+                    model = model_from_config(config)
+                else:
+                    model = keras.saving.deserialize_keras_object(config, safe_mode=True)
                 outcome["parameters"] = int(model.count_params())
         except Exception as error:
             outcome["error"] = error
@@ -196,12 +271,13 @@ def count_parameters(config: dict) -> int:
     return parameters
 
 
-def load_model_folder(folder: Path):
-    """Build the model from our own folder of checked members (never Keras' temporary extraction)."""
+def load_model_path(path: Path):
+    """Build the checked model: a folder of checked .keras members (never Keras' own temporary extraction), or
+    a checked .h5 file."""
     import keras
 
     try:
-        return keras.saving.load_model(folder, compile=False, safe_mode=True)
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:
         raise UploadError(keras_refusal(error)) from error
 
@@ -232,11 +308,83 @@ def check_input_and_output(model) -> str:
     return ACCEPTED_INPUT_SHAPES[input_shape]
 
 
-def evaluate_upload(uploaded: UploadedModel, dataset) -> tuple[float, float]:
-    """Test loss and accuracy of an uploaded model on its dataset; UploadError when the model fails on it."""
-    from core.model import evaluate_model
+# ---- Fitting an upload to Digit Lab ---------------------------------------------------------------------------
 
+PROBE_IMAGES = 1000  # test images used to tell raw scores from probabilities and 0-255 models from 0-1 ones
+CHANCE = 0.5  # an accuracy below this on [0, 1] pixels, and 0.3 better on 0-255 ones, means "reads 0-255"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What an uploaded model expects and how well it reads its dataset."""
+
+    file_format: str
+    input_shape: tuple[int, ...]
+    pixel_scale: str  # "0 to 1" or "0 to 255": the values it was evaluated with
+    layers: list[dict]  # name, type, output shape, parameters
+    parameters: int
+    test_loss: float
+    test_accuracy: float
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class PreparedUpload:
+    model: object  # the uploaded model, with a softmax or a rescaling added when it needs one
+    card: ModelCard
+
+
+def prepare_upload(uploaded: UploadedModel, dataset) -> PreparedUpload:
+    """Fit an uploaded model to Digit Lab's [0, 1] images and probabilities, evaluate it, and describe it."""
+    from core.model import evaluate_model, layer_rows, model_input_shape, to_model_input
+
+    model, notes = uploaded.model, []
+    probe = slice(0, PROBE_IMAGES)
+    x = to_model_input(dataset.x_test[probe], dataset.pixel_max, model_input_shape(model))
     try:
-        return evaluate_model(uploaded.model, dataset)
-    except Exception as error:  # a model that builds can still fail when called: wrong dtypes, NaNs, ...
+        if not looks_like_probabilities(np.asarray(model(x[:256], training=False))):
+            model = with_softmax(model)
+            notes.append("It outputs raw scores (logits): Digit Lab adds a softmax to read them as probabilities.")
+        on_unit, on_raw = (accuracy(model, x * factor, dataset.y_test[probe]) for factor in (1.0, 255.0))
+        pixel_scale = "0 to 1"
+        if on_unit < CHANCE and on_raw > on_unit + 0.3:
+            model, pixel_scale = with_input_scale(model, 255.0), "0 to 255"
+            notes.append(f"It reads only {on_unit:.0%} of the first test digits right with pixels from 0 to 1, but "
+                         f"{on_raw:.0%} with pixels from 0 to 255: Digit Lab feeds it 0 to 255.")  # fmt: skip
+        loss, test_accuracy = evaluate_model(model, dataset)
+    except Exception as error:  # a model that builds can still fail when called: dtypes, shapes inside...
         raise UploadError(f"The model failed on the test set: {first_line(error)}") from error
+    rows = [{"layer": row.name, "type": row.type, "output shape": row.output_shape, "parameters": row.parameters}
+            for row in layer_rows(model)]  # fmt: skip
+    card = ModelCard(uploaded.file_format, model_input_shape(uploaded.model), pixel_scale, rows, model.count_params(),
+                     loss, test_accuracy, notes)  # fmt: skip
+    return PreparedUpload(model, card)
+
+
+def looks_like_probabilities(outputs: np.ndarray) -> bool:
+    return bool(np.all(outputs >= 0) and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3))
+
+
+def accuracy(model, x: np.ndarray, labels: np.ndarray) -> float:
+    from core.model import predict_probabilities
+
+    return float(np.mean(predict_probabilities(model, x).argmax(axis=1) == labels))
+
+
+def with_softmax(model):
+    """The same model, its ten outputs turned into probabilities."""
+    import keras
+
+    return keras.Model(model.inputs[0], keras.layers.Softmax(name="added_softmax")(model.outputs[0]), name=model.name)
+
+
+def with_input_scale(model, factor: float):
+    """The same model reading [0, 1] pixels: a Rescaling layer multiplies them by `factor` first (flat for a
+    Sequential model, the model nested inside a new one otherwise)."""
+    import keras
+
+    rescaling = keras.layers.Rescaling(factor, name="added_rescaling")
+    if isinstance(model, keras.Sequential):
+        return keras.Sequential([keras.Input(model.inputs[0].shape[1:]), rescaling, *model.layers], name=model.name)
+    image = keras.Input(model.inputs[0].shape[1:], name="image")
+    return keras.Model(image, model(rescaling(image)), name=model.name)

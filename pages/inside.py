@@ -100,6 +100,8 @@ def weights_ui(model, image: np.ndarray) -> None:
     order_by = order_column.radio("Order", ["strongest weights", "strongest answer to this digit"], horizontal=True,
                                   key="inside_order")  # fmt: skip
     responses = first_layer_responses(model, image) if order_by != "strongest weights" else None
+    if order_by != "strongest weights" and responses is None:
+        st.caption("This uploaded model's first layer sits inside a wrapper: ordered by weights instead.")
     order = unit_order(images, responses)[:count]
     titles = [f"#{unit}" for unit in order]
     st.plotly_chart(charts.weight_grid(images[order], titles), key="inside-weights")

@@ -212,7 +212,12 @@ def test_set_ui(store: RunStore, run_id: str, dataset: Dataset) -> None:
     views = cache.test_set_views(str(store.root), run_id, dataset.name)
     wrong = views.predicted != dataset.y_test
     mistakes = f"{wrong.sum():,} of {len(wrong):,} wrong"
-    st.metric("Test accuracy", f"{1 - wrong.mean():.2%}", mistakes, delta_color="off", delta_arrow="off")
+    accuracy_column, download_column = st.columns([3, 1], vertical_alignment="bottom")
+    accuracy_column.metric("Test accuracy", f"{1 - wrong.mean():.2%}", mistakes, delta_color="off", delta_arrow="off")
+    download_column.download_button(
+        "Predictions as CSV", views.predictions_csv, file_name=f"predictions-{run_id}.csv", mime="text/csv",
+        icon=":material/download:", key="download_predictions",
+    )  # fmt: skip
     st.plotly_chart(views.first_digits, key="first_ten")
     vector_column, text_column = st.columns([2, 1])
     vector_column.plotly_chart(views.first_probabilities, key="first_probabilities")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import cache, charts
+from core import cache, charts, export
 from core.config import ConfigError, ModelConfig
 from core.data import Dataset
+from core.export import TFLITE_SNIPPET
 from core.jobs import JobError, TrainingJob
 from core.runs import Progress, RunResult, RunState
-from core.store import RunStore, StoreError, is_run_id
-from core.uploads import UploadError, evaluate_upload, load_uploaded_model
+from core.store import RunRecord, RunStore, StoreError, is_run_id
+from core.uploads import UploadError, load_uploaded_model, prepare_upload
 from pages.widgets import (
     RUN_KEY,
     browser_owner,
@@ -160,9 +161,9 @@ def show_result(result: RunResult) -> None:
 
 
 def saved_runs_ui(store: RunStore) -> None:
-    """Upload a model; the table of saved runs; curves of chosen runs side by side; downloads."""
+    """Upload a model; the table of saved runs; curves of chosen runs side by side; one run's details."""
     st.subheader("Saved runs")
-    with st.expander("Upload a .keras model", icon=":material/upload:"):
+    with st.expander("Upload a model (.keras, or a legacy .h5)", icon=":material/upload:"):
         upload_ui(store)
     records = store.records()
     if not records:
@@ -183,35 +184,73 @@ def saved_runs_ui(store: RunStore) -> None:
         },
     )  # fmt: skip
     run_ids = [record.run_id for record in records]
-    chosen = st.multiselect("Compare runs", run_ids, default=run_ids[:2], key="compare_runs")
     by_id = {record.run_id: record for record in records}
+    chosen = st.multiselect("Compare runs", run_ids, default=run_ids[:2], key="compare_runs")
     curves = {run: by_id[run].result.history for run in chosen if by_id[run].result.history}
     if curves:
         st.plotly_chart(charts.training_curves(curves), key="compare")
-    with st.columns(2)[0]:
-        to_download = st.selectbox("Model to download", run_ids, key="download_run")
-        st.download_button(
-            "Download digits.keras", data=store.model_path(to_download).read_bytes(), file_name="digits.keras",
-            mime="application/zip", icon=":material/download:", key="download_keras",
+    run_details_ui(store, by_id[st.selectbox("Run details", run_ids, key="detail_run")])
+
+
+def run_details_ui(store: RunStore, record: RunRecord) -> None:
+    """One run: its card (for uploads), and everything it can be taken out as."""
+    if record.card:
+        model_card_ui(record.card)
+    keras_column, lite_column, history_column = st.columns(3)
+    keras_column.download_button(
+        "Download digits.keras", data=store.model_path(record.run_id).read_bytes(), file_name="digits.keras",
+        mime="application/zip", icon=":material/download:", key="download_keras",
+    )  # fmt: skip
+    if record.result.history:
+        history_column.download_button(
+            "History as CSV", export.history_csv(record.result.history), file_name=f"history-{record.run_id}.csv",
+            mime="text/csv", icon=":material/table:", key="download_history",
         )  # fmt: skip
+    flatbuffer = cache.tflite_model(str(store.root), record.run_id) if lite_column.toggle(
+        "TensorFlow Lite, for phones", key="want_tflite") else None  # fmt: skip
+    if flatbuffer is not None:
+        lite_column.download_button(
+            f"Download digits.tflite ({len(flatbuffer) / 2**20:.2f} MB)", flatbuffer, file_name="digits.tflite",
+            mime="application/octet-stream", icon=":material/smartphone:", key="download_tflite",
+        )  # fmt: skip
+        st.code(TFLITE_SNIPPET, language="python")
+    logs = store.logs_path(record.run_id)
+    if logs.is_dir():
+        st.caption(f"TensorBoard: tensorboard --logdir {escape_markdown(store.root)} shows this run with the others.")
+    else:
+        st.caption("This run has no TensorBoard logs (uploaded models bring none).")
+
+
+def model_card_ui(card: dict) -> None:
+    """What an uploaded model expects and how it reads its dataset."""
+    with st.container(border=True):
+        st.markdown("**Model card**")
+        shape, scale, parameters, accuracy = st.columns(4)
+        shape.metric("Input shape", str(tuple(card["input_shape"])))
+        scale.metric("Pixels fed as", card["pixel_scale"])
+        parameters.metric("Parameters", f"{card['parameters']:,}")
+        accuracy.metric("Test accuracy", f"{card['test_accuracy']:.2%}")
+        for note in card["notes"]:
+            st.caption(escape_markdown(note))
+        st.dataframe(card["layers"], hide_index=True)
 
 
 def upload_ui(store: RunStore) -> None:
-    """A .keras file in, checked before anything is built, evaluated, and kept as a run."""
-    uploaded = st.file_uploader("A Keras model saved as .keras", type=["keras"], key="upload_model")
+    """A model file in, checked before anything is built, fitted to Digit Lab, evaluated, and kept as a run."""
+    uploaded = st.file_uploader("A Keras model saved with model.save", type=["keras", "h5"], key="upload_model")
     if uploaded is None or st.session_state.get(UPLOADED_KEY) == uploaded.file_id:
         return
-    name = escape_markdown(uploaded.name, limit=80)
     try:
         checked = load_uploaded_model(uploaded.getvalue())
-        loss, accuracy = evaluate_upload(checked, cache.dataset(checked.dataset))
-        record = store.save_upload(checked.model, checked.dataset, loss, accuracy, uploaded.name)
+        prepared = prepare_upload(checked, cache.dataset(checked.dataset))
+        record = store.save_upload(prepared, checked.dataset, uploaded.name)
     except (UploadError, StoreError) as error:
         show_refusal(f"{uploaded.name[:80]} was refused.", str(error))
         return
     st.session_state[UPLOADED_KEY] = uploaded.file_id
-    st.success(f"{name} reads {checked.dataset} images: saved as run {record.run_id}, test accuracy "
-               f"{record.result.test_accuracy:.2%}.")  # fmt: skip
+    st.success(f"{escape_markdown(uploaded.name, limit=80)} reads {checked.dataset} images: saved as run "
+               f"{record.run_id}, test accuracy {record.result.test_accuracy:.2%}.")  # fmt: skip
+    model_card_ui(record.card)
 
 
 main()

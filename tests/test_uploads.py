@@ -6,11 +6,12 @@ import tempfile
 import zipfile
 
 import keras
+import numpy as np
 import pytest
 
 from core.config import SEED
 from core.model import build_model, evaluate_model, model_to_bytes
-from core.uploads import MAX_MEMBERS, MAX_PARAMETERS, UploadError, evaluate_upload, load_uploaded_model
+from core.uploads import MAX_MEMBERS, MAX_PARAMETERS, UploadError, load_uploaded_model, prepare_upload
 
 MB = 1024 * 1024
 
@@ -92,25 +93,75 @@ def channels_first_model():
                              keras.layers.Dense(10, activation="softmax")])  # fmt: skip
 
 
+def h5_bytes(model, tmp_path) -> bytes:
+    path = tmp_path / "model.h5"
+    model.save(path)  # Keras' legacy HDF5 format, as in Keras 2 tutorials
+    return path.read_bytes()
+
+
 @pytest.mark.parametrize(
     ("model", "dataset"),
     [(lambda: build_model(SEED, (784,)), "mnist"), (lambda: build_model(SEED, (64,)), "digits"),
      (quickstart_model, "mnist"), (channels_first_model, "mnist")],
     ids=["seed", "seed-8x8", "quickstart-28x28", "channels-first"],
 )  # fmt: skip
-def test_models_in_the_shapes_people_use_are_accepted_and_evaluated(model, dataset, mnist, digits):
+@pytest.mark.parametrize("file_format", [".keras", ".h5"])
+def test_models_in_the_shapes_and_formats_people_use_are_accepted_and_evaluated(
+    model, dataset, file_format, mnist, digits, tmp_path
+):
     original = model()
-    uploaded = load_uploaded_model(model_to_bytes(original))
+    data = model_to_bytes(original) if file_format == ".keras" else h5_bytes(original, tmp_path)
+    uploaded = load_uploaded_model(data)
     assert uploaded.dataset == dataset and uploaded.parameters == original.count_params()
-    loss, accuracy = evaluate_upload(uploaded, mnist if dataset == "mnist" else digits)
-    assert (loss, accuracy) == evaluate_model(original, mnist if dataset == "mnist" else digits)
+    assert uploaded.file_format == file_format
+    test_set = mnist if dataset == "mnist" else digits
+    prepared = prepare_upload(uploaded, test_set)
+    assert prepared.card.input_shape == tuple(original.inputs[0].shape[1:]) and prepared.card.pixel_scale == "0 to 1"
+    expected = evaluate_model(original, test_set)[1]
+    assert prepared.card.test_accuracy == pytest.approx(expected, abs=1e-6)
+
+
+def test_raw_scores_get_a_softmax_and_the_card_says_so(mnist):
+    prepared = prepare_upload(load_uploaded_model(model_to_bytes(quickstart_model())), mnist)
+    probabilities = np.asarray(prepared.model(np.zeros((2, 28, 28), np.float32)))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert any("softmax" in note for note in prepared.card.notes)
+    assert prepared.card.layers[-1]["type"] == "Softmax"
+
+
+def test_a_model_that_reads_0_to_255_pixels_is_fed_them(trained_run, model_dir, mnist):
+    from core.store import RunStore
+
+    trained = RunStore(model_dir).load_model(trained_run)  # reads [0, 1]
+    raw = keras.Sequential([keras.Input((784,)), keras.layers.Rescaling(1 / 255), *trained.layers])  # reads 0-255
+    prepared = prepare_upload(load_uploaded_model(model_to_bytes(raw)), mnist)
+    assert prepared.card.pixel_scale == "0 to 255" and any("0 to 255" in note for note in prepared.card.notes)
+    assert prepared.card.test_accuracy == pytest.approx(evaluate_model(trained, mnist)[1], abs=1e-3)
+
+
+def test_a_legacy_h5_with_a_lambda_layer_is_refused(tmp_path):
+    with pytest.raises(UploadError, match="arbitrary code"):
+        load_uploaded_model(h5_bytes(lambda_model(), tmp_path))
+
+
+@keras.saving.register_keras_serializable(package="someone")
+class Doubling(keras.layers.Layer):
+    def call(self, inputs):
+        return inputs * 2
+
+
+def test_custom_layers_are_refused_even_when_registered_here(tmp_path):
+    image = keras.Input((784,))
+    model = functional(image, keras.layers.Dense(10)(Doubling()(image)))
+    with pytest.raises(UploadError, match="custom layer, 'Doubling'"):
+        load_uploaded_model(model_to_bytes(model))
 
 
 @pytest.mark.parametrize(
     ("make_bytes", "message"),
     [
         (lambda: b"", "empty"),
-        (lambda: b"just some text", "not a .keras file"),
+        (lambda: b"just some text", "not a Keras model"),
         (lambda: zip_of({"hello.txt": b"hi"}), r"holds 'hello.txt'"),
         (lambda: zip_of({"config.json": b"{}"}), "lacks model.weights.h5"),
         (lambda: zip_of({f"{index}.bin": b"" for index in range(MAX_MEMBERS + 1)}), "holds 9 files"),
