@@ -99,9 +99,9 @@ def run_store() -> RunStore:
     return _run_store(str(default_store_root()))
 
 
-def my_digits(dataset_name: str) -> MyDigitsStore:
-    """The digits users labelled, for this dataset's image format, beside the saved runs."""
-    return MyDigitsStore(run_store().root, dataset_name)
+def my_digits(image_format: str) -> MyDigitsStore:
+    """The digits users labelled in this image format ("mnist" 28x28 or "digits" 8x8), beside the saved runs."""
+    return MyDigitsStore(run_store().root, image_format)
 
 
 @st.cache_data(show_spinner="Building the model...", max_entries=64)
@@ -112,8 +112,12 @@ def model_description(config: ModelConfig, image_shape: tuple[int, int]) -> Mode
 
 def save_finished_job(job: TrainingJob, outcome: TrainingOutcome) -> None:
     """Keep a job's run in the store (called by the job's watcher thread when the worker hands it back)."""
-    train_samples = job.request.limit or len(dataset(job.dataset_name).y_train)
-    run_store().save_outcome(job.run_id, job.dataset_name, dataclasses.asdict(job.config), train_samples, outcome)
+    request = job.request
+    available = len(dataset(request.dataset_name).y_train)
+    train_samples = min(request.limit or available, available)
+    source = f"fine-tuned from {request.base_run}" if request.base_run else "trained"
+    run_store().save_outcome(request.run_id, request.dataset_name, dataclasses.asdict(request.config), train_samples,
+                             outcome, source)  # fmt: skip
 
 
 @st.cache_resource
@@ -124,9 +128,12 @@ def job_board() -> JobBoard:
     return JobBoard(on_end=save_finished_job)
 
 
-def start_training(owner: str, config: ModelConfig, dataset_name: str, limit: int | None = None) -> TrainingJob:
-    """Start a run for `owner` (JobError when it cannot start)."""
-    return job_board().start(owner, TrainingRequest(new_run_id(), config, dataset_name, limit))
+def start_training(
+    owner: str, config: ModelConfig, dataset_name: str, limit: int | None = None, base_run: str | None = None
+) -> TrainingJob:
+    """Start a run for `owner`, a new network or a fine-tuned saved run (JobError when it cannot start)."""
+    base_model = run_store().model_path(base_run).read_bytes() if base_run else None
+    return job_board().start(owner, TrainingRequest(new_run_id(), config, dataset_name, limit, base_run, base_model))
 
 
 STARTER_OWNER = "digit-lab-starter"

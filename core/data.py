@@ -1,8 +1,12 @@
-"""Datasets: load real MNIST offline (or scikit-learn's 8x8 digits) and describe them."""
+"""Datasets: real MNIST offline, scikit-learn's 8x8 digits, and people's own digits from a zip; and their stats."""
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import importlib.util
+import io
+import math
 import os
 import zipfile
 from dataclasses import dataclass
@@ -10,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-DATASET_NAMES = ("mnist", "digits")
+DATASET_NAMES = ("mnist", "digits")  # built in; uploaded sets are named "uploaded:<slug>"
 DATASET_TITLES = {"mnist": "MNIST (28x28, 70,000 digits)", "digits": "Digits (8x8, 1,797 digits)"}
+UPLOADED_PREFIX = "uploaded:"
 NUM_CLASSES = 10
 
 # A user's own Keras `mnist.npz` replaces the bundled copy when this points at it.
@@ -38,29 +43,34 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     pixel_max: int  # the pixel value that means full ink: 255 for MNIST, 16 for digits
+    title: str = ""
+    problems: tuple[str, ...] = ()  # what could not be read, for uploaded sets: "file: reason"
 
     @property
     def image_shape(self) -> tuple[int, int]:
         return tuple(self.x_train.shape[1:])
 
     @property
-    def scale(self) -> float:
-        """The factor that maps pixels to [0, 1]."""
-        return 1.0 / self.pixel_max
+    def image_format(self) -> str:
+        """Which models read it: "mnist" (28x28) or "digits" (8x8)."""
+        return image_format_of(self.name)
 
-    @property
-    def title(self) -> str:
-        return DATASET_TITLES[self.name]
+
+def image_format_of(dataset_name: str) -> str:
+    """The image format of a dataset (uploaded sets are 28x28, prepared like MNIST)."""
+    return "digits" if dataset_name == "digits" else "mnist"
 
 
 def load_dataset(name: str) -> Dataset:
-    """Load a dataset by name: "mnist" (real, offline) or "digits" (scikit-learn)."""
+    """Load a dataset by name: "mnist" (real, offline), "digits" (scikit-learn) or "uploaded:<slug>"."""
     if name == "mnist":
         override = os.environ.get(MNIST_NPZ_ENV, "").strip()
         return load_mnist_npz(Path(override)) if override else load_bundled_mnist()
     if name == "digits":
         return load_digits_split()
-    raise DatasetError(f"Unknown dataset {name!r}: choose one of {', '.join(DATASET_NAMES)}.")
+    if name.startswith(UPLOADED_PREFIX):
+        return load_uploaded_dataset(name)
+    raise DatasetError(f"Unknown dataset {name[:60]!r}: choose one of {', '.join(DATASET_NAMES)}.")
 
 
 def bundled_mnist_path() -> Path:
@@ -130,6 +140,7 @@ def _mnist_from_arrays(arrays: dict[str, np.ndarray], source: str, path: Path) -
         x_test=arrays["x_test"],
         y_test=arrays["y_test"].astype(np.int64),
         pixel_max=255,
+        title=DATASET_TITLES["mnist"],
     )
 
 
@@ -147,7 +158,172 @@ def load_digits_split() -> Dataset:
         stratify=digits.target,
         random_state=DIGITS_SPLIT_SEED,
     )
-    return Dataset("digits", "scikit-learn load_digits", x_train, y_train, x_test, y_test, pixel_max=16)
+    return Dataset("digits", "scikit-learn load_digits", x_train, y_train, x_test, y_test, pixel_max=16,
+                   title=DATASET_TITLES["digits"])  # fmt: skip
+
+
+# ---- People's own digits, from a zip -------------------------------------------------------------------------
+
+MAX_ZIP_BYTES = 50 * 1024 * 1024
+MAX_IMAGES = 20_000
+MAX_UNPACKED_BYTES = 500 * 1024 * 1024
+MAX_NAME = 40
+LABELS_FILE = "labels.csv"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+UPLOAD_TEST_FRACTION = 0.2
+UPLOAD_SPLIT_SEED = 0
+DATASETS_FOLDER = "datasets"  # inside the model folder
+
+
+def dataset_from_zip(data: bytes, name: str) -> Dataset:
+    """A zip of digit images (folders 0 to 9, or a labels.csv of file,label) -> a 28x28 dataset, split once.
+
+    Any size, colour or polarity: every image goes through the same MNIST-style preprocessing as a drawing.
+    Members that cannot be used are listed in `problems` ("file: reason") while the good ones load.
+    DatasetError when the zip itself cannot be used or holds no usable image.
+    """
+    from core.preprocess import MNIST_FORMAT, ImageError, image_bytes_to_mnist
+
+    title = " ".join(str(name).split())[:MAX_NAME] or "my digits"
+    if len(data) > MAX_ZIP_BYTES:
+        raise DatasetError(f"The zip is {len(data) / 2**20:.1f} MB; the limit is {MAX_ZIP_BYTES / 2**20:.0f} MB.")
+    members, labels_by_file = _image_members(data)
+    images, labels, problems = [], [], []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in members:
+            label, problem = _label_of(info.filename, labels_by_file)
+            if problem:
+                problems.append(f"{_shown(info.filename)}: {problem}")
+                continue
+            try:
+                with archive.open(info) as member:
+                    image = image_bytes_to_mnist(member.read(), MNIST_FORMAT)
+            except ImageError as error:
+                problems.append(f"{_shown(info.filename)}: {error}")
+                continue
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError):
+                problems.append(f"{_shown(info.filename)}: unreadable (the archive is damaged there)")
+                continue
+            images.append(np.round(image * 255).astype(np.uint8))
+            labels.append(label)
+    if not images:
+        listed = "; ".join(problems[:5]) or "no images in it"
+        raise DatasetError(f"No usable digit image in the zip ({listed}).")
+    return _split(title, np.stack(images), np.array(labels, np.int64), tuple(problems))
+
+
+def _image_members(data: bytes) -> tuple[list[zipfile.ZipInfo], dict[str, str]]:
+    """The zip's image members (bounded in number and size) and, if present, labels.csv as file -> label."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError) as error:
+        raise DatasetError("This is not a zip archive.") from error
+    with archive:
+        infos = [info for info in archive.infolist() if not info.is_dir()]
+        if len(infos) > MAX_IMAGES + 1:
+            raise DatasetError(f"The zip holds {len(infos):,} files; the limit is {MAX_IMAGES:,} images.")
+        if sum(info.file_size for info in infos) > MAX_UNPACKED_BYTES:
+            raise DatasetError(f"Unpacked, the zip would take more than {MAX_UNPACKED_BYTES / 2**20:.0f} MB.")
+        csv_member = next((info for info in infos if Path(info.filename).name.lower() == LABELS_FILE), None)
+        labels = _read_labels_csv(archive.read(csv_member)) if csv_member else {}
+    images = [info for info in infos if info is not csv_member and not _hidden(info.filename)]
+    return images, labels
+
+
+def _read_labels_csv(text: bytes) -> dict[str, str]:
+    """labels.csv rows of file,label (a header row is skipped), keyed by the file's name without folders."""
+    rows = csv.reader(io.StringIO(text[:2_000_000].decode("utf-8", errors="replace")))
+    return {Path(row[0].strip()).name: row[1].strip() for row in rows if len(row) >= 2 and row[0].strip()}
+
+
+def _label_of(filename: str, labels_by_file: dict[str, str]) -> tuple[int, str | None]:
+    """(label, None), or (-1, why there is none): labels.csv first, then the digit folder the file is in."""
+    path = Path(filename)
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return -1, "not an image (expected .png, .jpg, ...)"
+    raw = labels_by_file.get(path.name) if labels_by_file else (path.parent.name if path.parent.name else None)
+    if raw is None or raw == "":
+        return -1, "no label (put it in a folder named 0 to 9, or list it in labels.csv)"
+    if raw not in {str(digit) for digit in range(NUM_CLASSES)}:
+        return -1, f"its label {_shown(raw, 20)} is not a digit 0 to 9"
+    return int(raw), None
+
+
+def _hidden(filename: str) -> bool:
+    """Files that zip tools add (macOS resource forks, dot files): skipped silently."""
+    return any(part.startswith(".") or part == "__MACOSX" for part in Path(filename).parts)
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """A name from the zip, cut short and with control characters escaped."""
+    return str(text)[:limit].encode("unicode_escape").decode()
+
+
+def _split(title: str, images: np.ndarray, labels: np.ndarray, problems: tuple[str, ...]) -> Dataset:
+    """Train and test sets, split once: stratified when every digit has two images or more, and seeded."""
+    from sklearn.model_selection import train_test_split
+
+    counts = np.bincount(labels, minlength=NUM_CLASSES)
+    classes, test_size = np.count_nonzero(counts), math.ceil(len(labels) * UPLOAD_TEST_FRACTION)
+    stratifiable = np.all(counts[counts > 0] >= 2) and classes <= test_size <= len(labels) - classes
+    stratify = labels if stratifiable else None
+    if len(labels) < 2:
+        x_train, x_test, y_train, y_test = images, images, labels, labels
+    else:
+        x_train, x_test, y_train, y_test = train_test_split(
+            images, labels, test_size=test_size, stratify=stratify, random_state=UPLOAD_SPLIT_SEED
+        )
+    name = UPLOADED_PREFIX + slug(title)
+    return Dataset(name, f"uploaded zip, {len(labels):,} images", x_train, y_train, x_test, y_test, 255,
+                   title=f"Uploaded: {title}, {len(labels):,} images", problems=problems)  # fmt: skip
+
+
+def slug(title: str) -> str:
+    """A file-safe name: letters, digits and dashes."""
+    return "-".join("".join(c if c.isalnum() else " " for c in title.lower()).split())[:MAX_NAME] or "digits"
+
+
+def uploaded_folder() -> Path:
+    from core.store import default_store_root
+
+    return default_store_root() / DATASETS_FOLDER
+
+
+def save_uploaded_dataset(dataset: Dataset, folder: Path | None = None) -> Dataset:
+    """Keep an uploaded dataset in the model folder (a new name if it is taken); returns it under that name."""
+    folder = folder or uploaded_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    base, number = dataset.name.removeprefix(UPLOADED_PREFIX), 1
+    stem = base
+    while (folder / f"{stem}.npz").exists():
+        number += 1
+        stem = f"{base}-{number}"
+    named = dataclasses.replace(dataset, name=UPLOADED_PREFIX + stem)
+    partial = folder / f".partial-{stem}.npz"
+    try:
+        arrays = {"x_train": named.x_train, "y_train": named.y_train, "x_test": named.x_test, "y_test": named.y_test}
+        np.savez_compressed(partial, **arrays, title=np.array(named.title), problems=np.array(named.problems, str))
+        os.replace(partial, folder / f"{stem}.npz")
+    finally:
+        partial.unlink(missing_ok=True)
+    return named
+
+
+def uploaded_dataset_names(folder: Path | None = None) -> list[str]:
+    folder = folder or uploaded_folder()
+    return sorted(UPLOADED_PREFIX + path.stem for path in folder.glob("*.npz") if not path.name.startswith("."))
+
+
+def load_uploaded_dataset(name: str, folder: Path | None = None) -> Dataset:
+    stem = name.removeprefix(UPLOADED_PREFIX)
+    path = (folder or uploaded_folder()) / f"{stem}.npz"
+    if not stem or slug(stem) != stem or not path.is_file():
+        raise DatasetError(f"The uploaded dataset {stem[:MAX_NAME]!r} is not on this server.")
+    with np.load(path, allow_pickle=False) as saved:
+        arrays = {key: saved[key] for key in saved.files}
+    return Dataset(name, f"uploaded zip, {len(arrays['y_train']) + len(arrays['y_test']):,} images",
+                   arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], 255,
+                   title=str(arrays["title"]), problems=tuple(str(p) for p in arrays["problems"]))  # fmt: skip
 
 
 # ---- Descriptions for the Dataset page -------------------------------------------------
@@ -167,8 +343,9 @@ def sample_indices(labels: np.ndarray, count: int, digit: int | None = None, see
 
 
 def mean_images(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """The average image of each digit, shape (10, h, w), in pixel units."""
-    return np.stack([images[labels == digit].mean(axis=0) for digit in range(NUM_CLASSES)])
+    """The average image of each digit, shape (10, h, w), in pixel units (blank for a digit with no images)."""
+    blank = np.zeros(images.shape[1:])
+    return np.stack([images[labels == d].mean(axis=0) if np.any(labels == d) else blank for d in range(NUM_CLASSES)])
 
 
 def pixel_histogram(images: np.ndarray, pixel_max: int) -> np.ndarray:

@@ -106,6 +106,11 @@ def build_model(config: ModelConfig, input_shape: tuple[int, ...], num_classes: 
                 "below one pixel. Choose the dense family for this dataset."
             ) from error
         raise ConfigError(f"Keras refused this configuration: {str(error).splitlines()[0]}") from error
+    return compile_model(model, config, compile_options)
+
+
+def compile_model(model, config: ModelConfig, compile_options=None):
+    """Compile for training with the config's optimizer, the notebook's loss and accuracy."""
     model.compile(
         optimizer=make_optimizer(config),
         loss="sparse_categorical_crossentropy",
@@ -113,6 +118,16 @@ def build_model(config: ModelConfig, input_shape: tuple[int, ...], num_classes: 
         **(compile_options or {}),
     )
     return model
+
+
+def model_from_bytes(data: bytes):
+    """A saved run's .keras bytes -> the model (Digit Lab's own files, already checked when they came in)."""
+    import keras
+
+    with tempfile.TemporaryDirectory(prefix="digitlab-model-") as folder:
+        path = Path(folder) / "model.keras"
+        path.write_bytes(data)
+        return keras.models.load_model(path, compile=False, safe_mode=True)
 
 
 def make_optimizer(config: ModelConfig):

@@ -135,6 +135,8 @@ class TrainingRequest:
     config: ModelConfig
     dataset_name: str
     limit: int | None = None  # train on the first n images only (quick demos, tests)
+    base_run: str | None = None  # fine-tune this saved run (its layers and weights) instead of a new network
+    base_model: bytes | None = field(default=None, repr=False)  # that run's .keras file
 
 
 @dataclass

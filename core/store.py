@@ -128,12 +128,15 @@ class RunStore:
             reason = error.strerror or str(error)
             raise StoreError(f"Run {record.run_id} could not be saved in {self.root}: {reason}.") from error
 
-    def save_outcome(self, run_id: str, dataset: str, config: dict, train_samples: int, outcome: TrainingOutcome):
+    def save_outcome(
+        self, run_id: str, dataset: str, config: dict, train_samples: int, outcome: TrainingOutcome,
+        source: str = "trained",
+    ) -> None:  # fmt: skip
         """Keep a training run that learned something (at least one epoch, no blow-up)."""
         progress = outcome.progress
         if not (progress.state.kept and progress.epoch > 0 and outcome.model_bytes):
             return
-        record = RunRecord(run_id, dataset, config, progress.state, progress.result, train_samples)
+        record = RunRecord(run_id, dataset, config, progress.state, progress.result, train_samples, source)
         self.save(record, outcome.model_bytes, outcome.epoch_weights, outcome.tensorboard_logs)
 
     def save_upload(self, prepared, dataset: str, filename: str) -> RunRecord:

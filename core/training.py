@@ -22,7 +22,15 @@ import numpy as np
 
 from core.config import ModelConfig
 from core.data import NUM_CLASSES, Dataset, load_dataset
-from core.model import build_model, input_shape_for, model_to_bytes, to_model_input
+from core.model import (
+    build_model,
+    compile_model,
+    input_shape_for,
+    model_from_bytes,
+    model_input_shape,
+    model_to_bytes,
+    to_model_input,
+)
 from core.runs import LocalReporter, Progress, Reporter, RunState, TrainingOutcome, TrainingRequest, first_line
 
 # Per family, measured (GUIDE.md, bench/training_speed.py): XLA makes the dense network ~1.8x faster per epoch
@@ -52,8 +60,10 @@ class TrainingData:
     y_test: np.ndarray
 
     @classmethod
-    def from_dataset(cls, dataset: Dataset, config: ModelConfig, limit: int | None = None) -> TrainingData:
-        shape = input_shape_for(config, dataset.image_shape)
+    def from_dataset(
+        cls, dataset: Dataset, config: ModelConfig, limit: int | None = None, input_shape: tuple | None = None
+    ) -> TrainingData:
+        shape = input_shape or input_shape_for(config, dataset.image_shape)
         train = slice(0, limit)
         return cls(
             to_model_input(dataset.x_train[train], dataset.pixel_max, shape),
@@ -101,10 +111,12 @@ def _train_and_evaluate(request: TrainingRequest, progress: Progress, outcome: T
     """Load the data, fit, evaluate on the test set and package the model; returns (model, how the fit ended)."""
     progress.state, progress.message = RunState.RUNNING, "Loading the data..."
     reporter.publish(progress)
-    data = TrainingData.from_dataset(cached_dataset(request.dataset_name), request.config, request.limit)
+    base = model_from_bytes(request.base_model) if request.base_model else None
+    shape = model_input_shape(base) if base is not None else None
+    data = TrainingData.from_dataset(cached_dataset(request.dataset_name), request.config, request.limit, shape)
     progress.message = ""
     with tempfile.TemporaryDirectory(prefix="digitlab-logs-") as log_dir:
-        model, state, outcome.epoch_weights = _fit(request.config, data, progress, reporter, callbacks, log_dir)
+        model, state, outcome.epoch_weights = _fit(request.config, data, progress, reporter, callbacks, log_dir, base)
         outcome.tensorboard_logs = zip_folder(Path(log_dir))
     if state is RunState.DIVERGED:
         progress.message = DIVERGED_MESSAGE
@@ -128,19 +140,23 @@ def train_model(config: ModelConfig, dataset_name: str, limit: int | None = None
     return model
 
 
-def _fit(config: ModelConfig, data: TrainingData, progress: Progress, reporter: Reporter, callbacks, log_dir: str):
-    """Fit with the family's fast compile options, falling back to plain ones if they fail before the first epoch."""
-    fast = COMPILE_OPTIONS[config.family]
+def _fit(config: ModelConfig, data: TrainingData, progress: Progress, reporter: Reporter, callbacks, log_dir, base):
+    """Fit with the family's fast compile options, falling back to plain ones if they fail before the first epoch.
+    `base` is a model to fine-tune (its own layers and weights), or None for a new network from the config."""
+    fast = PLAIN_COMPILE if base is not None else COMPILE_OPTIONS[config.family]  # any architecture: play safe
     try:
-        return _fit_with(config, data, progress, reporter, callbacks, log_dir, fast)
+        return _fit_with(config, data, progress, reporter, callbacks, log_dir, fast, base)
     except Exception:
-        if progress.epoch > 0:
+        if progress.epoch > 0 or fast == PLAIN_COMPILE:
             raise
-        return _fit_with(config, data, progress, reporter, callbacks, log_dir, PLAIN_COMPILE)
+        return _fit_with(config, data, progress, reporter, callbacks, log_dir, PLAIN_COMPILE, base)
 
 
-def _fit_with(config, data, progress, reporter, callbacks, log_dir, compile_options):
-    model = build_model(config, data.x_train.shape[1:], NUM_CLASSES, compile_options)
+def _fit_with(config, data, progress, reporter, callbacks, log_dir, compile_options, base):
+    if base is not None:
+        model = compile_model(base, config, compile_options)
+    else:
+        model = build_model(config, data.x_train.shape[1:], NUM_CLASSES, compile_options)
     samples = len(data.x_train)
     progress.compile_mode = COMPILE_MODES[compile_options["jit_compile"]]
     progress.batches_per_epoch = math.ceil((samples - int(samples * config.validation_split)) / config.batch_size)

@@ -4,19 +4,44 @@ import numpy as np
 import streamlit as st
 
 from core import cache, charts
-from core.data import sample_indices
-from pages.widgets import ensure_frame, load_selected_dataset
+from core.data import DatasetError, dataset_from_zip, sample_indices, save_uploaded_dataset
+from pages.widgets import ensure_frame, escape_markdown, load_selected_dataset, select_dataset, show_refusal
 
 ensure_frame()
 
 SAMPLE_SEED_KEY = "sample_seed"
 FIRST_LABELS = 10
+UPLOADED_ZIP_KEY = "saved_zip"  # the file id of the last zip kept, so a rerun does not keep it twice
 
+
+def own_digits_ui() -> None:
+    """A zip of digit images becomes a dataset every page can use (kept in the model folder)."""
+    with st.expander("Bring your own digits: upload a .zip of images", icon=":material/upload:"):
+        st.caption("Folders named 0 to 9 holding the pictures, or any pictures plus a labels.csv of file,label. "
+                   "Any size, colour or polarity: each one is prepared like a drawing (centred, 28x28). "
+                   "At most 20,000 images and 50 MB; the set is split 80/20 into training and test, once.")  # fmt: skip
+        uploaded = st.file_uploader("Your digits", type=["zip"], key="digits_zip")
+        if uploaded is None or st.session_state.get(UPLOADED_ZIP_KEY) == uploaded.file_id:
+            return
+        try:
+            dataset = save_uploaded_dataset(dataset_from_zip(uploaded.getvalue(), uploaded.name.removesuffix(".zip")))
+        except (DatasetError, OSError) as error:
+            show_refusal(f"{uploaded.name[:80]} was refused.", str(error))
+            return
+        st.session_state[UPLOADED_ZIP_KEY] = uploaded.file_id
+        select_dataset(dataset.name)
+        st.rerun()
+
+
+own_digits_ui()
 dataset = load_selected_dataset()
 stats = cache.dataset_stats(dataset.name)
 
 st.title("Dataset")
-st.caption(f"{dataset.title}. Source: {dataset.source}.")
+st.caption(f"{escape_markdown(dataset.title)}. Source: {escape_markdown(dataset.source)}.")
+if dataset.problems:
+    with st.expander(f"{len(dataset.problems)} files of the zip could not be used", icon=":material/warning:"):
+        st.dataframe({"file and reason": list(dataset.problems)}, hide_index=True)
 
 st.subheader("What the notebook prints")
 arrays = {

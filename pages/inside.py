@@ -18,7 +18,7 @@ from core.insight import (
     weight_images,
 )
 from core.model import predict_probabilities
-from pages.widgets import LATEST_DRAWING_KEY, ensure_frame, load_selected_dataset, model_picker
+from pages.widgets import LATEST_DRAWING_KEY, ensure_frame, load_selected_dataset, model_picker, runs_for
 
 YOUR_DRAWING = "Your latest drawing"
 A_TEST_IMAGE = "A test image"
@@ -35,7 +35,7 @@ def main() -> None:
         "answer grew epoch by epoch."
     )
     store = cache.run_store()
-    records = [record for record in store.records() if record.dataset == dataset.name]
+    records = runs_for(dataset)
     if not records:
         st.info("No trained model yet: train one on the Training page, or open Draw & predict.", icon=":material/info:")
         return

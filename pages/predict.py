@@ -20,6 +20,7 @@ from pages.widgets import (
     ensure_frame,
     load_selected_dataset,
     model_picker,
+    runs_for,
     show_refusal,
 )
 
@@ -35,7 +36,7 @@ def main() -> None:
     dataset = load_selected_dataset()
     st.title("Draw & predict")
     store = cache.run_store()
-    records = [record for record in store.records() if record.dataset == dataset.name]
+    records = runs_for(dataset)
     if not records:
         starter_ui(dataset)
         return
@@ -57,7 +58,7 @@ def main() -> None:
 
 def starter_ui(dataset: Dataset) -> None:
     """A fresh install has no model: train the notebook's network once, for every session, and wait for it."""
-    starter = cache.starter_job(dataset.name)
+    starter = cache.starter_job(dataset.image_format)
     progress = starter.progress()
     if progress.active:
         st.info("No trained model yet: this first visit trains the seed notebook's network once and keeps it.")
@@ -97,7 +98,7 @@ def drawing_ui(model, run_id: str, dataset: Dataset) -> None:
         )  # fmt: skip
         st.caption("Draw one digit, large and centred. The toolbar under the canvas undoes and clears.")
     rgba = drawing.image_data
-    image = canvas_to_mnist(rgba, FORMATS[dataset.name]) if rgba is not None else None
+    image = canvas_to_mnist(rgba, FORMATS[dataset.image_format]) if rgba is not None else None
     if image is None:
         output_column.info(
             "Draw a digit on the black square: the prediction appears after each stroke.", icon=":material/draw:"
@@ -114,7 +115,7 @@ def label_ui(image: np.ndarray, dataset: Dataset) -> None:
     """ "This is a 7": the drawing joins the user's labelled digits (the Your handwriting tab reads them)."""
     label = st.segmented_control("This is a...", list(range(10)), key="label_digit")
     if st.button("Keep it in my digits", disabled=label is None, icon=":material/bookmark_add:", key="keep_digit"):
-        count = cache.my_digits(dataset.name).add(image, label, browser_owner())
+        count = cache.my_digits(dataset.image_format).add(image, label, browser_owner())
         st.toast(f"Kept as a {label}. You have {count} labelled digits: see them in the Your handwriting tab.",
                  icon=":material/bookmark_added:")  # fmt: skip
 
@@ -127,7 +128,7 @@ def picture_ui(model, run_id: str, dataset: Dataset) -> None:
     seen_column, output_column = st.columns(2)
     started = time.perf_counter()
     try:
-        image = image_bytes_to_mnist(picture.getvalue(), FORMATS[dataset.name])
+        image = image_bytes_to_mnist(picture.getvalue(), FORMATS[dataset.image_format])
     except ImageError as error:
         show_refusal(f"{picture.name[:80]} cannot be used.", str(error))
     else:
@@ -169,7 +170,7 @@ def why_view(model, image: np.ndarray, probabilities: np.ndarray, source: str) -
 def handwriting_ui(store: RunStore, records: list[RunRecord], run_id: str, dataset: Dataset) -> None:
     """The user's labelled digits as a test set: every saved model on them beside MNIST, and what it misread."""
     owner = browser_owner()
-    digits_store = cache.my_digits(dataset.name)
+    digits_store = cache.my_digits(dataset.image_format)
     everyone = digits_store.load()
     whose = st.radio("Whose digits", ["mine", "everyone's on this server"], horizontal=True, key="whose_digits")
     digits = everyone.of(owner if whose == "mine" else None)
@@ -196,7 +197,7 @@ def handwriting_ui(store: RunStore, records: list[RunRecord], run_id: str, datas
         st.caption(f"The {len(misread)} digits the chosen model misread, as it saw them.")
     download_column, clear_column = st.columns(2)
     download_column.download_button("Download as .npz", digits_store.download(owner if whose == "mine" else None),
-                                    file_name=f"my-digits-{dataset.name}.npz", mime="application/octet-stream",
+                                    file_name=f"my-digits-{dataset.image_format}.npz", mime="application/octet-stream",
                                     icon=":material/download:", key="download_my_digits")  # fmt: skip
     if clear_column.button("Forget my digits", icon=":material/delete:", key="clear_my_digits"):
         digits_store.clear(owner)
@@ -232,8 +233,10 @@ def test_set_ui(store: RunStore, run_id: str, dataset: Dataset) -> None:
         event = st.plotly_chart(views.confusion_figure, on_select="rerun", selection_mode="points", key="confusion")
         st.caption("Click a cell off the diagonal to see those mistakes below.")
     with accuracy_column:
-        per_class = views.confusion.diagonal() / views.confusion.sum(axis=1)
-        st.table({"digit": list(range(10)), "accuracy": [f"{value:.1%}" for value in per_class]}, hide_index=True)
+        totals = views.confusion.sum(axis=1)
+        accuracy = [f"{right / total:.1%}" if total else "no test images"
+                    for right, total in zip(views.confusion.diagonal(), totals, strict=True)]  # fmt: skip
+        st.table({"digit": list(range(10)), "accuracy": accuracy}, hide_index=True)
     follow_clicked_cell(event)
     mistakes_ui(cache.saved_model(str(store.root), run_id), dataset, views.probabilities, views.predicted, wrong)
 

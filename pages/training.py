@@ -19,11 +19,13 @@ from pages.widgets import (
     escape_markdown,
     hyperparameter_panel,
     load_selected_dataset,
+    runs_for,
     show_refusal,
 )
 
 TRAIN_SIZES = {"all": None, "10,000": 10_000, "2,000": 2_000}
 REFRESH_SECONDS = 1.0
+NEW_NETWORK = "a new network (the sidebar's)"
 UPLOADED_KEY = "saved_upload"  # the file id of the last upload kept, so a rerun does not keep it twice
 
 
@@ -61,13 +63,16 @@ def linked_run_id() -> str | None:
 
 
 def training_controls(config: ModelConfig, dataset: Dataset, job: TrainingJob | None, owner: str) -> None:
-    """The slice choice, Train and Stop (Stop only for the browser that started the run)."""
-    try:
-        cache.model_description(config, dataset.image_shape)  # refuse what cannot be built before training it
-        buildable = True
-    except ConfigError as error:
-        show_refusal("This configuration cannot be trained.", str(error))
-        buildable = False
+    """What to train from (a new network, or a saved run to fine-tune), the slice, Train and Stop (Stop only
+    for the browser that started the run)."""
+    base_run = base_run_picker(dataset)
+    buildable = True
+    if base_run is None:
+        try:
+            cache.model_description(config, dataset.image_shape)  # refuse what cannot be built before training it
+        except ConfigError as error:
+            show_refusal("This configuration cannot be trained.", str(error))
+            buildable = False
     active = job is not None and job.progress().active
     mine = job is not None and job.owned_by(owner)
     size_column, train_column, stop_column = st.columns([2, 1, 1], vertical_alignment="bottom")
@@ -78,7 +83,7 @@ def training_controls(config: ModelConfig, dataset: Dataset, job: TrainingJob | 
     if train_column.button("Train", type="primary", icon=":material/play_arrow:", disabled=(active and mine)
                            or not buildable, width="stretch", key="train"):  # fmt: skip
         try:
-            job = cache.start_training(owner, config, dataset.name, TRAIN_SIZES[size or "all"])
+            job = cache.start_training(owner, config, dataset.name, TRAIN_SIZES[size or "all"], base_run)
         except JobError as error:
             show_refusal("Training could not start.", str(error))
         else:
@@ -87,6 +92,18 @@ def training_controls(config: ModelConfig, dataset: Dataset, job: TrainingJob | 
             st.rerun()
     if stop_column.button("Stop", icon=":material/stop:", disabled=not (active and mine), width="stretch", key="stop"):
         cache.job_board().stop(job.run_id, owner)
+
+
+def base_run_picker(dataset: Dataset) -> str | None:
+    """None for a new network from the sidebar, or a saved run of this image format to fine-tune."""
+    run_ids = [record.run_id for record in runs_for(dataset)]
+    base = st.selectbox("Start from", [NEW_NETWORK, *run_ids], key="start_from",
+                        help="Fine-tuning keeps a saved run's layers and weights and trains them further.")  # fmt: skip
+    if base == NEW_NETWORK:
+        return None
+    st.caption(f"Fine-tunes run {base} on {escape_markdown(dataset.title)}: its own layers and weights, with the "
+               "optimizer, learning rate, batch size and epochs from the sidebar.")  # fmt: skip
+    return base
 
 
 def run_view(run_id: str | None, job: TrainingJob | None, owner: str) -> None:

@@ -25,10 +25,11 @@ from core.config import (
     matching_preset,
     snap_to_panel,
 )
-from core.data import DATASET_NAMES, DATASET_TITLES, Dataset, DatasetError
+from core.data import DATASET_NAMES, DATASET_TITLES, Dataset, DatasetError, image_format_of, uploaded_dataset_names
 from core.store import RunRecord
 
 DATASET_KEY = "dataset"
+PENDING_DATASET_KEY = "dataset_to_select"
 RUN_KEY = "run_id"  # the session's latest training run (Training page, mirrored in the URL as ?run=)
 XSRF_COOKIE = "_streamlit_xsrf"  # Streamlit's per-browser cookie; tests/test_streamlit_hooks.py checks it
 
@@ -98,14 +99,29 @@ def xsrf_token(cookie: str) -> bytes | None:
 
 
 def dataset_selector() -> None:
-    """The sidebar's dataset choice, shared by every page."""
+    """The sidebar's dataset choice, shared by every page: the built-in sets and the ones people uploaded."""
+    names = [*DATASET_NAMES, *uploaded_dataset_names()]
+    if PENDING_DATASET_KEY in st.session_state:
+        st.session_state[DATASET_KEY] = st.session_state.pop(PENDING_DATASET_KEY)
+    if st.session_state.get(DATASET_KEY) not in names:
+        st.session_state[DATASET_KEY] = DATASET_NAMES[0]
     st.sidebar.selectbox(
-        "Dataset",
-        DATASET_NAMES,
-        format_func=DATASET_TITLES.get,
-        key=DATASET_KEY,
-        help="Every page works on this dataset.",
+        "Dataset", names, format_func=dataset_title, key=DATASET_KEY, help="Every page works on this dataset."
     )
+
+
+def select_dataset(name: str) -> None:
+    """Make `name` the sidebar's choice from the next script run on (the selector is already drawn in this one)."""
+    st.session_state[PENDING_DATASET_KEY] = name
+
+
+def dataset_title(name: str) -> str:
+    if name in DATASET_TITLES:
+        return DATASET_TITLES[name]
+    try:
+        return cache.dataset(name).title
+    except DatasetError:
+        return name
 
 
 def selected_dataset_name() -> str:
@@ -126,6 +142,11 @@ def load_selected_dataset() -> Dataset:
 
 CHOSEN_RUN_KEY = "chosen_run"  # not a widget key: the choice survives page changes
 LATEST_DRAWING_KEY = "latest_drawing"  # {"image": (h, w) array, "run_id": ...}: the last digit drawn or uploaded
+
+
+def runs_for(dataset: Dataset) -> list[RunRecord]:
+    """The saved runs whose models read this dataset's images (28x28 or 8x8), newest first."""
+    return [r for r in cache.run_store().records() if image_format_of(r.dataset) == dataset.image_format]
 
 
 def model_picker(records: list[RunRecord]) -> str:

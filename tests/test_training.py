@@ -130,3 +130,15 @@ def test_train_model_returns_a_trained_keras_model(mnist):
 def test_train_model_raises_when_the_run_fails():
     with pytest.raises(RuntimeError, match="diverged"):
         train_model(dataclasses.replace(QUICK, optimizer="sgd", learning_rate=10.0), "mnist", limit=SLICE)
+
+
+def test_fine_tuning_starts_from_a_saved_model_and_learns_on(mnist):
+    base = train(dataclasses.replace(QUICK, epochs=2))
+    request = TrainingRequest(
+        "tuned", dataclasses.replace(QUICK, epochs=1), "mnist", SLICE, "base-run", base.model_bytes
+    )
+    tuned = run_training(request, LocalReporter())
+    fresh = train(dataclasses.replace(QUICK, epochs=1))
+    assert tuned.progress.state is RunState.FINISHED and tuned.progress.compile_mode == "plain"
+    assert tuned.progress.result.history["loss"][0] < fresh.progress.result.history["loss"][0]  # it did not restart
+    assert tuned.progress.result.test_accuracy >= base.progress.result.test_accuracy - 0.02
