@@ -20,7 +20,7 @@ def test_mnist_is_the_real_dataset(mnist):
     assert mnist.y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     assert mnist.y_test[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
     assert mnist.image_shape == (28, 28)
-    assert mnist.x_train.max() * mnist.scale == 1.0
+    assert mnist.x_train.max() == mnist.pixel_max == 255
 
 
 def test_digits_split_is_stratified_and_fixed(digits):

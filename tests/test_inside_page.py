@@ -18,8 +18,13 @@ def test_every_view_shows_for_a_test_image(trained_run, mnist):
     [read] = [m for m in app.metric if m.label == "The network reads"]
     assert read.value == "7"  # test image 0 is a 7
     subheaders = [s.value for s in app.subheader]
-    assert subheaders == ["What the first layer looks for", "What each layer answers", "Why it read it this way",
-                          "Where your digit lands among the test digits", "How its answer grew while it trained"]
+    assert subheaders == [
+        "What the first layer looks for",
+        "What each layer answers",
+        "Why it read it this way",
+        "Where your digit lands among the test digits",
+        "How its answer grew while it trained",
+    ]
     layers = app.table[0].value
     assert layers["output shape"].tolist() == ["(128,)", "(10,)"]
     assert len(charts(app)) >= 8 and any('"evidence"' in spec for spec in charts(app))
