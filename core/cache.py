@@ -68,18 +68,23 @@ class DatasetStats:
     mean_images: np.ndarray
     pixel_histogram: np.ndarray
     pca: data.PcaMap
+    figures: dict[str, go.Figure]  # the charts that do not depend on a widget, built once
 
 
 @st.cache_resource(show_spinner="Describing the dataset...")
 def _dataset_stats(name: str, mnist_override: str) -> DatasetStats:
     loaded = _dataset(name, mnist_override)
-    return DatasetStats(
-        train_counts=data.class_counts(loaded.y_train),
-        test_counts=data.class_counts(loaded.y_test),
-        mean_images=data.mean_images(loaded.x_train, loaded.y_train),
-        pixel_histogram=data.pixel_histogram(loaded.x_train, loaded.pixel_max),
-        pca=data.pca_map(loaded.x_train, loaded.y_train),
-    )
+    train_counts, test_counts = data.class_counts(loaded.y_train), data.class_counts(loaded.y_test)
+    means = data.mean_images(loaded.x_train, loaded.y_train)
+    histogram = data.pixel_histogram(loaded.x_train, loaded.pixel_max)
+    pca = data.pca_map(loaded.x_train, loaded.y_train)
+    figures = {
+        "class_distribution": charts.class_distribution(train_counts, test_counts),
+        "mean_images": charts.mean_images(means),
+        "pixel_histogram": charts.pixel_histogram(histogram),
+        "pca": charts.pca_scatter(pca.coordinates, pca.labels, pca.explained_variance),
+    }
+    return DatasetStats(train_counts, test_counts, means, histogram, pca, figures)
 
 
 def dataset_stats(name: str) -> DatasetStats:

