@@ -16,17 +16,29 @@ class ModelConfig:
     """Everything that defines a model and its training; defaults are the seed notebook's."""
 
     family: str = "dense"
-    hidden_layers: int = 1
+    filters: int = 32  # CNN: filters of the first conv block (the second has twice as many)
+    hidden_layers: int = 1  # dense layers (for a CNN: after its conv blocks)
     units: int = 512
     activation: str = "relu"
     dropout: float = 0.0
     l2: float = 0.0
     optimizer: str = "rmsprop"
     learning_rate: float = 0.001
+    schedule: str = "constant"  # or "one-cycle": warm up to the rate, then cosine decay to almost 0
     batch_size: int = 128
     epochs: int = 5
     validation_split: float = 0.0
     seed: int = 42
+    # Augmentation, in training only (all 0: none, as in the notebook)
+    rotation: float = 0.0  # degrees, either way
+    shift: float = 0.0  # share of the image, any direction
+    zoom: float = 0.0  # share, in or out
+    shear: float = 0.0  # horizontal shear factor
+    stroke: float = 0.0  # share of images whose strokes get thicker or thinner
+
+    @property
+    def augmented(self) -> bool:
+        return any((self.rotation, self.shift, self.zoom, self.shear, self.stroke))
 
 
 # ---- The table the panel reads: how each field is offered and what a link may set it to ----------------
@@ -45,7 +57,7 @@ class FieldSpec:
     high: float | None = None
     step: float | None = None
     log_scale: bool = False  # a value from a link snaps to the nearest choice by ratio, not difference
-    dense_only: bool = False  # has no effect on CNNs
+    cnn_only: bool = False  # has no effect on dense networks
     help: str | None = None
 
     def allows(self, value) -> bool:
@@ -75,26 +87,38 @@ class FieldSpec:
 
 FIELDS: dict[str, FieldSpec] = {
     "family": FieldSpec("Family", "Architecture", "radio", ("dense", "cnn"),
-                        {"dense": "Dense (the notebook's)", "cnn": "Small CNN"}),
-    "hidden_layers": FieldSpec("Hidden layers", "Architecture", "slider", low=0, high=4, step=1, dense_only=True),
-    "units": FieldSpec("Units per hidden layer", "Architecture", "slider", low=16, high=1024, step=16,
-                       dense_only=True),
+                        {"dense": "Dense (the notebook's)", "cnn": "Convolutional (CNN)"}),
+    "filters": FieldSpec("Conv filters", "Architecture", "select_slider", (8, 16, 32, 64), cnn_only=True,
+                         help="Filters in the first conv block; the second has twice as many."),
+    "hidden_layers": FieldSpec("Hidden dense layers", "Architecture", "slider", low=0, high=4, step=1,
+                               help="For a CNN: dense layers after its conv blocks."),
+    "units": FieldSpec("Units per hidden layer", "Architecture", "slider", low=16, high=1024, step=16),
     "activation": FieldSpec("Activation", "Architecture", "selectbox", ("relu", "tanh", "sigmoid", "elu", "gelu")),
     "dropout": FieldSpec("Dropout", "Architecture", "slider", low=0.0, high=0.7, step=0.05),
     "l2": FieldSpec("L2 weight penalty", "Architecture", "select_slider", (0.0, 1e-5, 1e-4, 1e-3, 1e-2)),
     "optimizer": FieldSpec("Optimizer", "Training", "selectbox", ("rmsprop", "adam", "sgd"),
                            {"rmsprop": "RMSprop", "adam": "Adam", "sgd": "SGD + momentum"}),
     "learning_rate": FieldSpec("Learning rate", "Training", "select_slider",
-                               (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0),
-                               log_scale=True, help="Log scale. rmsprop's default is 0.001."),
+                               (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5,
+                                1.0, 2.0, 5.0, 10.0), log_scale=True,
+                               help="Log scale. rmsprop's default is 0.001. With one-cycle: the peak rate."),
+    "schedule": FieldSpec("Learning-rate schedule", "Training", "radio", ("constant", "one-cycle"),
+                          {"constant": "Constant (the notebook's)", "one-cycle": "One-cycle: warm up, then decay"}),
     "batch_size": FieldSpec("Batch size", "Training", "select_slider", (16, 32, 64, 128, 256, 512, 1024),
                             log_scale=True),
     "epochs": FieldSpec("Epochs", "Training", "slider", low=1, high=30, step=1),
     "validation_split": FieldSpec("Validation split", "Training", "slider", low=0.0, high=0.3, step=0.05,
                                   help="Share of the training images held out to watch overfitting."),
     "seed": FieldSpec("Random seed", "Training", "number_input", low=0, high=2**31 - 1, step=1),
+    "rotation": FieldSpec("Rotation (degrees)", "Augmentation", "slider", low=0.0, high=30.0, step=1.0),
+    "shift": FieldSpec("Shift (share of the image)", "Augmentation", "slider", low=0.0, high=0.2, step=0.02),
+    "zoom": FieldSpec("Zoom (share)", "Augmentation", "slider", low=0.0, high=0.3, step=0.05),
+    "shear": FieldSpec("Shear", "Augmentation", "slider", low=0.0, high=0.5, step=0.05,
+                       help="Slants the digits: italic handwriting."),
+    "stroke": FieldSpec("Stroke width change (share of images)", "Augmentation", "slider", low=0.0, high=1.0,
+                        step=0.1, help="Thickens or thins the strokes of this share of the training images."),
 }  # fmt: skip
-FIELD_GROUPS = ("Architecture", "Training")
+FIELD_GROUPS = ("Architecture", "Training", "Augmentation")
 
 
 def check_config(config: ModelConfig) -> None:
@@ -126,6 +150,10 @@ class Preset:
 
 SEED = ModelConfig()
 SEED_PRESET = "Seed notebook"
+# Two conv blocks of 16 and 32 filters, "same" padding, a dense layer of 128, Adam on a one-cycle schedule:
+# measured in bench/handwriting.py (99.1% on MNIST's test set in 2 epochs; with augmentation, 99.2-99.35% in 8).
+SMALL_CNN = ModelConfig(family="cnn", filters=16, hidden_layers=1, units=128, optimizer="adam", learning_rate=5e-3,
+                        schedule="one-cycle", epochs=2)  # fmt: skip
 PRESETS = {
     preset.name: preset
     for preset in (
@@ -142,8 +170,13 @@ PRESETS = {
         ),
         Preset(
             "Small CNN",
-            "Two conv + pooling blocks see strokes, not pixels: fewer weights, higher accuracy (28x28 only).",
-            dataclasses.replace(SEED, family="cnn", dropout=0.5, optimizer="adam", epochs=3, validation_split=0.1),
+            "Two conv + pooling blocks see strokes, not pixels: 99% on MNIST's test set in two epochs.",
+            SMALL_CNN,
+        ),
+        Preset(
+            "Robust CNN",
+            "The small CNN trained on slanted and turned digits (augmentation): it reads people's handwriting best.",
+            dataclasses.replace(SMALL_CNN, epochs=8, rotation=10.0, shear=0.3),
         ),
     )
 }

@@ -12,7 +12,9 @@ from core.config import ConfigError, ModelConfig, check_config
 
 SGD_MOMENTUM = 0.9
 SUMMARY_WIDTH = 78  # Keras renders its summary in an 80-column console
-CNN_FILTERS = (32, 64)  # two conv + pooling blocks, as in keras-io's mnist_convnet
+MNIST_STEPS_PER_EPOCH = 469  # 60,000 images at batch 128: what a schedule assumes when the data is not known yet
+ONE_CYCLE_WARMUP = 0.15  # share of the steps spent warming up from a tenth of the rate to the rate
+ONE_CYCLE_FLOOR = 0.002  # the rate decays to this share of its peak
 
 
 # ---- Building ---------------------------------------------------------------------------
@@ -67,52 +69,50 @@ def model_to_bytes(model) -> bytes:
         return path.read_bytes()
 
 
-def build_model(config: ModelConfig, input_shape: tuple[int, ...], num_classes: int = 10, compile_options=None):
-    """The compiled Keras model for `config`; raises ConfigError with a clear message."""
+def build_model(
+    config: ModelConfig,
+    input_shape: tuple[int, ...],
+    num_classes: int = 10,
+    compile_options=None,
+    steps_per_epoch: int = MNIST_STEPS_PER_EPOCH,
+):
+    """The compiled Keras model for `config`: augmentation (training only), then the dense layers or the conv
+    blocks and their dense head, then the softmax. ConfigError with a clear message when it cannot be built."""
     import keras
+
+    from core.augmentation import augmentation_layers  # imports Keras: only when a model is built
 
     check_config(config)
     keras.utils.set_random_seed(config.seed)
-    layers = [keras.Input(shape=input_shape, name="image")]
     regularizer = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
-    if config.family == "dense":
-        for index in range(1, config.hidden_layers + 1):
-            layers.append(
-                keras.layers.Dense(
-                    config.units, activation=config.activation, kernel_regularizer=regularizer, name=f"hidden_{index}"
-                )
-            )
-            if config.dropout > 0:
-                layers.append(keras.layers.Dropout(config.dropout, name=f"dropout_{index}"))
-    else:
-        for index, filters in enumerate(CNN_FILTERS, start=1):
+    layers = [keras.Input(shape=input_shape, name="image"), *augmentation_layers(config, input_shape)]
+    if config.family == "cnn":
+        for index, filters in enumerate((config.filters, 2 * config.filters), start=1):
             layers += [
-                keras.layers.Conv2D(
-                    filters, 3, activation=config.activation, kernel_regularizer=regularizer, name=f"conv_{index}"
-                ),
+                keras.layers.Conv2D(filters, 3, padding="same", activation=config.activation,
+                                    kernel_regularizer=regularizer, name=f"conv_{index}"),
                 keras.layers.MaxPooling2D(2, name=f"pool_{index}"),
-            ]
+            ]  # fmt: skip
         layers.append(keras.layers.Flatten(name="flatten"))
-        if config.dropout > 0:
+        if config.dropout > 0 and config.hidden_layers == 0:
             layers.append(keras.layers.Dropout(config.dropout, name="dropout"))
+    for index in range(1, config.hidden_layers + 1):
+        layers.append(keras.layers.Dense(config.units, activation=config.activation, kernel_regularizer=regularizer,
+                                         name=f"hidden_{index}"))  # fmt: skip
+        if config.dropout > 0:
+            layers.append(keras.layers.Dropout(config.dropout, name=f"dropout_{index}"))
     layers.append(keras.layers.Dense(num_classes, activation="softmax", name="output"))
     try:
         model = keras.Sequential(layers, name="digit_lab")
     except ValueError as error:
-        if config.family == "cnn":
-            side = "x".join(str(size) for size in input_shape[:2])
-            raise ConfigError(
-                f"The small CNN cannot read {side} images: its {len(CNN_FILTERS)} conv + pooling blocks shrink them "
-                "below one pixel. Choose the dense family for this dataset."
-            ) from error
         raise ConfigError(f"Keras refused this configuration: {str(error).splitlines()[0]}") from error
-    return compile_model(model, config, compile_options)
+    return compile_model(model, config, compile_options, steps_per_epoch)
 
 
-def compile_model(model, config: ModelConfig, compile_options=None):
-    """Compile for training with the config's optimizer, the notebook's loss and accuracy."""
+def compile_model(model, config: ModelConfig, compile_options=None, steps_per_epoch: int = MNIST_STEPS_PER_EPOCH):
+    """Compile for training with the config's optimizer and schedule, the notebook's loss and accuracy."""
     model.compile(
-        optimizer=make_optimizer(config),
+        optimizer=make_optimizer(config, steps_per_epoch),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         **(compile_options or {}),
@@ -130,13 +130,20 @@ def model_from_bytes(data: bytes):
         return keras.models.load_model(path, compile=False, safe_mode=True)
 
 
-def make_optimizer(config: ModelConfig):
+def make_optimizer(config: ModelConfig, steps_per_epoch: int = MNIST_STEPS_PER_EPOCH):
+    """The config's optimizer, at a constant rate or on a one-cycle schedule over all of training's steps."""
     import keras
 
+    rate = config.learning_rate
+    if config.schedule == "one-cycle":
+        total = max(2, config.epochs * steps_per_epoch)
+        warmup = max(1, int(ONE_CYCLE_WARMUP * total))
+        rate = keras.optimizers.schedules.CosineDecay(rate / 10, decay_steps=total - warmup, alpha=ONE_CYCLE_FLOOR,
+                                                      warmup_target=rate, warmup_steps=warmup)  # fmt: skip
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=SGD_MOMENTUM)
+        return keras.optimizers.SGD(learning_rate=rate, momentum=SGD_MOMENTUM)
     optimizer_class = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}[config.optimizer]
-    return optimizer_class(learning_rate=config.learning_rate)
+    return optimizer_class(learning_rate=rate)
 
 
 # ---- Describing -------------------------------------------------------------------------

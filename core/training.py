@@ -33,14 +33,13 @@ from core.model import (
 )
 from core.runs import LocalReporter, Progress, Reporter, RunState, TrainingOutcome, TrainingRequest, first_line
 
-# Per family, measured (GUIDE.md, bench/training_speed.py): XLA makes the dense network ~1.8x faster per epoch
-# on the CPU but the CNN 4-6x slower, where "auto" clusters only what pays off. Both run 32 steps per call.
+# Per family, measured (bench/training_speed.py): XLA makes the dense network ~1.8x faster per epoch on the CPU
+# but a CNN 2.4-3.5x slower (Keras resolves "auto" to no XLA on a CPU). Both run 32 steps per call.
 COMPILE_OPTIONS = {
     "dense": {"jit_compile": True, "steps_per_execution": 32},
-    "cnn": {"jit_compile": "auto", "steps_per_execution": 32},
+    "cnn": {"jit_compile": False, "steps_per_execution": 32},
 }
 PLAIN_COMPILE = {"jit_compile": False, "steps_per_execution": 1}
-COMPILE_MODES = {True: "XLA", "auto": "XLA where it pays", False: "plain"}  # jit_compile -> what the page says
 EVALUATE_BATCH = 1024
 PUBLISH_SECONDS = 0.25  # how often a running fit reports its progress and looks for a stop request
 # A uniform guess over 10 digits costs ln(10) = 2.3; a running loss past this has blown up (or is NaN).
@@ -153,13 +152,13 @@ def _fit(config: ModelConfig, data: TrainingData, progress: Progress, reporter: 
 
 
 def _fit_with(config, data, progress, reporter, callbacks, log_dir, compile_options, base):
-    if base is not None:
-        model = compile_model(base, config, compile_options)
-    else:
-        model = build_model(config, data.x_train.shape[1:], NUM_CLASSES, compile_options)
     samples = len(data.x_train)
-    progress.compile_mode = COMPILE_MODES[compile_options["jit_compile"]]
     progress.batches_per_epoch = math.ceil((samples - int(samples * config.validation_split)) / config.batch_size)
+    progress.compile_mode = compile_label(compile_options)
+    if base is not None:
+        model = compile_model(base, config, compile_options, progress.batches_per_epoch)
+    else:
+        model = build_model(config, data.x_train.shape[1:], NUM_CLASSES, compile_options, progress.batches_per_epoch)
     watch = ProgressCallback(progress, reporter, config.batch_size)
     snapshots = EpochSnapshots()
     tensorboard = keras.callbacks.TensorBoard(log_dir, histogram_freq=1, write_graph=False)
@@ -176,6 +175,13 @@ def _fit_with(config, data, progress, reporter, callbacks, log_dir, compile_opti
         return model, RunState.DIVERGED, []
     state = RunState.FINISHED if progress.epoch >= config.epochs else RunState.STOPPED
     return model, state, snapshots.weights
+
+
+def compile_label(options: dict) -> str:
+    """How a run is compiled, as the page says it."""
+    if options == PLAIN_COMPILE:
+        return "plain fit"
+    return f"{'XLA' if options['jit_compile'] else 'no XLA'}, {options['steps_per_execution']} steps per call"
 
 
 class ProgressCallback(keras.callbacks.Callback):

@@ -2,13 +2,15 @@
 
 import streamlit as st
 
-from core import cache
+from core import cache, charts
+from core.augmentation import augmented_examples
 from core.config import ConfigError
 from pages.widgets import ensure_frame, hyperparameter_panel, load_selected_dataset, show_refusal
 
 ensure_frame()
 
 LAST_GOOD_KEY = "last_good_model"
+AUGMENTED_EXAMPLES = 16
 
 dataset = load_selected_dataset()
 config = hyperparameter_panel()
@@ -62,3 +64,17 @@ with graph_column:
     st.subheader("Layer graph")
     st.graphviz_chart(description.dot, width="stretch")
     st.caption("Read it top to bottom: the order in which an image flows through the layers.")
+
+st.subheader("Augmentation: what training will see")
+if not config.augmented:
+    st.caption("Augmentation is off, as in the notebook: the network trains on the images as they are. Turn it on "
+               "in the sidebar (Augmentation) to see one digit as training would show it.")  # fmt: skip
+else:
+    digit = dataset.x_test[0] / dataset.pixel_max
+    examples = augmented_examples(config, digit, AUGMENTED_EXAMPLES)
+    st.plotly_chart(charts.image_grid(examples * 255, [""] * len(examples), columns=8), key="augmented")
+    st.caption(
+        f"The first test digit, {len(examples)} times, as the augmentation layers would change it in training "
+        "(new draws on every rerun). They sit in front of the network, act only while it trains and are saved with "
+        "it: a digit to read passes through unchanged."
+    )

@@ -227,7 +227,7 @@ def hyperparameter_panel() -> ModelConfig:
             with st.expander(group, expanded=True):
                 for name, spec in FIELDS.items():
                     if spec.group == group:
-                        field_widget(name, disabled=spec.dense_only and config.family != "dense")
+                        field_widget(name, disabled=spec.cnn_only and config.family != "cnn")
 
     st.session_state[CONFIG_KEY] = config
     mirror_in_url(config)

@@ -45,11 +45,11 @@ def test_out_of_range_values_are_refused_with_the_field_named(change, field):
 
 def test_values_snap_to_the_nearest_step_the_panel_offers():
     snapped = snap_to_panel(dataclasses.replace(SEED, units=100, learning_rate=0.0025, batch_size=100, dropout=0.33))
-    assert (snapped.units, snapped.learning_rate, snapped.batch_size, snapped.dropout) == (96, 0.003, 128, 0.35)
+    assert (snapped.units, snapped.learning_rate, snapped.batch_size, snapped.dropout) == (96, 0.002, 128, 0.35)
 
 
 def test_query_parameters_round_trip():
-    config = ModelConfig(hidden_layers=2, units=256, dropout=0.25, optimizer="sgd", learning_rate=0.03, batch_size=64,
+    config = ModelConfig(hidden_layers=2, units=256, dropout=0.25, optimizer="sgd", learning_rate=0.02, batch_size=64,
                          epochs=12, validation_split=0.1, seed=7, activation="tanh", l2=1e-4)  # fmt: skip
     params = config_to_query(config)
     assert config_from_query(params) == (config, [])

@@ -3,11 +3,20 @@
 import dataclasses
 import re
 
+import keras
 import numpy as np
 import pytest
 
-from core.config import PRESETS, SEED, ConfigError, ModelConfig
-from core.model import build_model, confusion_counts, describe_model, input_shape_for, layer_graph_dot, summarize
+from core.config import PRESETS, SEED, ModelConfig
+from core.model import (
+    build_model,
+    confusion_counts,
+    describe_model,
+    input_shape_for,
+    layer_graph_dot,
+    make_optimizer,
+    summarize,
+)
 
 IMAGE_SHAPES = {"mnist": (28, 28), "digits": (8, 8)}
 
@@ -35,15 +44,51 @@ def test_summary_matches_keras():
 
 @pytest.mark.parametrize("preset", list(PRESETS))
 @pytest.mark.parametrize("dataset", list(IMAGE_SHAPES))
-def test_each_preset_builds_or_is_refused_clearly(preset, dataset):
-    config = PRESETS[preset].config
-    if config.family == "cnn" and dataset == "digits":
-        with pytest.raises(ConfigError, match="cannot read 8x8 images"):
-            describe_model(config, IMAGE_SHAPES[dataset])
-        return
-    description = describe_model(config, IMAGE_SHAPES[dataset])
+def test_each_preset_builds_for_both_image_sizes(preset, dataset):
+    description = describe_model(PRESETS[preset].config, IMAGE_SHAPES[dataset])
     assert description.summary.total_parameters > 0
     assert description.summary.rows[-1].output_shape == "(None, 10)"
+
+
+def test_the_small_cnn_is_two_conv_blocks_and_a_dense_head():
+    model = build_model(PRESETS["Small CNN"].config, (28, 28, 1))
+    assert [layer.name for layer in model.layers] == ["conv_1", "pool_1", "conv_2", "pool_2", "flatten", "hidden_1",
+                                                      "output"]  # fmt: skip
+    assert [layer.filters for layer in model.layers[:3:2]] == [16, 32] and model.count_params() == 206_922
+
+
+def test_the_robust_cnn_augments_in_training_only_and_keeps_its_augmentation_when_saved(tmp_path):
+    model = build_model(PRESETS["Robust CNN"].config, (28, 28, 1))
+    assert [layer.name for layer in model.layers[:2]] == ["random_shear", "random_rotation"]
+    image = np.zeros((1, 28, 28, 1), np.float32)
+    image[0, 4:24, 13:15, 0] = 1.0
+    augment = keras.Sequential(model.layers[:2])
+    np.testing.assert_array_equal(augment(image, training=False), image)  # inference sees the image as it is
+    assert not np.allclose(augment(np.repeat(image, 8, axis=0), training=True), image)
+    path = tmp_path / "robust.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert [layer.name for layer in loaded.layers[:2]] == ["random_shear", "random_rotation"]
+    np.testing.assert_allclose(loaded(image, training=False), model(image, training=False), atol=1e-6)
+    np.testing.assert_allclose(loaded.predict(image, verbose=0), model.predict(image, verbose=0), atol=1e-6)
+
+
+def test_augmentation_on_a_dense_network_reshapes_to_an_image_and_back():
+    config = dataclasses.replace(SEED, shift=0.1, zoom=0.1, stroke=0.5)
+    model = build_model(config, (784,))
+    names = [layer.name for layer in model.layers]
+    assert names[:5] == ["as_image", "random_zoom", "random_shift", "random_stroke_width", "as_vector"]
+    assert model.count_params() == 407_050  # augmentation adds no weights
+    x = np.random.default_rng(0).random((2, 784)).astype(np.float32)
+    np.testing.assert_allclose(model(x, training=False), keras.Sequential(model.layers[5:])(x), atol=1e-6)
+
+
+def test_the_one_cycle_schedule_warms_up_to_the_rate_and_decays():
+    config = dataclasses.replace(SEED, schedule="one-cycle", learning_rate=5e-3, epochs=2)
+    schedule = make_optimizer(config, steps_per_epoch=100).learning_rate  # read at the optimizer's current step
+    assert float(schedule) == pytest.approx(5e-4)  # step 0: a tenth of the peak
+    rates = [float(make_optimizer(config, 100)._learning_rate(step)) for step in (30, 199)]
+    assert rates[0] == pytest.approx(5e-3, rel=1e-3) and rates[1] < 1e-4  # the peak after 15% of the steps, then ~0
 
 
 def test_input_shape_follows_the_dataset_and_family():

@@ -44,7 +44,7 @@ def test_preset_sets_every_widget_and_reset_restores_the_seed():
 
 
 def test_link_opens_the_same_configuration():
-    shared = dataclasses.replace(PRESETS["Wider with dropout"].config, units=256, learning_rate=0.003)
+    shared = dataclasses.replace(PRESETS["Wider with dropout"].config, units=256, learning_rate=0.002)
     app = open_model_page(**config_to_query(shared))
     assert not app.exception
     assert app.session_state["model_config"] == shared
@@ -52,12 +52,21 @@ def test_link_opens_the_same_configuration():
     assert dict(app.query_params) == config_to_query(shared)
 
 
-def test_cnn_on_8x8_digits_is_a_clear_message_and_the_last_model_stays():
+def test_a_cnn_reads_8x8_digits_too():
     app = open_model_page()
     app.sidebar.selectbox(key="hp_preset").set_value("Small CNN").run()
     cnn_parameters = parameters(app)
     app.session_state["dataset"] = "digits"
     app.run()
+    assert not app.exception and not app.error
+    assert parameters(app) != cnn_parameters  # the same layers on smaller images: a smaller dense head
+
+
+def test_the_augmentation_preview_follows_the_sliders():
+    app = open_model_page()
+    assert "Augmentation is off" in " ".join(caption.value for caption in app.caption)
+    app.sidebar.selectbox(key="hp_preset").set_value("Robust CNN").run()
     assert not app.exception
-    assert "cannot read 8x8 images" in app.error[0].value
-    assert parameters(app) == cnn_parameters
+    assert any("as the augmentation layers would change it" in caption.value for caption in app.caption)
+    assert app.query_params["rotation"] == "10.0" and app.query_params["shear"] == "0.3"  # part of the link
+    assert len(app.get("plotly_chart")) == 1

@@ -246,3 +246,28 @@ def test_blank_upload_is_refused(value):
 def test_fully_transparent_upload_is_refused():
     with pytest.raises(ImageError, match="blank"):
         image_bytes_to_mnist(png_bytes(Image.new("RGBA", (64, 64), (0, 0, 0, 0))))
+
+
+def leaning_bar(lean: float) -> np.ndarray:
+    """A 200-pixel stroke on a 280x280 canvas whose top leans right by `lean` pixels per row."""
+    gray = np.zeros((CANVAS, CANVAS), np.float32)
+    for row in range(40, 240):
+        col = int(140 + lean * (140 - row))
+        gray[row, col - 8 : col + 8] = 1.0
+    return gray
+
+
+def test_the_slant_of_a_stroke_is_measured_in_degrees_both_ways():
+    assert preprocess.slant_degrees(leaning_bar(0.0)) == pytest.approx(0.0, abs=0.5)
+    assert preprocess.slant_degrees(leaning_bar(0.3)) == pytest.approx(np.degrees(np.arctan(0.3)), abs=1.0)
+    assert preprocess.slant_degrees(leaning_bar(-0.3)) == pytest.approx(-np.degrees(np.arctan(0.3)), abs=1.0)
+
+
+def test_deslanting_stands_a_leaning_digit_upright_and_leaves_an_upright_one():
+    upright = grayscale_to_mnist(leaning_bar(0.0), deslant=True)
+    np.testing.assert_allclose(upright, grayscale_to_mnist(leaning_bar(0.0)), atol=1e-6)
+    straightened = grayscale_to_mnist(leaning_bar(0.4), deslant=True)
+    assert abs(preprocess.slant_degrees(straightened)) < 3 < abs(preprocess.slant_degrees(grayscale_to_mnist(
+        leaning_bar(0.4))))  # fmt: skip
+    height, width = ink_extent(straightened)
+    assert height == 20 and width < 6  # a bar again, scaled like MNIST

@@ -48,8 +48,10 @@ def test_unknown_run_in_the_link_is_a_warning():
     assert "run" not in app.query_params
 
 
-def test_a_cnn_on_8x8_digits_cannot_be_trained():
-    app = open_page(PAGE, {"family": "cnn"}, dataset="digits")
+def test_a_saved_run_can_be_chosen_to_fine_tune(trained_run):
+    app = open_page(PAGE)
+    start_from = app.selectbox(key="start_from")
+    assert trained_run in start_from.options
+    start_from.set_value(trained_run).run()
     assert not app.exception
-    assert "cannot be trained" in app.error[0].value and "8x8" in app.error[0].value
-    assert button(app, "Train").disabled
+    assert any(f"Fine-tunes run {trained_run}" in caption.value for caption in app.caption)
