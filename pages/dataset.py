@@ -5,7 +5,7 @@ import streamlit as st
 
 from core import cache, charts
 from core.data import DatasetError, dataset_from_zip, sample_indices, save_uploaded_dataset
-from pages.widgets import ensure_frame, escape_markdown, load_selected_dataset, select_dataset, show_refusal
+from pages.widgets import ensure_frame, escape_markdown, load_selected_dataset, select_dataset, show_chart, show_refusal
 
 ensure_frame()
 
@@ -59,7 +59,12 @@ train_column.metric("Training labels", f"{len(dataset.y_train):,}")
 test_column.metric("Test labels", f"{len(dataset.y_test):,}")
 train_column.markdown(f"First training labels: `{' '.join(map(str, dataset.y_train[:FIRST_LABELS]))}`")
 test_column.markdown(f"First test labels: `{' '.join(map(str, dataset.y_test[:FIRST_LABELS]))}`")
-st.plotly_chart(stats.figures["class_distribution"])
+show_chart(st, stats.figures["class_distribution"])
+counts = stats.train_counts
+st.caption(
+    f"Training images per digit: from {counts.min():,} (digit {counts.argmin()}) to {counts.max():,} "
+    f"(digit {counts.argmax()}); test images: {stats.test_counts.min():,} to {stats.test_counts.max():,}."
+)
 
 st.subheader("Sample images")
 count_column, digit_column, button_column = st.columns([3, 2, 1], vertical_alignment="bottom")
@@ -71,14 +76,16 @@ indices = sample_indices(
     dataset.y_train, count, digit=None if digit == "all" else digit, seed=st.session_state.get(SAMPLE_SEED_KEY, 0)
 )
 labels = dataset.y_train[indices]
-st.plotly_chart(
-    charts.image_grid(dataset.x_train[indices], [f"#{i}: {label}" for i, label in zip(indices, labels, strict=True)])
+show_chart(
+    st,
+    charts.image_grid(dataset.x_train[indices], [f"#{i}: {label}" for i, label in zip(indices, labels, strict=True)]),
 )
 st.caption(f"Labels shown: {' '.join(map(str, labels))}")
 
 st.subheader("The average digit, and the pixels")
-st.plotly_chart(stats.figures["mean_images"])
-st.plotly_chart(stats.figures["pixel_histogram"])
+show_chart(st, stats.figures["mean_images"])
+st.caption("Each square averages every training image of one digit: bright where the ink usually is.")
+show_chart(st, stats.figures["pixel_histogram"])
 background = stats.pixel_histogram[0] / stats.pixel_histogram.sum()
 st.caption(
     f"{background:.0%} of all pixels are pure background (0). The model divides by {dataset.pixel_max} to get [0, 1]."
@@ -89,11 +96,15 @@ split_column, index_column = st.columns(2)
 split = split_column.radio("Split", ["train", "test"], horizontal=True)
 images, image_labels = (dataset.x_train, dataset.y_train) if split == "train" else (dataset.x_test, dataset.y_test)
 index = index_column.number_input("Index", min_value=0, max_value=len(images) - 1, value=0, step=1)
-st.plotly_chart(charts.image_heatmap(images[index], f"{split}[{index}]: label {image_labels[index]}"))
+show_chart(st, charts.image_heatmap(images[index], f"{split}[{index}]: label {image_labels[index]}"))
+st.caption(
+    f"{split}[{index}] is labelled {image_labels[index]}: {np.count_nonzero(images[index]):,} of "
+    f"{images[index].size} pixels have ink, the brightest at {images[index].max()}. Hover a pixel for its value."
+)
 
 st.subheader("Map of the images (PCA)")
 pca = stats.pca
-st.plotly_chart(stats.figures["pca"])
+show_chart(st, stats.figures["pca"])
 st.caption(
     f"{len(pca.labels):,} training images projected onto their first two principal components, "
     f"which keep {np.sum(pca.explained_variance):.0%} of the variance. Hover a point for its label."

@@ -18,7 +18,7 @@ from core.insight import (
     weight_images,
 )
 from core.model import predict_probabilities
-from pages.widgets import LATEST_DRAWING_KEY, ensure_frame, load_selected_dataset, model_picker, runs_for
+from pages.widgets import LATEST_DRAWING_KEY, ensure_frame, load_selected_dataset, model_picker, runs_for, show_chart
 
 YOUR_DRAWING = "Your latest drawing"
 A_TEST_IMAGE = "A test image"
@@ -85,10 +85,10 @@ def digit_ui(model, image: np.ndarray, label: str) -> np.ndarray:
     probabilities = predict_probabilities(model, as_model_input(model, image))[0]
     answer = int(np.argmax(probabilities))
     seen, read = st.columns([1, 2])
-    seen.plotly_chart(charts.image_heatmap(image, label), key="inside-digit")
+    show_chart(seen, charts.image_heatmap(image, label), key="inside-digit")
     read.metric("The network reads", str(answer), f"{probabilities[answer]:.1%} sure", delta_color="off",
                 delta_arrow="off")  # fmt: skip
-    read.plotly_chart(charts.probability_bars(probabilities), key="inside-probabilities")
+    show_chart(read, charts.probability_bars(probabilities), key="inside-probabilities")
     return probabilities
 
 
@@ -104,7 +104,7 @@ def weights_ui(model, image: np.ndarray) -> None:
         st.caption("This uploaded model's first layer sits inside a wrapper: ordered by weights instead.")
     order = unit_order(images, responses)[:count]
     titles = [f"#{unit}" for unit in order]
-    st.plotly_chart(charts.weight_grid(images[order], titles), key="inside-weights")
+    show_chart(st, charts.weight_grid(images[order], titles), key="inside-weights")
     kind = "filter" if images.shape[1] < 8 else "unit"
     st.caption(
         f"Each picture is one {kind}'s weights on the pixels: red pixels excite it, blue ones hold it back. A dense "
@@ -125,14 +125,14 @@ def layers_ui(model, image: np.ndarray) -> None:
     if answer.ndim == 3:  # a convolution: one map per filter
         maps = np.moveaxis(answer, -1, 0)[:16]
         maps = maps / (np.abs(maps).max(axis=(1, 2), keepdims=True) + 1e-9)
-        st.plotly_chart(charts.image_grid(np.clip(maps, 0, 1), [f"filter {i}" for i in range(len(maps))]),
+        show_chart(st, charts.image_grid(np.clip(maps, 0, 1), [f"filter {i}" for i in range(len(maps))]),
                         key="inside-maps")  # fmt: skip
         st.caption("Each square is one filter's answer at every position: it lights up where its pattern appears.")
         return
     strip, strongest = st.columns([3, 2])
-    strip.plotly_chart(charts.activation_strip(answer), key="inside-strip")
+    show_chart(strip, charts.activation_strip(answer), key="inside-strip")
     top = np.argsort(-answer)[:TOP_UNITS]
-    strongest.plotly_chart(charts.weight_grid(weight_images(model)[top], [f"#{unit}" for unit in top], columns=4),
+    show_chart(strongest, charts.weight_grid(weight_images(model)[top], [f"#{unit}" for unit in top], columns=4),
                            key="inside-top-units")  # fmt: skip
     active = int(np.sum(answer > 0))
     st.caption(
@@ -149,7 +149,7 @@ def why_ui(model, image: np.ndarray, probabilities: np.ndarray) -> None:
     columns = st.columns(2)
     for column, digit in zip(columns, (ranked[0], other), strict=True):
         attribution = integrated_gradients(model, image, digit)
-        column.plotly_chart(charts.attribution_overlay(image, attribution, f"Evidence for {digit}"),
+        show_chart(column, charts.attribution_overlay(image, attribution, f"Evidence for {digit}"),
                             key=f"inside-why-{digit}")  # fmt: skip
     st.caption(
         "Integrated gradients: how much each pixel moved the probability of that digit, on the way from a black "
@@ -161,7 +161,7 @@ def hidden_map_ui(root: str, run_id: str, epoch: int | None, dataset: Dataset, m
     st.subheader("Where your digit lands among the test digits")
     hidden = cache.hidden_layer_map(root, run_id, epoch, dataset.name)
     star = hidden.place(dict(layer_outputs(model, image))[hidden.layer])
-    event = st.plotly_chart(charts.hidden_map_scatter(hidden.coordinates, hidden.labels, star), key="inside-map",
+    event = show_chart(st, charts.hidden_map_scatter(hidden.coordinates, hidden.labels, star), key="inside-map",
                             on_select="rerun", selection_mode="points")  # fmt: skip
     st.caption(
         f"{len(hidden.labels):,} test digits placed by what the last hidden layer ({hidden.layer}) answers, squeezed "
@@ -174,7 +174,7 @@ def hidden_map_ui(root: str, run_id: str, epoch: int | None, dataset: Dataset, m
         chosen = members[points[0].get("point_index", points[0].get("point_number", 0))]
         index = int(hidden.indices[chosen])
         picture, text = st.columns([1, 2])
-        picture.plotly_chart(charts.image_heatmap(dataset.x_test[index], f"test image {index}"), key="inside-clicked")
+        show_chart(picture, charts.image_heatmap(dataset.x_test[index], f"test image {index}"), key="inside-clicked")
         text.metric("Label", str(hidden.labels[chosen]), f"read as {hidden.predicted[chosen]}", delta_color="off",
                     delta_arrow="off")  # fmt: skip
 
@@ -182,7 +182,7 @@ def hidden_map_ui(root: str, run_id: str, epoch: int | None, dataset: Dataset, m
 def history_ui(root: str, run_id: str, image: np.ndarray, epoch: int) -> None:
     st.subheader("How its answer grew while it trained")
     curves = cache.epoch_replay(root, run_id).probabilities(image)
-    st.plotly_chart(charts.epoch_probabilities(curves, epoch), key="inside-history")
+    show_chart(st, charts.epoch_probabilities(curves, epoch), key="inside-history")
     settled = int(np.argmax(curves[-1]))
     first = next((k + 1 for k, row in enumerate(curves) if int(np.argmax(row)) == settled), len(curves))
     st.caption(

@@ -5,7 +5,7 @@ import streamlit as st
 from core import cache, charts
 from core.augmentation import augmented_examples
 from core.config import ConfigError
-from pages.widgets import ensure_frame, hyperparameter_panel, load_selected_dataset, show_refusal
+from pages.widgets import ensure_frame, hyperparameter_panel, load_selected_dataset, show_chart, show_refusal
 
 ensure_frame()
 
@@ -72,7 +72,7 @@ if not config.augmented:
 else:
     digit = dataset.x_test[0] / dataset.pixel_max
     examples = augmented_examples(config, digit, AUGMENTED_EXAMPLES)
-    st.plotly_chart(charts.image_grid(examples * 255, [""] * len(examples), columns=8), key="augmented")
+    show_chart(st, charts.image_grid(examples * 255, [""] * len(examples), columns=8), key="augmented")
     st.caption(
         f"The first test digit, {len(examples)} times, as the augmentation layers would change it in training "
         "(new draws on every rerun). They sit in front of the network, act only while it trains and are saved with "

@@ -29,6 +29,7 @@ from pages.widgets import (
     load_selected_dataset,
     model_picker,
     runs_for,
+    show_chart,
     show_refusal,
 )
 
@@ -160,11 +161,14 @@ def show_prediction(model, run_id: str, image: np.ndarray, started: float, colum
     digit = int(np.argmax(probabilities))
     st.session_state[LATEST_DRAWING_KEY] = {"image": image, "run_id": run_id}
     with column_input:
-        st.plotly_chart(charts.image_heatmap(image, "What the model sees"), key=f"seen-{source}")
+        show_chart(st, charts.image_heatmap(image, "What the model sees"), key=f"seen-{source}")
         st.caption(f"{image.shape[0]}x{image.shape[1]}, centred like the training digits.")
     with column_output:
         st.metric("Prediction", str(digit), f"{probabilities[digit]:.1%} sure", delta_color="off", delta_arrow="off")
-        st.plotly_chart(charts.probability_bars(probabilities), key=f"bars-{source}")
+        show_chart(st, charts.probability_bars(probabilities), key=f"bars-{source}")
+        runner_up = int(np.argsort(-probabilities)[1])
+        st.caption(f"Most likely {digit} ({probabilities[digit]:.1%}), then {runner_up} "
+                   f"({probabilities[runner_up]:.1%}).")  # fmt: skip
         milliseconds = (time.perf_counter() - started) * 1000
         st.caption(f"The server answered in {milliseconds:.1f} ms.")
     if st.toggle("Why? Show the evidence in each pixel", key=f"why-{source}"):
@@ -179,7 +183,7 @@ def why_view(model, image: np.ndarray, probabilities: np.ndarray, source: str) -
                                    format_func=lambda d: f"{d} ({probabilities[d]:.1%})")  # fmt: skip
     for column, digit in ((answer_column, ranked[0]), (other_column, other)):
         attribution = integrated_gradients(model, image, digit)
-        column.plotly_chart(charts.attribution_overlay(image, attribution, f"Evidence for {digit}"),
+        show_chart(column, charts.attribution_overlay(image, attribution, f"Evidence for {digit}"),
                             key=f"why-{source}-{digit}-{column is answer_column}")  # fmt: skip
         column.caption(f"Red pixels pushed the model towards {digit}, blue ones away; together they add up to "
                        f"{attribution.sum():+.1%} of probability against a black image.")  # fmt: skip
@@ -207,11 +211,14 @@ def handwriting_ui(store: RunStore, records: list[RunRecord], run_id: str, datas
         "MNIST test accuracy": st.column_config.NumberColumn(format="percent"),
         "accuracy on these digits": st.column_config.NumberColumn(format="percent")})  # fmt: skip
     report = read_digits(cache.saved_model(str(store.root), run_id), digits)
-    st.plotly_chart(charts.accuracy_by_digit(report.per_digit, report.counts), key="handwriting-per-digit")
+    show_chart(st, charts.accuracy_by_digit(report.per_digit, report.counts), key="handwriting-per-digit")
+    drawn = report.counts > 0
+    st.caption(f"The chosen model reads {report.accuracy:.0%} of these digits right; by digit from "
+               f"{np.nanmin(report.per_digit[drawn]):.0%} to {np.nanmax(report.per_digit[drawn]):.0%}.")  # fmt: skip
     misread = np.flatnonzero(report.predicted != digits.labels)[:GALLERY_SIZE]
     if len(misread):
         titles = [f"{report.predicted[i]}, true {digits.labels[i]} ({report.confidence[i]:.0%})" for i in misread]
-        st.plotly_chart(charts.image_grid(digits.images[misread] * 255, titles), key="handwriting-misread")
+        show_chart(st, charts.image_grid(digits.images[misread] * 255, titles), key="handwriting-misread")
         st.caption(f"The {len(misread)} digits the chosen model misread, as it saw them.")
     download_column, clear_column = st.columns(2)
     download_column.download_button("Download as .npz", digits_store.download(owner if whose == "mine" else None),
@@ -237,9 +244,12 @@ def test_set_ui(store: RunStore, run_id: str, dataset: Dataset) -> None:
         "Predictions as CSV", views.predictions_csv, file_name=f"predictions-{run_id}.csv", mime="text/csv",
         icon=":material/download:", key="download_predictions",
     )  # fmt: skip
-    st.plotly_chart(views.first_digits, key="first_ten")
+    show_chart(st, views.first_digits, key="first_ten")
+    first = slice(0, 10)
+    st.caption(f"The first ten test digits. Read as: {' '.join(map(str, views.predicted[first]))}; labels: "
+               f"{' '.join(map(str, dataset.y_test[first]))}.")  # fmt: skip
     vector_column, text_column = st.columns([2, 1])
-    vector_column.plotly_chart(views.first_probabilities, key="first_probabilities")
+    show_chart(vector_column, views.first_probabilities, key="first_probabilities")
     first, answer = views.probabilities[0], views.predicted[0]
     text_column.markdown(
         f"**The first test digit.** Its highest probability is at index **{answer}** ({first[answer]:.4f}); "
@@ -248,8 +258,12 @@ def test_set_ui(store: RunStore, run_id: str, dataset: Dataset) -> None:
     )
     matrix_column, accuracy_column = st.columns([2, 1])
     with matrix_column:
-        event = st.plotly_chart(views.confusion_figure, on_select="rerun", selection_mode="points", key="confusion")
-        st.caption("Click a cell off the diagonal to see those mistakes below.")
+        event = show_chart(st, views.confusion_figure, on_select="rerun", selection_mode="points", key="confusion")
+        off_diagonal = views.confusion - np.diag(np.diag(views.confusion))
+        true_digit, read_as = np.unravel_index(off_diagonal.argmax(), off_diagonal.shape)
+        commonest = (f"The commonest mistake: {true_digit} read as {read_as}, {off_diagonal.max()} times. "
+                     if off_diagonal.max() else "No mistakes. ")  # fmt: skip
+        st.caption(commonest + "Click a cell off the diagonal to see those mistakes below.")
     with accuracy_column:
         totals = views.confusion.sum(axis=1)
         accuracy = [f"{right / total:.1%}" if total else "no test images"
@@ -285,7 +299,7 @@ def mistakes_ui(model, dataset: Dataset, probabilities: np.ndarray, predicted: n
         return
     shown = indices[:GALLERY_SIZE]
     labels = [f"{predicted[i]}, true {dataset.y_test[i]} ({probabilities[i, predicted[i]]:.0%})" for i in shown]
-    event = st.plotly_chart(charts.image_grid(dataset.x_test[shown], labels, clickable=True), key="mistakes",
+    event = show_chart(st, charts.image_grid(dataset.x_test[shown], labels, clickable=True), key="mistakes",
                             on_select="rerun", selection_mode="points")  # fmt: skip
     st.caption(f"{len(indices):,} such mistakes; the first {len(shown)} shown with the model's confidence. "
                "Click one to see why it was misread.")  # fmt: skip
@@ -300,7 +314,7 @@ def why_chain(model, image: np.ndarray, answer: int, truth: int) -> None:
     answer_column, truth_column = st.columns(2)
     for column, digit, role in ((answer_column, answer, "its answer"), (truth_column, truth, "the truth")):
         attribution = integrated_gradients(model, image, digit)
-        column.plotly_chart(charts.attribution_overlay(image, attribution, f"Evidence for {digit} ({role})"),
+        show_chart(column, charts.attribution_overlay(image, attribution, f"Evidence for {digit} ({role})"),
                             key=f"why-mistake-{role}")  # fmt: skip
     st.caption(f"Red pixels pushed the model towards the digit above them, blue ones away. Where the {answer} "
                f"found more red than the {truth}, the model read a {answer}.")  # fmt: skip

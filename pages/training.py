@@ -20,6 +20,7 @@ from pages.widgets import (
     hyperparameter_panel,
     load_selected_dataset,
     runs_for,
+    show_chart,
     show_refusal,
 )
 
@@ -116,7 +117,8 @@ def run_view(run_id: str | None, job: TrainingJob | None, owner: str) -> None:
         show_progress(job.progress())
     elif run_id and (record := cache.run_store().get(run_id)):
         st.caption(f"Run {record.run_id}, saved {record.created}")
-        st.plotly_chart(charts.training_curves({record.run_id: record.result.history}, record.result.epochs_done))
+        show_chart(st, charts.training_curves({record.run_id: record.result.history}, record.result.epochs_done))
+        st.caption(curves_summary(record.result.history))
         show_result(record.result)
     elif run_id:
         st.warning(f"Run {escape_markdown(run_id)} from the link is not on this server any more.")
@@ -152,8 +154,19 @@ def show_progress(progress: Progress) -> None:
     st.caption(f"Run {progress.run_id} ({progress.compile_mode or 'starting'}{worker})")
     if progress.result.history:
         curves = charts.training_curves({progress.run_id: progress.result.history}, progress.epochs)
-        st.plotly_chart(curves, key="live")
+        show_chart(st, curves, key="live")
+        st.caption(curves_summary(progress.result.history))
     show_result(progress.result)
+
+
+def curves_summary(history: dict[str, list[float]]) -> str:
+    """The curves' key numbers in words (their text alternative)."""
+    epochs, loss, accuracy = len(history["loss"]), history["loss"], history.get("accuracy", [])
+    text = f"After epoch {epochs}: training loss {loss[-1]:.4f} (from {loss[0]:.4f})"
+    text += f", training accuracy {accuracy[-1]:.2%}" if accuracy else ""
+    if history.get("val_accuracy"):
+        text += f", validation accuracy {history['val_accuracy'][-1]:.2%}"
+    return text + "."
 
 
 def show_result(result: RunResult) -> None:
@@ -205,7 +218,8 @@ def saved_runs_ui(store: RunStore) -> None:
     chosen = st.multiselect("Compare runs", run_ids, default=run_ids[:2], key="compare_runs")
     curves = {run: by_id[run].result.history for run in chosen if by_id[run].result.history}
     if curves:
-        st.plotly_chart(charts.training_curves(curves), key="compare")
+        show_chart(st, charts.training_curves(curves), key="compare")
+        st.caption(" ".join(f"{run}: {curves_summary(history)}" for run, history in curves.items()))
     run_details_ui(store, by_id[st.selectbox("Run details", run_ids, key="detail_run")])
 
 

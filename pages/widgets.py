@@ -66,6 +66,17 @@ def show_refusal(title: str, reason: str) -> None:
     st.error(f"**{escape_markdown(title)}** {escape_markdown(reason)}", icon=":material/block:")
 
 
+# ---- Charts -----------------------------------------------------------------------------------------------------
+
+# Plotly's toolbar stays visible (not only on hover), so every chart can be downloaded as a PNG from its camera icon.
+CHART_CONFIG = {"displayModeBar": True, "displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def show_chart(container, figure, **options):
+    """A plotly chart in `container` (st, a column...), its toolbar with 'Download plot as PNG' always shown."""
+    return container.plotly_chart(figure, config=CHART_CONFIG, **options)
+
+
 # ---- Who is this browser ------------------------------------------------------------------------------------
 
 
