@@ -1,16 +1,16 @@
 """Training speed on real MNIST, per model family, and what the training cluster adds.
 
-Prints seconds per epoch (median of the epochs after the first, which traces and compiles) for the notebook's
-plain `model.fit` and for the compile options the app uses for that family; then one whole run through the
-app's embedded Dask cluster (worker start, data loading, live progress, evaluation, the saved model) beside
-the same run in this process; then the cost of the live progress channel (one publish and one stop check).
-Run: python bench/training_speed.py [--epochs 3] [--families dense cnn]
+Prints the whole fit's seconds (compiling included) for the seed network and the Small CNN preset, on a 2,000
+image slice and on all 60,000 images: the notebook's plain `model.fit`, 32 steps per call without XLA, and with
+XLA; a star marks what the app chooses. Then one whole seed run through the app's embedded Dask cluster
+(worker start, data loading, live progress, evaluation, the saved model) beside the same run in this process;
+then the cost of the live progress channel (one publish and one stop check).
+Run: python bench/training_speed.py [--repeats 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import sys
 import time
@@ -18,7 +18,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import keras  # noqa: E402
 
 from core.config import PRESETS, SEED  # noqa: E402
 from core.data import load_dataset  # noqa: E402
@@ -26,28 +25,17 @@ from core.jobs import SchedulerReporter, TrainingCluster, TrainingJob  # noqa: E
 from core.model import build_model  # noqa: E402
 from core.runs import LocalReporter, Progress, TrainingRequest  # noqa: E402
 from core.store import new_run_id  # noqa: E402
-from core.training import COMPILE_OPTIONS, PLAIN_COMPILE, PUBLISH_SECONDS, TrainingData, run_training  # noqa: E402
+from core.training import (  # noqa: E402
+    NO_XLA,
+    PLAIN_COMPILE,
+    PUBLISH_SECONDS,
+    XLA,
+    TrainingData,
+    compile_options_for,
+    run_training,
+)
 
-FAMILIES = {"dense": SEED, "cnn": dataclasses.replace(PRESETS["Small CNN"].config, validation_split=0.0)}
-
-
-class EpochTimer(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self.start)
-
-
-def seconds_per_epoch(config, data: TrainingData, options: dict, epochs: int) -> tuple[float, float]:
-    """(first epoch, median of the others) for a plain Keras fit with these compile options."""
-    model = build_model(config, data.x_train.shape[1:], compile_options=options)
-    timer = EpochTimer()
-    model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=config.batch_size, callbacks=[timer], verbose=0)
-    return timer.seconds[0], statistics.median(timer.seconds[1:] or timer.seconds)
+FAMILIES = {"dense": SEED, "cnn": PRESETS["Small CNN"].config}
 
 
 def channel_cost(cluster: TrainingCluster, calls: int = 200) -> float:
@@ -66,25 +54,36 @@ def channel_cost(cluster: TrainingCluster, calls: int = 200) -> float:
     return client.submit(measure, pure=False).result()
 
 
+def fit_seconds(config, data: TrainingData, options: dict) -> float:
+    model = build_model(config, data.x_train.shape[1:], compile_options=options)
+    started = time.perf_counter()
+    model.fit(data.x_train, data.y_train, epochs=config.epochs, batch_size=config.batch_size, verbose=0)
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     mnist = load_dataset("mnist")
-    print(f"real MNIST, 60,000 training images, {args.epochs} epochs; seconds per epoch (first epoch in brackets)")
-    for family in args.families:
-        config = dataclasses.replace(FAMILIES[family], epochs=args.epochs)
-        data = TrainingData.from_dataset(mnist, config)
-        for name, options in (
-            ("plain fit (the notebook's)", PLAIN_COMPILE),
-            ("the app's options", COMPILE_OPTIONS[family]),
-        ):
-            first, steady = seconds_per_epoch(config, data, options, args.epochs)
-            print(f"  {family:5} {name:28} {steady:6.2f} s/epoch  ({first:.2f})  {options}")
+    variants = {"plain fit (the notebook's)": PLAIN_COMPILE, "32 steps per call": NO_XLA, "32 steps, XLA": XLA}
+    print(f"whole fit in seconds, compiling included (median of {args.repeats}); * = what the app chooses")
+    for family, config in FAMILIES.items():
+        for limit in (2_000, None):
+            data = TrainingData.from_dataset(mnist, config, limit)
+            chosen = compile_options_for(config, len(data.x_train))
+            cells = []
+            for name, options in variants.items():
+                if family == "cnn" and options is XLA and limit is None:
+                    cells.append(f"{name}: skipped (2.4-3.5x slower per epoch)")
+                    continue
+                seconds = statistics.median(fit_seconds(config, data, options) for _ in range(args.repeats))
+                cells.append(f"{name}{'*' if options == chosen else ''}: {seconds:.1f}")
+            images = f"{len(data.x_train):,} images x {config.epochs} epochs"
+            print(f"  {family:5} {images:28} " + "; ".join(cells), flush=True)
     cluster = TrainingCluster(max_workers=1)
     try:
-        config = dataclasses.replace(SEED, epochs=args.epochs)
+        config = SEED
         started = time.perf_counter()
         run_training(TrainingRequest(new_run_id(), config, "mnist"), LocalReporter())
         here = time.perf_counter() - started
@@ -93,7 +92,7 @@ def main() -> None:
             job = TrainingJob(TrainingRequest(new_run_id(), config, "mnist"), cluster).start()
             job.wait()
             seconds = time.perf_counter() - started
-            print(f"seed run of {args.epochs} epochs through the cluster, {label}: {seconds:.1f} s "
+            print(f"seed run of {config.epochs} epochs through the cluster, {label}: {seconds:.1f} s "
                   f"(in this process: {here:.1f} s)")  # fmt: skip
         cost = channel_cost(cluster)
         print(f"live progress channel: {cost * 1000:.2f} ms per publish + stop check, at most every "

@@ -30,6 +30,7 @@ MAX_LOCAL_WORKERS = 4
 IDLE_WORKER_SECONDS = 60  # an embedded worker idle this long is closed; the next training starts a fresh one
 POLL_SECONDS = 0.25
 CONNECT_TIMEOUT = "10s"  # to an external scheduler
+LOCAL_CONNECT_TIMEOUT = "3s"  # to the embedded one, on loopback: also how long a lost one is waited for
 PROGRESS_TIMEOUT = 5  # seconds for the scheduler to answer with a run's progress (it answers at once when alive)
 START_TIMEOUT = 60  # seconds for the embedded cluster's process to report its address
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -56,12 +57,17 @@ class TrainingCluster:
     def __init__(
         self, address: str | None = None, max_workers: int | None = None, idle_seconds: float = IDLE_WORKER_SECONDS
     ):
-        self.address = address if address is not None else os.environ.get(SCHEDULER_ENV, "").strip() or None
+        self.address = address  # None: the embedded cluster
         self.max_workers = max_workers or min(os.cpu_count() or 1, MAX_LOCAL_WORKERS)
         self.idle_seconds = idle_seconds
         self._process: subprocess.Popen | None = None
         self._client: Client | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls) -> TrainingCluster:
+        """The scheduler at DIGITLAB_DASK_SCHEDULER when it is set, else the embedded cluster."""
+        return cls(address=os.environ.get(SCHEDULER_ENV, "").strip() or None)
 
     @property
     def embedded(self) -> bool:
@@ -74,6 +80,10 @@ class TrainingCluster:
                 self._close()
                 self._client = self._connect()
             return self._client
+
+    @property
+    def scheduler_address(self) -> str:
+        return self.client().scheduler.address
 
     def lost(self) -> bool:
         """Whether the embedded cluster's process has exited since it started."""
@@ -101,7 +111,7 @@ class TrainingCluster:
         )  # fmt: skip
         address = self._read_address()
         log.info("Started the embedded training cluster at %s (up to %d workers)", address, self.max_workers)
-        return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        return Client(address, timeout=LOCAL_CONNECT_TIMEOUT, set_as_default=False)
 
     def _read_address(self) -> str:
         """The first line the cluster's process prints: its scheduler's address."""
@@ -285,7 +295,7 @@ class JobBoard:
         on_end: Callable[[TrainingJob, TrainingOutcome], None] | None = None,
         keep: int = 64,
     ):
-        self.cluster = cluster or TrainingCluster()
+        self.cluster = cluster or TrainingCluster.from_environment()
         self.keep = keep  # ended jobs remembered (their runs are in the store)
         self._on_end = on_end
         self._jobs: dict[str, TrainingJob] = {}

@@ -50,10 +50,14 @@ def probabilities_on_test_set(model, dataset) -> np.ndarray:
 
 def evaluate_model(model, dataset) -> tuple[float, float]:
     """Cross-entropy and accuracy on the dataset's whole test set."""
-    probabilities = probabilities_on_test_set(model, dataset)
-    picked = probabilities[np.arange(len(probabilities)), dataset.y_test]
+    return loss_and_accuracy(probabilities_on_test_set(model, dataset), dataset.y_test)
+
+
+def loss_and_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Cross-entropy (as Keras clips it) and accuracy of probabilities against labels."""
+    picked = probabilities[np.arange(len(probabilities)), labels]
     loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
-    return loss, float(np.mean(probabilities.argmax(axis=1) == dataset.y_test))
+    return loss, float(np.mean(probabilities.argmax(axis=1) == labels))
 
 
 def confusion_counts(truth: np.ndarray, predicted: np.ndarray, classes: int = 10) -> np.ndarray:

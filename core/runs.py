@@ -94,7 +94,9 @@ class Progress:
 
     @classmethod
     def from_dict(cls, values: dict) -> Progress:
-        return cls(**{**values, "state": RunState(values["state"]), "result": RunResult(**values["result"])})
+        result = dict(values["result"])
+        result["history"] = {key: list(series) for key, series in result["history"].items()}  # msgpack gives tuples
+        return cls(**{**values, "state": RunState(values["state"]), "result": RunResult(**result)})
 
     def copy(self) -> Progress:
         return Progress.from_dict(self.to_dict())

@@ -45,6 +45,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def app_environment() -> dict[str, str]:
+    """This process's environment, less a test's training-cluster address: the real app starts its own."""
+    return {name: value for name, value in os.environ.items() if name != "DIGITLAB_DASK_SCHEDULER"}
+
+
 @contextmanager
 def running_app(env: dict[str, str] | None = None, startup_timeout: float = 60.0):
     """`streamlit run app.py` on a free loopback port; yields its base URL."""
@@ -55,7 +60,7 @@ def running_app(env: dict[str, str] | None = None, startup_timeout: float = 60.0
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
              "--server.port", str(port), "--server.address", "127.0.0.1"],
-            cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**app_environment(), **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:

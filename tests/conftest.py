@@ -35,6 +35,26 @@ def isolated_store(monkeypatch, model_dir):
 
 
 @pytest.fixture(scope="session")
+def training_cluster():
+    """One embedded training cluster for the session's tests (two workers at most, kept while tests run)."""
+    from core.jobs import TrainingCluster
+
+    cluster = TrainingCluster(address=None, max_workers=2, idle_seconds=3600)
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(autouse=True)
+def shared_cluster(training_cluster, monkeypatch):
+    """Pages that train use the session's cluster (as an external scheduler): its workers are already warm.
+    (The browser tests' app starts its own: tests/browser.py leaves this address out of its environment.)"""
+    from core.jobs import SCHEDULER_ENV
+
+    monkeypatch.setenv(SCHEDULER_ENV, training_cluster.scheduler_address)
+    return training_cluster
+
+
+@pytest.fixture(scope="session")
 def trained_run(model_dir):
     """A small real MNIST model in the session's store, trained here, so no page trains a starter model itself."""
     import dataclasses

@@ -64,7 +64,7 @@ def test_every_layer_answers_in_order_and_the_last_answer_is_the_probabilities(d
     np.testing.assert_allclose(outputs[-1][1], predict_probabilities(dense_model, seven.reshape(1, 784))[0], atol=1e-6)
     cnn = build_model(PRESETS["Small CNN"].config, (28, 28, 1))
     shapes = [value.shape for _, value in layer_outputs(cnn, seven)]
-    assert shapes[0] == (26, 26, 32) and shapes[-1] == (10,)
+    assert shapes[0] == (28, 28, 16) and shapes[-1] == (10,)
 
 
 @pytest.mark.parametrize("target", [None, 9])

@@ -14,17 +14,15 @@ from core.runs import RunState, TrainingRequest
 from core.store import StoreError, new_run_id
 
 QUICK = dataclasses.replace(SEED, units=64, epochs=1)
-LONG = dataclasses.replace(QUICK, epochs=30)
+LONG = dataclasses.replace(QUICK, epochs=30)  # on all 60,000 images: a run that is still going when stopped
 SLICE = 2_000
 TIMEOUT = 120
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """One embedded cluster for these tests (two workers at most, kept while the module runs)."""
-    cluster = TrainingCluster(address=None, max_workers=2, idle_seconds=600)
-    yield cluster
-    cluster.close()
+@pytest.fixture
+def cluster(training_cluster):
+    """The session's embedded cluster (conftest.py): two workers at most, warm once the first run is done."""
+    return training_cluster
 
 
 def request(config=QUICK, limit=SLICE) -> TrainingRequest:
@@ -64,10 +62,11 @@ def test_a_run_that_cannot_be_saved_ends_as_an_error_with_its_result(cluster):
 
 
 def test_progress_arrives_while_it_trains_and_stop_keeps_the_epochs_done(cluster):
-    job = TrainingJob(request(LONG), cluster).start()
+    job = TrainingJob(request(LONG, limit=None), cluster).start()
     wait_until(lambda: job.progress().epoch >= 1, what="the first epoch")
     running = job.progress()
-    assert running.state is RunState.RUNNING and running.batches_per_epoch == 16 and running.result.history
+    assert running.state is RunState.RUNNING and running.batches_per_epoch == 469
+    assert isinstance(running.result.history["loss"], list) and running.result.history["loss"]
     job.stop()
     assert job.wait(TIMEOUT)
     progress = job.progress()
@@ -76,7 +75,7 @@ def test_progress_arrives_while_it_trains_and_stop_keeps_the_epochs_done(cluster
 
 
 def test_a_killed_worker_fails_its_job_with_a_message_and_the_next_job_trains(cluster):
-    job = TrainingJob(request(LONG), cluster).start()
+    job = TrainingJob(request(LONG, limit=None), cluster).start()
     wait_until(lambda: job.progress().state is RunState.RUNNING and job.progress().worker, what="the run to start")
     os.kill(int(job.progress().worker.split("@")[0]), signal.SIGKILL)
     assert job.wait(TIMEOUT)
@@ -86,23 +85,9 @@ def test_a_killed_worker_fails_its_job_with_a_message_and_the_next_job_trains(cl
     assert again.wait(TIMEOUT) and again.progress().state is RunState.FINISHED
 
 
-def test_a_lost_cluster_fails_its_jobs_and_the_next_training_starts_a_new_one():
-    cluster = TrainingCluster(address=None, max_workers=1, idle_seconds=600)
-    try:
-        job = TrainingJob(request(LONG), cluster).start()
-        wait_until(lambda: job.progress().state is RunState.RUNNING, what="the run to start")
-        cluster._process.kill()  # the whole embedded cluster: scheduler, nanny and worker
-        assert job.wait(TIMEOUT)
-        assert job.progress().state is RunState.FAILED and job.progress().message == CLUSTER_LOST
-        again = TrainingJob(request(), cluster).start()
-        assert again.wait(TIMEOUT) and again.progress().state is RunState.FINISHED
-    finally:
-        cluster.close()
-
-
 def test_the_board_allows_one_active_job_per_owner_and_stop_only_for_it(cluster):
     board = JobBoard(cluster)
-    first = board.start("alice", request(LONG))
+    first = board.start("alice", request(LONG, limit=None))
     with pytest.raises(JobError, match="still training"):
         board.start("alice", request())
     assert not board.stop(first.run_id, "mallory") and not board.stop(first.run_id, "")
@@ -115,7 +100,7 @@ def test_the_board_allows_one_active_job_per_owner_and_stop_only_for_it(cluster)
 
 def test_runs_beyond_the_workers_wait_their_turn_and_can_be_stopped_before_they_start(cluster):
     board = JobBoard(cluster)
-    busy = [board.start(owner, request(LONG)) for owner in ("a", "b")]  # both workers
+    busy = [board.start(owner, request(LONG, limit=None)) for owner in ("a", "b")]  # both workers
     wait_until(lambda: all(job.progress().state is RunState.RUNNING for job in busy), what="both runs")
     queued = board.start("c", request())
     time.sleep(1.0)
@@ -133,7 +118,7 @@ def test_an_external_scheduler_from_the_environment_trains_without_local_workers
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as external:
         monkeypatch.setenv(SCHEDULER_ENV, external.scheduler_address)
-        cluster = TrainingCluster()
+        cluster = TrainingCluster.from_environment()
         try:
             assert not cluster.embedded
             job = TrainingJob(request(), cluster).start()
@@ -150,3 +135,17 @@ def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch):
     cluster = TrainingCluster(address="tcp://127.0.0.1:9")
     with pytest.raises(JobError, match="not reachable"):
         TrainingJob(request(), cluster).start()
+
+
+def test_a_lost_cluster_fails_its_jobs_and_the_next_training_starts_a_new_one():
+    cluster = TrainingCluster(address=None, max_workers=1, idle_seconds=600)  # its own: this test kills it
+    try:
+        job = TrainingJob(request(LONG, limit=None), cluster).start()
+        wait_until(lambda: job.progress().state is RunState.RUNNING, what="the run to start")
+        cluster._process.kill()  # the whole embedded cluster: scheduler, nannies and workers
+        assert job.wait(TIMEOUT)
+        assert job.progress().state is RunState.FAILED and job.progress().message == CLUSTER_LOST
+        again = TrainingJob(request(), cluster).start()
+        assert again.wait(TIMEOUT) and again.progress().state is RunState.FINISHED
+    finally:
+        cluster.close()

@@ -1,14 +1,18 @@
 """core.my_digits: labelled drawings kept atomically across restarts and writers, and how models read them."""
 
 import io
-import multiprocessing
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core import my_digits
 from core.my_digits import MyDigitsStore, read_digits
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def digit(value: float = 1.0) -> np.ndarray:
@@ -72,18 +76,20 @@ def test_threads_labelling_at_once_lose_nothing(tmp_path):
     assert np.bincount(store.load().labels).tolist() == [10] * 8
 
 
-def add_from_another_process(root: str, label: int) -> None:
-    for _ in range(10):
-        MyDigitsStore(root, "mnist").add(digit(), label, f"process{label}")
+ADD_TEN = """
+import sys
+import numpy as np
+from core.my_digits import MyDigitsStore
+image = np.zeros((28, 28), np.float32)
+for _ in range(10):
+    MyDigitsStore(sys.argv[1], "mnist").add(image, int(sys.argv[2]), "process" + sys.argv[2])
+"""
 
 
 def test_processes_sharing_the_folder_lose_nothing(tmp_path):
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=add_from_another_process, args=(str(tmp_path), n)) for n in range(3)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=120)
+    writers = [subprocess.Popen([sys.executable, "-c", ADD_TEN, str(tmp_path), str(label)], cwd=ROOT)
+               for label in range(3)]  # fmt: skip
+    assert [writer.wait(timeout=120) for writer in writers] == [0, 0, 0]
     assert np.bincount(MyDigitsStore(tmp_path, "mnist").load().labels).tolist() == [10, 10, 10]
 
 

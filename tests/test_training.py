@@ -47,7 +47,7 @@ def test_one_epoch_gives_history_test_metrics_a_model_and_a_snapshot():
     assert set(progress.result.history) == {"loss", "accuracy"}
     assert progress.batches_per_epoch == 16 and progress.batch == 16 and progress.samples_per_second > 0
     assert 0.5 < progress.result.test_accuracy < 1 and progress.result.test_loss > 0
-    assert progress.compile_mode == "XLA, 32 steps per call" and progress.worker.split("@")[0].isdigit()
+    assert progress.compile_mode == "no XLA, 32 steps per call" and progress.worker.split("@")[0].isdigit()
     assert outcome.model_bytes[:2] == b"PK" and len(outcome.epoch_weights) == 1
     assert [w.shape for w in outcome.epoch_weights[0]] == [(784, 64), (64,), (64, 10), (10,)]
     assert outcome.tensorboard_logs[:2] == b"PK"
@@ -110,8 +110,17 @@ def test_the_small_cnn_trains_without_xla():
     assert progress.compile_mode == "no XLA, 32 steps per call"
 
 
+def test_xla_is_used_where_it_repays_its_compile_time(monkeypatch):
+    assert training.compile_options_for(SEED, 60_000) == training.XLA  # the notebook's 5 epochs on all of MNIST
+    assert training.compile_options_for(SEED, 2_000) == training.NO_XLA  # a quick look: compiling costs more
+    assert training.compile_options_for(PRESETS["Small CNN"].config, 60_000) == training.NO_XLA
+    monkeypatch.setattr(training, "XLA_MIN_SAMPLE_EPOCHS", 0)
+    progress = train().progress
+    assert progress.state is RunState.FINISHED and progress.compile_mode == "XLA, 32 steps per call"
+
+
 def test_a_failing_fast_path_falls_back_to_plain_fit(monkeypatch):
-    monkeypatch.setitem(training.COMPILE_OPTIONS, "dense", {"jit_compile": True, "steps_per_execution": -1})
+    monkeypatch.setattr(training, "NO_XLA", {"jit_compile": False, "steps_per_execution": -1})
     progress = train().progress
     assert progress.state is RunState.FINISHED and progress.compile_mode == "plain fit"
 
