@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 DIGITS = [str(digit) for digit in range(10)]
 INK = "gray"  # white ink on black, as the model sees it
 INK_SCALE = [[0.0, "#000000"], [1.0, "#ffffff"]]
-COMPACT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}}
+COMPACT = {"margin": {"l": 10, "r": 10, "t": 56, "b": 10}}  # room on top for the title below the toolbar
 # One colour per digit, the same on every chart; from Paul Tol's colour-blind-safe "muted" scheme plus grey.
 DIGIT_COLORS = ["#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499",
                 "#777777"]  # fmt: skip

@@ -210,7 +210,9 @@ def layer_graph_dot(model) -> str:
     producers = {id(input_tensor): "image"}
     lines = [
         "digraph model {",
-        '  rankdir=TB; node [shape=record, style="rounded,filled", fillcolor="#eef3fb", fontname="Helvetica"];',
+        '  rankdir=TB; bgcolor="transparent";',  # the page's own background, light or dark
+        '  node [shape=record, style="rounded,filled", fillcolor="#eef3fb", color="#888888", fontname="Helvetica"];',
+        '  edge [color="#888888"];',  # mid grey: visible on white and on the dark theme
         f'  "image" [label="input | {shape_text(input_tensor.shape)}", fillcolor="#fdf3d8"];',
     ]
     for layer in model.layers:

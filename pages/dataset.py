@@ -43,7 +43,7 @@ if dataset.problems:
     with st.expander(f"{len(dataset.problems)} files of the zip could not be used", icon=":material/warning:"):
         st.dataframe({"file and reason": list(dataset.problems)}, hide_index=True)
 
-st.subheader("What the notebook prints")
+st.header("What the notebook prints")
 arrays = {
     "train_images": dataset.x_train,
     "train_labels": dataset.y_train,
@@ -66,7 +66,7 @@ st.caption(
     f"(digit {counts.argmax()}); test images: {stats.test_counts.min():,} to {stats.test_counts.max():,}."
 )
 
-st.subheader("Sample images")
+st.header("Sample images")
 count_column, digit_column, button_column = st.columns([3, 2, 1], vertical_alignment="bottom")
 count = count_column.slider("How many", min_value=8, max_value=64, value=24, step=8, key="sample_count")
 digit = digit_column.selectbox("Which digit", ["all", *range(10)], key="sample_digit", help="Show only this digit.")
@@ -82,7 +82,7 @@ show_chart(
 )
 st.caption(f"Labels shown: {' '.join(map(str, labels))}")
 
-st.subheader("The average digit, and the pixels")
+st.header("The average digit, and the pixels")
 show_chart(st, stats.figures["mean_images"])
 st.caption("Each square averages every training image of one digit: bright where the ink usually is.")
 show_chart(st, stats.figures["pixel_histogram"])
@@ -91,7 +91,7 @@ st.caption(
     f"{background:.0%} of all pixels are pure background (0). The model divides by {dataset.pixel_max} to get [0, 1]."
 )
 
-st.subheader("One image up close")
+st.header("One image up close")
 split_column, index_column = st.columns(2)
 split = split_column.radio("Split", ["train", "test"], horizontal=True)
 images, image_labels = (dataset.x_train, dataset.y_train) if split == "train" else (dataset.x_test, dataset.y_test)
@@ -102,7 +102,7 @@ st.caption(
     f"{images[index].size} pixels have ink, the brightest at {images[index].max()}. Hover a pixel for its value."
 )
 
-st.subheader("Map of the images (PCA)")
+st.header("Map of the images (PCA)")
 pca = stats.pca
 show_chart(st, stats.figures["pca"])
 st.caption(

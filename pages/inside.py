@@ -93,7 +93,7 @@ def digit_ui(model, image: np.ndarray, label: str) -> np.ndarray:
 
 
 def weights_ui(model, image: np.ndarray) -> None:
-    st.subheader("What the first layer looks for")
+    st.header("What the first layer looks for")
     images = weight_images(model)
     count_column, order_column = st.columns(2)
     count = count_column.slider("How many", 8, min(64, len(images)), min(32, len(images)), step=8, key="inside_count")
@@ -115,7 +115,7 @@ def weights_ui(model, image: np.ndarray) -> None:
 
 
 def layers_ui(model, image: np.ndarray) -> None:
-    st.subheader("What each layer answers")
+    st.header("What each layer answers")
     outputs = layer_outputs(model, image)
     st.table([{"layer": name, "type": type(layer).__name__, "output shape": str(value.shape),
                "largest value": f"{float(np.max(value)):.3f}"}
@@ -142,7 +142,7 @@ def layers_ui(model, image: np.ndarray) -> None:
 
 
 def why_ui(model, image: np.ndarray, probabilities: np.ndarray) -> None:
-    st.subheader("Why it read it this way")
+    st.header("Why it read it this way")
     ranked = [int(digit) for digit in np.argsort(-probabilities)]
     other = st.selectbox("Compare with", ranked[1:], key="inside_why_not",
                          format_func=lambda d: f"why not {d}? ({probabilities[d]:.1%})")  # fmt: skip
@@ -158,7 +158,7 @@ def why_ui(model, image: np.ndarray, probabilities: np.ndarray) -> None:
 
 
 def hidden_map_ui(root: str, run_id: str, epoch: int | None, dataset: Dataset, model, image: np.ndarray) -> None:
-    st.subheader("Where your digit lands among the test digits")
+    st.header("Where your digit lands among the test digits")
     hidden = cache.hidden_layer_map(root, run_id, epoch, dataset.name)
     star = hidden.place(dict(layer_outputs(model, image))[hidden.layer])
     event = show_chart(st, charts.hidden_map_scatter(hidden.coordinates, hidden.labels, star), key="inside-map",
@@ -180,7 +180,7 @@ def hidden_map_ui(root: str, run_id: str, epoch: int | None, dataset: Dataset, m
 
 
 def history_ui(root: str, run_id: str, image: np.ndarray, epoch: int) -> None:
-    st.subheader("How its answer grew while it trained")
+    st.header("How its answer grew while it trained")
     curves = cache.epoch_replay(root, run_id).probabilities(image)
     show_chart(st, charts.epoch_probabilities(curves, epoch), key="inside-history")
     settled = int(np.argmax(curves[-1]))

@@ -39,7 +39,7 @@ memory.metric("Weight memory", f"{summary.weight_bytes / 2**20:.2f} MiB", help="
 
 table_column, graph_column = st.columns([3, 2])
 with table_column:
-    st.subheader("Summary")
+    st.header("Summary")
     rows = [
         {"layer": row.name, "type": row.type, "activation": row.activation, "output shape": row.output_shape,
          "parameters": f"{row.parameters:,}", "trainable": "yes" if row.trainable else "no"}
@@ -61,11 +61,11 @@ with table_column:
     with st.expander("Keras' own `model.summary()`"):
         st.code(summary.text, language=None)
 with graph_column:
-    st.subheader("Layer graph")
+    st.header("Layer graph")
     st.graphviz_chart(description.dot, width="stretch")
     st.caption("Read it top to bottom: the order in which an image flows through the layers.")
 
-st.subheader("Augmentation: what training will see")
+st.header("Augmentation: what training will see")
 if not config.augmented:
     st.caption("Augmentation is off, as in the notebook: the network trains on the images as they are. Turn it on "
                "in the sidebar (Augmentation) to see one digit as training would show it.")  # fmt: skip

@@ -39,6 +39,7 @@ GALLERY_SIZE = 40
 HANDWRITING_RUNS = 8
 NOTICEABLE_SLANT = 8  # degrees: a lean worth mentioning  # the newest runs compared on the user's digits
 ANY = "any"
+TOUCH_AGENTS = ("Mobi", "Android", "iPhone", "iPad")  # phones and tablets: no hover
 
 
 def main() -> None:
@@ -105,11 +106,17 @@ def drawing_ui(model, run_id: str, dataset: Dataset) -> None:
         deslant = st.toggle("Stand slanted digits upright", value=True, key="deslant",
                             help="Shears a leaning digit upright before reading it (image moments, as in the "
                                  "MNIST papers): slanted handwriting reads better.")  # fmt: skip
+        touch = on_a_touch_screen()
         drawing = st_canvas(
             stroke_width=pen, stroke_color="#FFFFFF", background_color="#000000", height=CANVAS_SIZE,
             width=CANVAS_SIZE, drawing_mode="freedraw", key=CANVAS_KEY, return_image_data=True,
+            update_streamlit=not touch,  # on a touch screen the toolbar then stays in view, above the canvas
         )  # fmt: skip
-        st.caption("Draw one digit, large and centred. The toolbar under the canvas undoes and clears.")
+        if touch:
+            st.caption("Draw one digit, large and centred, then tap the arrow above the canvas to read it.")
+        else:
+            st.caption("Draw one digit, large and centred. The toolbar above the canvas (point at it) undoes "
+                       "and clears.")  # fmt: skip
     rgba = drawing.image_data
     image = canvas_to_mnist(rgba, FORMATS[dataset.image_format], deslant) if rgba is not None else None
     if image is None:
@@ -131,11 +138,23 @@ def drawing_ui(model, run_id: str, dataset: Dataset) -> None:
 
 def label_ui(image: np.ndarray, dataset: Dataset) -> None:
     """ "This is a 7": the drawing joins the user's labelled digits (the Your handwriting tab reads them)."""
-    label = st.segmented_control("This is a...", list(range(10)), key="label_digit")
+    label = st.pills("This is a...", list(range(10)), key="label_digit")
     if st.button("Keep it in my digits", disabled=label is None, icon=":material/bookmark_add:", key="keep_digit"):
         count = cache.my_digits(dataset.image_format).add(image, label, browser_owner())
         st.toast(f"Kept as a {label}. You have {count} labelled digits: see them in the Your handwriting tab.",
                  icon=":material/bookmark_added:")  # fmt: skip
+
+
+def on_a_touch_screen() -> bool:
+    """A phone or tablet, by its user agent.
+
+    The canvas hides its toolbar until a pointer hovers it, yet the hidden toolbar still lies over the canvas's
+    top-right corner: a finger, which never hovers, starting a stroke there lands on the toolbar and the stroke
+    is lost (a 7's stem, say). With update_streamlit=False the component keeps its toolbar in view above the
+    canvas instead, and its arrow sends the drawing. (iPadOS Safari says it is a desktop: not detected.)
+    """
+    agent = st.context.headers.get("User-Agent", "")
+    return any(word in agent for word in TOUCH_AGENTS)
 
 
 def picture_ui(model, run_id: str, dataset: Dataset) -> None:
@@ -234,7 +253,7 @@ def handwriting_ui(store: RunStore, records: list[RunRecord], run_id: str, datas
 
 def test_set_ui(store: RunStore, run_id: str, dataset: Dataset) -> None:
     """The notebook's test-set views: the first digits, one probability vector, accuracy, confusions, mistakes."""
-    st.subheader("The test set, as in the notebook")
+    st.header("The test set, as in the notebook")
     views = cache.test_set_views(str(store.root), run_id, dataset.name)
     wrong = views.predicted != dataset.y_test
     mistakes = f"{wrong.sum():,} of {len(wrong):,} wrong"
@@ -284,7 +303,7 @@ def follow_clicked_cell(event) -> None:
 
 def mistakes_ui(model, dataset: Dataset, probabilities: np.ndarray, predicted: np.ndarray, wrong: np.ndarray):
     """The misread test images of the chosen kind; clicking one shows why, for its answer and for the truth."""
-    st.subheader("Mistakes")
+    st.header("Mistakes")
     true_column, predicted_column = st.columns(2)
     true_digit = true_column.selectbox("True digit", [ANY, *range(10)], key="mistake_true")
     predicted_digit = predicted_column.selectbox("Predicted as", [ANY, *range(10)], key="mistake_predicted")

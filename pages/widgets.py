@@ -226,7 +226,7 @@ def hyperparameter_panel() -> ModelConfig:
     config = ModelConfig(**{name: st.session_state[widget_key(name)] for name in FIELDS})
 
     with st.sidebar:
-        st.subheader("Hyperparameters")
+        st.header("Hyperparameters")
         st.selectbox("Preset", list(PRESETS), key=PRESET_KEY, on_change=_apply_preset,
                      help="Sets every hyperparameter below.")  # fmt: skip
         preset = PRESETS[st.session_state[PRESET_KEY]]

@@ -142,3 +142,69 @@ def draw_stroke(page, points: list[tuple[float, float]], steps: int = 10) -> Non
             fraction = step / steps
             page.mouse.move(*at(x0 + (x1 - x0) * fraction, y0 + (y1 - y0) * fraction))
     page.mouse.up()
+
+
+# ---- Whole pages: settled, audited ------------------------------------------------------------------------
+
+PAGES = {"home": "", "dataset": "dataset", "model": "model", "training": "training", "predict": "predict",
+         "inside": "inside"}  # fmt: skip
+BLOCKING_IMPACTS = {"serious", "critical"}
+ALSO_BLOCKING = {"heading-order"}  # "moderate" for axe, but a screen reader user navigates by headings
+
+SETTLED = """() => {
+  const all = (selector) => document.querySelectorAll(selector);
+  if (!document.querySelector('[data-testid=stMain] h1')) return null;
+  if (document.querySelector('[data-testid=stStatusWidget], [data-testid=stSpinner], [data-testid=stSkeleton]')) {
+    return null;
+  }
+  for (const chart of all('[data-testid=stPlotlyChart]')) if (!chart.querySelector('.main-svg')) return null;
+  for (const chart of all('[data-testid=stGraphVizChart]')) if (!chart.querySelector('svg')) return null;
+  return document.querySelector('[data-testid=stMain]').innerText.length + ':' + all('[data-testid=stMain] *').length;
+}"""
+
+
+def settle(page, quiet_ms: int = 2000, timeout_ms: int = 90_000) -> None:
+    """Wait until the script run is over, every chart is drawn (plotly and graphviz draw after the run), and the
+    page has stayed the same for quiet_ms: pages fill in after their first paint (a model loading, fragments)."""
+    wait_for_app(page, timeout_ms)
+    waited, last, same = 0, None, 0
+    while waited < timeout_ms:
+        now = page.evaluate(SETTLED)
+        same = same + 250 if now is not None and now == last else 0
+        if same >= quiet_ms:
+            return
+        last = now
+        page.wait_for_timeout(250)
+        waited += 250
+    raise AssertionError(f"{page.url} did not settle within {timeout_ms / 1000:.0f} s")
+
+
+# WCAG 1.4.3 sets no contrast for "text that is part of an inactive user interface component": the label of a
+# disabled widget (a CNN-only field while the network is dense) is drawn faded on purpose. axe cannot tie that
+# label to its disabled control, so it is left out of the audit.
+INACTIVE = {"exclude": [["label[data-testid=stWidgetLabel][disabled]"]]}
+
+
+def audit(page) -> list[dict]:
+    """axe-core's violations on the page as it is now."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    return Axe().run(page, context=INACTIVE).response["violations"]
+
+
+def blocking(violations: list[dict]) -> list[dict]:
+    return [v for v in violations if v["impact"] in BLOCKING_IMPACTS or v["id"] in ALSO_BLOCKING]
+
+
+def describe(violations: list[dict]) -> str:
+    """One line per violation, then its elements (with the measured colours for a contrast failure)."""
+    lines = []
+    for violation in violations:
+        lines.append(f"{violation['impact']} {violation['id']}: {violation['help']} ({len(violation['nodes'])} nodes)")
+        for node in violation["nodes"][:10]:
+            data = (node.get("any") or [{}])[0].get("data") or {}
+            colours = ""
+            if "fgColor" in data:
+                colours = f" [{data['fgColor']} on {data['bgColor']}: {data['contrastRatio']}:1]"
+            lines.append(f"    {node['html'][:160]}{colours}")
+    return "\n".join(lines) or "no violations"

@@ -91,7 +91,7 @@ def test_a_labelled_drawing_is_kept_and_the_handwriting_tab_tests_models_on_it(t
     MyDigitsStore(model_dir, "mnist").clear()
     app = open_predict_page(drawn(slice(40, 240), slice(125, 150)), chosen_run=trained_run)
     assert "No labelled digits yet" in " ".join(info.value for info in app.info)
-    app.segmented_control(key="label_digit").set_value(1).run()
+    app.pills(key="label_digit").set_value(1).run()
     app.button(key="keep_digit").click().run()
     assert not app.exception
     assert "Kept as a 1" in app.toast[0].value
