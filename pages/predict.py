@@ -39,6 +39,7 @@ GALLERY_SIZE = 40
 HANDWRITING_RUNS = 8
 NOTICEABLE_SLANT = 8  # degrees: a lean worth mentioning  # the newest runs compared on the user's digits
 ANY = "any"
+KEPT_KEY = "kept_digit_message"  # said once the page has rerun after a digit was kept
 TOUCH_AGENTS = ("Mobi", "Android", "iPhone", "iPad")  # phones and tablets: no hover
 
 
@@ -51,6 +52,8 @@ def main() -> None:
     if not records:
         starter_ui(dataset)
         return
+    if KEPT_KEY in st.session_state:
+        st.toast(st.session_state.pop(KEPT_KEY), icon=":material/bookmark_added:")
     run_id = model_picker(records)
     model = cache.saved_model(str(store.root), run_id)
     draw_tab, upload_tab, handwriting_tab = st.tabs(["Draw a digit", "Upload a picture", "Your handwriting"])
@@ -141,8 +144,10 @@ def label_ui(image: np.ndarray, dataset: Dataset) -> None:
     label = st.pills("This is a...", list(range(10)), key="label_digit")
     if st.button("Keep it in my digits", disabled=label is None, icon=":material/bookmark_add:", key="keep_digit"):
         count = cache.my_digits(dataset.image_format).add(image, label, browser_owner())
-        st.toast(f"Kept as a {label}. You have {count} labelled digits: see them in the Your handwriting tab.",
-                 icon=":material/bookmark_added:")  # fmt: skip
+        st.session_state[KEPT_KEY] = (
+            f"Kept as a {label}. You have {count} labelled digits: see the Your handwriting tab."
+        )
+        st.rerun()  # the whole page: the Your handwriting tab counts it
 
 
 def on_a_touch_screen() -> bool:

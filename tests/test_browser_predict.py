@@ -76,3 +76,47 @@ def test_undo_and_reset_follow_the_canvas(page, app_url):
     page.get_by_text("Draw a digit on the black square").wait_for(timeout=30_000)
     assert page.get_by_test_id("stMetric").filter(has_text="Prediction").count() == 0
     screenshot(page, "predict-reset")
+
+
+def test_why_view_then_inside_the_network_replays_the_drawing_epoch_by_epoch(page, app_url):
+    open_canvas(page, app_url)
+    draw_stroke(page, [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)])
+    assert prediction(page) == "7"
+    page.get_by_text("Why? Show the evidence in each pixel").click()
+    evidence = page.get_by_test_id("stPlotlyChart").filter(has_text="Evidence for 7")
+    expect(evidence).to_have_count(1, timeout=30_000)
+    expect(evidence.locator(".hm image")).to_have_count(2)  # the digit and its evidence on top
+    screenshot(page, "predict-why")
+
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Inside the network").click()
+    wait_for_app(page)
+    expect(page.get_by_role("radiogroup").filter(has_text="Your latest drawing")).to_be_visible(timeout=30_000)
+    read = page.get_by_test_id("stMetric").filter(has_text="The network reads")
+    expect(read.get_by_test_id("stMetricValue")).to_have_text("7", timeout=60_000)
+    history = page.get_by_test_id("stPlotlyChart").filter(has_text="probability").last
+    history.scroll_into_view_if_needed()
+    expect(history.locator(".scatterlayer .trace")).to_have_count(10, timeout=30_000)  # one line per digit
+    before = page.get_by_test_id("stMain").inner_text()
+    slider = page.get_by_test_id("stSlider").filter(has_text="After epoch").get_by_role("slider")
+    slider.focus()
+    page.keyboard.press("Home")  # back to epoch 1
+    expect(slider).to_have_value("1", timeout=30_000)
+    wait_for_app(page)
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 8", timeout=60_000)
+    assert page.get_by_test_id("stMain").inner_text() != before  # pictures and numbers as they were after epoch 1
+    screenshot(page, "inside-epoch-1")
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_a_labelled_drawing_is_counted_in_your_handwriting(page, app_url):
+    open_canvas(page, app_url)
+    draw_stroke(page, [(0.5, 0.15), (0.5, 0.85)])
+    assert prediction(page) == "1"
+    page.get_by_test_id("stMain").get_by_role("radio", name="1", exact=True).click()  # "This is a... 1"
+    page.get_by_role("button", name="Keep it in my digits").click()
+    page.get_by_text("Kept as a 1.").wait_for(timeout=30_000)
+    page.get_by_role("tab", name="Your handwriting").click()
+    panel = page.get_by_role("tabpanel", name="Your handwriting")
+    panel.get_by_text("labelled digits; models read them").wait_for(timeout=30_000)
+    assert "1 labelled digits" in panel.inner_text()
+    screenshot(page, "your-handwriting")
