@@ -261,7 +261,7 @@ def model_card_ui(card: dict) -> None:
         shape.metric("Input shape", str(tuple(card["input_shape"])))
         scale.metric("Pixels fed as", card["pixel_scale"])
         parameters.metric("Parameters", f"{card['parameters']:,}")
-        accuracy.metric("Test accuracy", f"{card['test_accuracy']:.2%}")
+        accuracy.metric("Accuracy on its test set", f"{card['test_accuracy']:.2%}")
         for note in card["notes"]:
             st.caption(escape_markdown(note))
         st.dataframe(card["layers"], hide_index=True)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.browser import screenshot, wait_for_app
+from tests.browser import screenshot, settle, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -24,11 +24,11 @@ def test_every_page_opens_from_the_navigation(page, app_url):
 
 def test_dataset_page_renders_its_plotly_charts(page, app_url):
     page.goto(f"{app_url}/dataset")
-    wait_for_app(page)
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 6", timeout=90_000)
+    settle(page)  # every chart drawn, the page still for two seconds
+    assert page.locator(".js-plotly-plot .main-svg").count() >= 6
     assert page.locator(".js-plotly-plot .bars .point").count() >= 20  # class bars and the pixel histogram
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot .hm image').length >= 3")  # three heatmaps
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot .scatterlayer .point').length >= 3000")
+    assert page.locator(".js-plotly-plot .hm image").count() >= 3  # sample grid, mean images, one image up close
+    assert page.locator(".js-plotly-plot .scatterlayer .point").count() >= 3000  # the PCA map
     assert "5 0 4 1 9 2 1 3 1 4" in page.get_by_test_id("stMain").inner_text()
     screenshot(page, "dataset")
     assert page.locator(ERROR_BOXES).count() == 0

@@ -17,7 +17,7 @@ def test_every_view_shows_for_a_test_image(trained_run, mnist):
     assert app.radio(key="inside_source").options == ["A test image"]  # nothing drawn yet
     [read] = [m for m in app.metric if m.label == "The network reads"]
     assert read.value == "7"  # test image 0 is a 7
-    subheaders = [s.value for s in app.subheader]
+    subheaders = [s.value for s in app.header]
     assert subheaders == [
         "What the first layer looks for",
         "What each layer answers",
