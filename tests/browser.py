@@ -163,7 +163,7 @@ SETTLED = """() => {
 }"""
 
 
-def settle(page, quiet_ms: int = 2000, timeout_ms: int = 90_000) -> None:
+def settle(page, quiet_ms: int = 1000, timeout_ms: int = 90_000) -> None:
     """Wait until the script run is over, every chart is drawn (plotly and graphviz draw after the run), and the
     page has stayed the same for quiet_ms: pages fill in after their first paint (a model loading, fragments)."""
     wait_for_app(page, timeout_ms)

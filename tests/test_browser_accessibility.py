@@ -1,4 +1,6 @@
-"""In headless Chromium: axe-core on every page once it has fully drawn, and the main controls from the keyboard."""
+"""In headless Chromium: axe-core and outside requests on every page once drawn; the main controls by keyboard."""
+
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -9,9 +11,13 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_page_has_no_serious_accessibility_violation(page, app_url, name):
+def test_page_has_no_serious_accessibility_violation_and_calls_no_outside_host(page, app_url, name):
+    app = urlsplit(app_url).netloc
+    outside = []
+    page.on("request", lambda request: outside.append(request.url) if urlsplit(request.url).netloc != app else None)
     page.goto(f"{app_url}/{PAGES[name]}")
     settle(page)
+    assert [url for url in outside if not url.startswith(("data:", "blob:"))] == []  # offline classrooms work
     violations = audit(page)
     print(f"axe on /{PAGES[name]}:\n{describe(violations)}")
     assert not blocking(violations), describe(blocking(violations))
