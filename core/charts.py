@@ -10,6 +10,13 @@ DIGITS = [str(digit) for digit in range(10)]
 INK = "gray"  # white ink on black, as the model sees it
 INK_SCALE = [[0.0, "#000000"], [1.0, "#ffffff"]]
 COMPACT = {"margin": {"l": 10, "r": 10, "t": 56, "b": 10}}  # room on top for the title below the toolbar
+
+
+def titled(text: str) -> dict:
+    """A chart title just above the plot, below the chart's toolbar (a narrow chart's toolbar covers its top)."""
+    return {"text": text, "y": 1, "yref": "paper", "yanchor": "bottom", "pad": {"b": 6}}
+
+
 # One colour per digit, the same on every chart; from Paul Tol's colour-blind-safe "muted" scheme plus grey.
 DIGIT_COLORS = ["#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499",
                 "#777777"]  # fmt: skip
@@ -26,7 +33,7 @@ def class_distribution(train_counts: np.ndarray, test_counts: np.ndarray) -> go.
         ]
     )
     figure.update_layout(
-        barmode="group", xaxis_title="digit", yaxis_title="images", title="Images per digit", **COMPACT
+        barmode="group", xaxis_title="digit", yaxis_title="images", title=titled("Images per digit"), **COMPACT
     )
     return figure
 
@@ -91,7 +98,7 @@ def pixel_histogram(counts: np.ndarray) -> go.Figure:
         go.Bar(x=np.arange(len(counts)), y=counts, hovertemplate="value %{x}: %{y:,} pixels<extra></extra>")
     )
     figure.update_layout(
-        title="Pixel intensities", xaxis_title="pixel value", yaxis_title="pixels", yaxis_type="log", **COMPACT
+        title=titled("Pixel intensities"), xaxis_title="pixel value", yaxis_title="pixels", yaxis_type="log", **COMPACT
     )
     return figure
 
@@ -103,7 +110,7 @@ def image_heatmap(image: np.ndarray, title: str = "") -> go.Figure:
         {
             "data": [{"type": "heatmap", "z": np.asarray(image, np.float64), "colorscale": INK_SCALE,
                       "showscale": False, "hovertemplate": "row %{y}, col %{x}: %{z}<extra></extra>"}],
-            "layout": {"title": {"text": title}, "height": 420, **COMPACT,
+            "layout": {"title": titled(title), "height": 420, **COMPACT,
                        "xaxis": {"constrain": "domain", "range": [-0.5, width - 0.5]},
                        "yaxis": {"autorange": "reversed", "scaleanchor": "x", "constrain": "domain"}},
         }
@@ -119,7 +126,7 @@ def pca_scatter(coordinates: np.ndarray, labels: np.ndarray, explained: tuple[fl
         for digit in DIGITS
     ]  # fmt: skip
     return go.Figure(
-        {"data": traces, "layout": {"title": {"text": "Principal components of the images"}, "height": 520, **COMPACT,
+        {"data": traces, "layout": {"title": titled("Principal components of the images"), "height": 520, **COMPACT,
                                     "legend": {"title": {"text": "digit"}},
                                     "xaxis": {"title": {"text": f"PC 1 ({explained[0]:.0%} of variance)"}},
                                     "yaxis": {"title": {"text": f"PC 2 ({explained[1]:.0%})"}}}}
@@ -192,7 +199,7 @@ def accuracy_by_digit(accuracy: np.ndarray, counts: np.ndarray) -> go.Figure:
                       "customdata": counts, "marker": {"color": DIGIT_COLORS},
                       "text": [f"{c}" for c in counts], "textposition": "outside",
                       "hovertemplate": "digit %{x}: %{y:.0%} of %{customdata}<extra></extra>"}],
-            "layout": {"height": 300, **COMPACT, "title": {"text": "Accuracy by digit (number drawn above each bar)"},
+            "layout": {"height": 300, **COMPACT, "title": titled("Accuracy by digit (number drawn above each bar)"),
                        "xaxis": {"title": {"text": "digit"}, "type": "category"},
                        "yaxis": {"title": {"text": "accuracy"}, "range": [0, 1.1], "tickformat": ".0%"}},
         }
@@ -272,7 +279,7 @@ def attribution_overlay(image: np.ndarray, attribution: np.ndarray, title: str) 
                  "zmid": 0, "zmin": -limit, "zmax": limit, "colorbar": {"title": {"text": "evidence"}},
                  "hovertemplate": "row %{y}, col %{x}: %{z:+.4f}<extra></extra>"},
             ],
-            "layout": {"title": {"text": title}, "height": 340, **COMPACT,
+            "layout": {"title": titled(title), "height": 340, **COMPACT,
                        "xaxis": {"visible": False, "constrain": "domain"},
                        "yaxis": {"visible": False, "autorange": "reversed", "scaleanchor": "x"}},
         }

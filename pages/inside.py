@@ -12,13 +12,20 @@ from core.insight import (
     as_model_input,
     first_layer_responses,
     first_weighted_layer,
-    integrated_gradients,
     layer_outputs,
     unit_order,
     weight_images,
 )
 from core.model import predict_probabilities
-from pages.widgets import LATEST_DRAWING_KEY, ensure_frame, load_selected_dataset, model_picker, runs_for, show_chart
+from pages.widgets import (
+    LATEST_DRAWING_KEY,
+    ensure_frame,
+    load_selected_dataset,
+    model_picker,
+    runs_for,
+    show_chart,
+    show_evidence,
+)
 
 YOUR_DRAWING = "Your latest drawing"
 A_TEST_IMAGE = "A test image"
@@ -148,9 +155,7 @@ def why_ui(model, image: np.ndarray, probabilities: np.ndarray) -> None:
                          format_func=lambda d: f"why not {d}? ({probabilities[d]:.1%})")  # fmt: skip
     columns = st.columns(2)
     for column, digit in zip(columns, (ranked[0], other), strict=True):
-        attribution = integrated_gradients(model, image, digit)
-        show_chart(column, charts.attribution_overlay(image, attribution, f"Evidence for {digit}"),
-                            key=f"inside-why-{digit}")  # fmt: skip
+        show_evidence(column, model, image, digit, f"Evidence for {digit}", key=f"inside-why-{digit}")
     st.caption(
         "Integrated gradients: how much each pixel moved the probability of that digit, on the way from a black "
         "image to this one. Red pixels are evidence for it, blue against; they add up to the change in probability."

@@ -9,7 +9,6 @@ import streamlit as st
 
 from core import cache, charts
 from core.data import Dataset
-from core.insight import integrated_gradients
 from core.model import model_input_shape, predict_probabilities
 from core.my_digits import read_digits
 from core.preprocess import (
@@ -30,14 +29,15 @@ from pages.widgets import (
     model_picker,
     runs_for,
     show_chart,
+    show_evidence,
     show_refusal,
 )
 
 CANVAS_KEY = "canvas"
 CANVAS_SIZE = 280
 GALLERY_SIZE = 40
-HANDWRITING_RUNS = 8
-NOTICEABLE_SLANT = 8  # degrees: a lean worth mentioning  # the newest runs compared on the user's digits
+HANDWRITING_RUNS = 8  # the newest runs compared on the user's digits
+NOTICEABLE_SLANT = 8  # degrees: a lean worth mentioning
 ANY = "any"
 KEPT_KEY = "kept_digit_message"  # said once the page has rerun after a digit was kept
 TOUCH_AGENTS = ("Mobi", "Android", "iPhone", "iPad")  # phones and tablets: no hover
@@ -141,7 +141,7 @@ def drawing_ui(model, run_id: str, dataset: Dataset) -> None:
 
 def label_ui(image: np.ndarray, dataset: Dataset) -> None:
     """ "This is a 7": the drawing joins the user's labelled digits (the Your handwriting tab reads them)."""
-    label = st.pills("This is a...", list(range(10)), key="label_digit")
+    label = st.pills("This is a...", list(range(10)), key="label_digit", wrap=True)  # all ten in a narrow column
     if st.button("Keep it in my digits", disabled=label is None, icon=":material/bookmark_add:", key="keep_digit"):
         count = cache.my_digits(dataset.image_format).add(image, label, browser_owner())
         st.session_state[KEPT_KEY] = (
@@ -206,9 +206,8 @@ def why_view(model, image: np.ndarray, probabilities: np.ndarray, source: str) -
     other = other_column.selectbox("Why not...", ranked[1:], key=f"why-not-{source}",
                                    format_func=lambda d: f"{d} ({probabilities[d]:.1%})")  # fmt: skip
     for column, digit in ((answer_column, ranked[0]), (other_column, other)):
-        attribution = integrated_gradients(model, image, digit)
-        show_chart(column, charts.attribution_overlay(image, attribution, f"Evidence for {digit}"),
-                            key=f"why-{source}-{digit}-{column is answer_column}")  # fmt: skip
+        attribution = show_evidence(column, model, image, digit, f"Evidence for {digit}",
+                                    key=f"why-{source}-{digit}-{column is answer_column}")  # fmt: skip
         column.caption(f"Red pixels pushed the model towards {digit}, blue ones away; together they add up to "
                        f"{attribution.sum():+.1%} of probability against a black image.")  # fmt: skip
 
@@ -324,12 +323,13 @@ def mistakes_ui(model, dataset: Dataset, probabilities: np.ndarray, predicted: n
     shown = indices[:GALLERY_SIZE]
     labels = [f"{predicted[i]}, true {dataset.y_test[i]} ({probabilities[i, predicted[i]]:.0%})" for i in shown]
     event = show_chart(st, charts.image_grid(dataset.x_test[shown], labels, clickable=True), key="mistakes",
-                            on_select="rerun", selection_mode="points")  # fmt: skip
+                       on_select="rerun", selection_mode="points")  # fmt: skip
     st.caption(f"{len(indices):,} such mistakes; the first {len(shown)} shown with the model's confidence. "
                "Click one to see why it was misread.")  # fmt: skip
     points = event.selection.points if event and event.selection else []
-    if points and points[0].get("point_index", points[0].get("point_number")) is not None:
-        index = int(shown[points[0].get("point_index", points[0].get("point_number"))])
+    clicked = points[0].get("point_index", points[0].get("point_number")) if points else None
+    if clicked is not None:
+        index = int(shown[clicked])
         why_chain(model, dataset.x_test[index] / dataset.pixel_max, int(predicted[index]), int(dataset.y_test[index]))
 
 
@@ -337,9 +337,7 @@ def why_chain(model, image: np.ndarray, answer: int, truth: int) -> None:
     """One misread test image: the evidence the model saw for its answer beside the evidence for the truth."""
     answer_column, truth_column = st.columns(2)
     for column, digit, role in ((answer_column, answer, "its answer"), (truth_column, truth, "the truth")):
-        attribution = integrated_gradients(model, image, digit)
-        show_chart(column, charts.attribution_overlay(image, attribution, f"Evidence for {digit} ({role})"),
-                            key=f"why-mistake-{role}")  # fmt: skip
+        show_evidence(column, model, image, digit, f"Evidence for {digit} ({role})", key=f"why-mistake-{role}")
     st.caption(f"Red pixels pushed the model towards the digit above them, blue ones away. Where the {answer} "
                f"found more red than the {truth}, the model read a {answer}.")  # fmt: skip
 

@@ -9,10 +9,11 @@ import re
 import string
 import uuid
 
+import numpy as np
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from core import cache
+from core import cache, charts
 from core.config import (
     FIELD_GROUPS,
     FIELDS,
@@ -26,6 +27,7 @@ from core.config import (
     snap_to_panel,
 )
 from core.data import DATASET_NAMES, DATASET_TITLES, Dataset, DatasetError, image_format_of, uploaded_dataset_names
+from core.insight import integrated_gradients
 from core.store import RunRecord
 
 DATASET_KEY = "dataset"
@@ -75,6 +77,13 @@ CHART_CONFIG = {"displayModeBar": True, "displaylogo": False, "toImageButtonOpti
 def show_chart(container, figure, **options):
     """A plotly chart in `container` (st, a column...), its toolbar with 'Download plot as PNG' always shown."""
     return container.plotly_chart(figure, config=CHART_CONFIG, **options)
+
+
+def show_evidence(container, model, image: np.ndarray, digit: int, title: str, key: str) -> np.ndarray:
+    """Integrated gradients for `digit`, drawn over the image in `container`; returns the attribution."""
+    attribution = integrated_gradients(model, image, digit)
+    show_chart(container, charts.attribution_overlay(image, attribution, title), key=key)
+    return attribution
 
 
 # ---- Who is this browser ------------------------------------------------------------------------------------
