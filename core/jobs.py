@@ -11,12 +11,14 @@ No TensorFlow here: the server does not need it to train.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
 import subprocess
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,6 +64,7 @@ class TrainingCluster:
         self.idle_seconds = idle_seconds
         self._process: subprocess.Popen | None = None
         self._client: Client | None = None
+        _clusters.add(self)
         self._lock = threading.Lock()
 
     @classmethod
@@ -138,6 +141,17 @@ class TrainingCluster:
             except subprocess.TimeoutExpired:
                 self._process.kill()
         self._client = self._process = None
+
+
+_clusters: weakref.WeakSet[TrainingCluster] = weakref.WeakSet()
+
+
+@atexit.register
+def close_all() -> None:
+    """Close every cluster connection of this process (at exit: no client left waiting for a scheduler),
+    connections to other schedulers before the embedded clusters they may point at."""
+    for cluster in sorted(_clusters, key=lambda cluster: cluster.embedded):
+        cluster.close()
 
 
 class SchedulerReporter:

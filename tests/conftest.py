@@ -37,11 +37,11 @@ def isolated_store(monkeypatch, model_dir):
 @pytest.fixture(scope="session")
 def training_cluster():
     """One embedded training cluster for the session's tests (two workers at most, kept while tests run)."""
-    from core.jobs import TrainingCluster
+    from core.jobs import TrainingCluster, close_all
 
     cluster = TrainingCluster(address=None, max_workers=2, idle_seconds=3600)
     yield cluster
-    cluster.close()
+    close_all()  # the pages' connections to it too
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,6 @@ PHONE = {
 }
 # Strokes as fractions of the canvas, in the order a person draws them.
 FOUR = [[(0.3, 0.15), (0.22, 0.55), (0.78, 0.55)], [(0.62, 0.15), (0.62, 0.88)]]
-SEVEN = [[(0.25, 0.2), (0.75, 0.2)], [(0.75, 0.2), (0.45, 0.85)]]
 SEVEN_AT_THE_TOP = [[(0.2, 0.08), (0.8, 0.08)], [(0.8, 0.08), (0.45, 0.9)]]  # the stem starts in the top corner
 # Records where each finger landed: on the canvas, or on something lying over it.
 TOUCH_LOG = """window.__touchTargets = [];
@@ -70,9 +69,7 @@ def open_canvas(phone, app_url) -> None:
     phone.locator("canvas.upper-canvas").wait_for(timeout=60_000)
 
 
-@pytest.mark.parametrize(
-    ("digit", "strokes"), [("4", FOUR), ("7", SEVEN), ("7", SEVEN_AT_THE_TOP)], ids=["four", "seven", "seven-at-top"]
-)
+@pytest.mark.parametrize(("digit", "strokes"), [("4", FOUR), ("7", SEVEN_AT_THE_TOP)], ids=["four", "seven-at-top"])
 def test_a_two_stroke_digit_drawn_by_touch_reads_right(phone, app_url, digit, strokes):
     open_canvas(phone, app_url)
     draw_by_touch(phone, strokes)

@@ -18,6 +18,8 @@ LONG = dataclasses.replace(QUICK, epochs=30)  # on all 60,000 images: a run that
 SLICE = 2_000
 TIMEOUT = 120
 
+pytestmark = pytest.mark.cluster
+
 
 @pytest.fixture
 def cluster(training_cluster):
