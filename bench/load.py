@@ -1,9 +1,12 @@
 """A class at work: ten browser sessions drawing digits on Draw & predict while two trainings run.
 
-Each drawing session clears the canvas, draws a digit with the mouse and waits for the Prediction, again and
-again. Printed: the time from mouse-up to the new Prediction on the page (p50, p95), the server's own time per
-stroke (the page's "The server answered in" caption), errors, what the two trainings achieved meanwhile, and
-the memory of the web server and of the training cluster before and after.
+Each drawing session clears the canvas, draws a digit with the mouse, waits for the Prediction and looks at it
+for 1.5-3 s (a person's pace), again and again; the sessions join two seconds apart, as a class does.
+Printed: the time from mouse-up to the new Prediction on the page (p50, p95), the server's own time per stroke
+(the page's "The server answered in" caption), errors, what the two trainings achieved meanwhile, the CPU time
+of the web server, the training cluster and Chromium, and the memory of the server and the cluster. The
+Chromium tabs share the machine's cores with the server and the trainings: on a small machine, mouse-up to
+Prediction includes their wait for a core, which a class's own laptops would not add.
 
 The app runs on a fresh store holding the seed notebook's network, trained here first (full MNIST, 5 epochs).
 Needs Debian's chromium and the test extras. Run: python bench/load.py [--sessions 10] [--strokes 12]
@@ -13,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import random
 import re
 import statistics
 import sys
@@ -29,13 +34,15 @@ from core.config import SEED  # noqa: E402
 from core.runs import LocalReporter, TrainingRequest  # noqa: E402
 from core.store import RunStore, new_run_id  # noqa: E402
 from core.training import run_training  # noqa: E402
-from tests.browser import CHROMIUM, CHROMIUM_FLAGS, running_app  # noqa: E402
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, running_app  # noqa: E402
 
 DIGITS = {  # strokes as fractions of the canvas
     "1": [[(0.52, 0.15), (0.48, 0.85)]],
     "7": [[(0.25, 0.2), (0.75, 0.2), (0.45, 0.86)]],
     "4": [[(0.3, 0.15), (0.25, 0.6), (0.75, 0.6)], [(0.62, 0.3), (0.62, 0.88)]],
 }
+JOIN_SECONDS = 2.0  # between one session's arrival and the next
+LOOK_SECONDS = (1.5, 3.0)  # a person looks at the answer before drawing the next digit
 SERVER_TIME = re.compile(r"The server answered in ([\d.]+) ms")
 
 
@@ -43,6 +50,7 @@ SERVER_TIME = re.compile(r"The server answered in ([\d.]+) ms")
 class Stroke:
     seconds: float  # mouse-up to the Prediction shown
     server_ms: float | None
+    sent_seconds: float | None  # mouse-up to the drawing leaving the browser (the canvas component waits first)
 
 
 def process_tree_mb(pid: int) -> tuple[float, float]:
@@ -50,6 +58,23 @@ def process_tree_mb(pid: int) -> tuple[float, float]:
     process = psutil.Process(pid)
     children = sum(child.memory_info().rss for child in process.children(recursive=True))
     return process.memory_info().rss / 2**20, children / 2**20
+
+
+def cpu_seconds(server: int) -> dict[str, float]:
+    """CPU seconds used so far by the web server, by its training cluster, and by this script's Chromium."""
+
+    def used(processes) -> float:
+        total = 0.0
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+    web = psutil.Process(server)
+    browsers = [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name().lower()]
+    return {"web server": used([web]), "training cluster": used(web.children(recursive=True)),
+            "Chromium": used(browsers)}  # fmt: skip
 
 
 def server_pid(url: str) -> int:
@@ -75,28 +100,39 @@ async def draw(page, strokes) -> None:
         await page.mouse.up()
 
 
-async def drawing_session(browser, url: str, strokes: int, results: list[Stroke], errors: list[str]) -> None:
+async def drawing_session(
+    browser, url: str, index: int, strokes: int, results: list[Stroke], errors: list[str]
+) -> None:
+    await asyncio.sleep(JOIN_SECONDS * index)
+    pace = random.Random(index)
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
+    sent: list[float] = []  # when the browser sent a drawing (a message of over 1 kB) to the server
+    page.on("websocket", lambda socket: socket.on(
+        "framesent", lambda frame: sent.append(time.perf_counter()) if len(frame) > 1000 else None))  # fmt: skip
     try:
-        await page.goto(f"{url}/predict")
+        await page.goto(f"{url}/predict", timeout=120_000)
         await page.locator("canvas.upper-canvas").wait_for(timeout=120_000)
         prompt = page.get_by_text("Draw a digit on the black square")
         metric = page.get_by_test_id("stMetric").filter(has_text="Prediction")
-        for index in range(strokes):
-            digit = list(DIGITS)[index % len(DIGITS)]
+        for stroke in range(strokes):
+            digit = list(DIGITS)[stroke % len(DIGITS)]
             await prompt.wait_for(timeout=60_000)  # a blank canvas
             await draw(page, DIGITS[digit])
             released = time.perf_counter()
             await metric.wait_for(timeout=60_000)
             seconds = time.perf_counter() - released
             caption = await page.get_by_text(SERVER_TIME).inner_text()
-            results.append(Stroke(seconds, float(SERVER_TIME.search(caption).group(1))))
+            leaving = next((moment - released for moment in sent if moment >= released), None)
+            results.append(Stroke(seconds, float(SERVER_TIME.search(caption).group(1)), leaving))
+            await asyncio.sleep(pace.uniform(*LOOK_SECONDS))
             await page.get_by_role("button", name="Reset canvas & history").click()
         if await page.get_by_test_id("stException").count():
             errors.append("an exception box on the page")
     except Exception as error:
         errors.append(f"{type(error).__name__}: {str(error).splitlines()[0][:120]}")
+        with contextlib.suppress(Exception):  # what that browser showed, to look at
+            await page.screenshot(path=str(ARTIFACTS / f"load-error-{index}.png"), full_page=True)
     finally:
         await context.close()
 
@@ -110,31 +146,38 @@ async def start_training(browser, url: str):
     return context, page
 
 
-async def run(url: str, sessions: int, strokes: int) -> tuple[list[Stroke], list[str], list[str]]:
+async def run(url: str, server: int, sessions: int, strokes: int, trainings: int):
+    """The strokes, the errors, what each training was doing at the end, and the CPU seconds each side used."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
-        trainers = [await start_training(browser, url) for _ in range(2)]
+        trainers = [await start_training(browser, url) for _ in range(trainings)]
         results: list[Stroke] = []
         errors: list[str] = []
-        started = time.perf_counter()
-        await asyncio.gather(*(drawing_session(browser, url, strokes, results, errors) for _ in range(sessions)))
+        started, cpu_before = time.perf_counter(), cpu_seconds(server)
+        await asyncio.gather(
+            *(drawing_session(browser, url, index, strokes, results, errors) for index in range(sessions))
+        )
+        cpu = {side: used - cpu_before[side] for side, used in cpu_seconds(server).items()}
         print(f"{len(results)} strokes in {time.perf_counter() - started:.0f} s")
         training = []
         for context, page in trainers:
             text = await page.get_by_test_id("stMain").inner_text()
             training.append(next((line for line in text.splitlines() if "samples/s" in line), "not training"))
-            await page.get_by_test_id("stMain").get_by_role("button", name="Stop", exact=True).click()
+            stop = page.get_by_test_id("stMain").get_by_role("button", name="Stop", exact=True)
+            if await stop.is_enabled():
+                await stop.click()
             await context.close()
         await browser.close()
-    return results, errors, training
+    return results, errors, training, cpu
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--strokes", type=int, default=12, help="per session")
+    parser.add_argument("--trainings", type=int, default=2, help="runs of 30 epochs on all of MNIST meanwhile")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="digitlab-load-") as store:
         run_id = new_run_id()
@@ -144,17 +187,27 @@ def main() -> None:
         with running_app(env={"DIGITLAB_MODEL_DIR": store}) as url:
             pid = server_pid(url)
             before = process_tree_mb(pid)
-            results, errors, training = asyncio.run(run(url, args.sessions, args.strokes))
+            results, errors, training, cpu = asyncio.run(run(url, pid, args.sessions, args.strokes, args.trainings))
             after = process_tree_mb(pid)
     seconds = sorted(stroke.seconds * 1000 for stroke in results)
     server = sorted(stroke.server_ms for stroke in results if stroke.server_ms is not None)
-    print(f"{args.sessions} sessions drawing while 2 trainings run, {len(results)} strokes, {len(errors)} errors")
+    print(
+        f"{args.sessions} sessions drawing while {args.trainings} trainings run: {len(results)} strokes, "
+        f"{len(errors)} errors"
+    )
+    for error in errors:
+        print(f"error: {error}")
+    if not results:
+        return
     print(f"mouse-up to Prediction: p50 {statistics.median(seconds):.0f} ms, p95 {percentile(seconds, 95):.0f} ms")
+    waits = sorted(stroke.sent_seconds * 1000 for stroke in results if stroke.sent_seconds is not None)
+    if waits:
+        print(f"of which before the drawing leaves the browser: p50 {statistics.median(waits):.0f} ms "
+              "(streamlit-drawable-canvas sends 200 ms after the last change)")  # fmt: skip
     print(f"server time per stroke: p50 {statistics.median(server):.1f} ms, p95 {percentile(server, 95):.1f} ms")
     for line in training:
         print(f"training meanwhile: {line}")
-    for error in errors:
-        print(f"error: {error}")
+    print("CPU seconds while they drew: " + ", ".join(f"{side} {seconds:.0f}" for side, seconds in cpu.items()))
     print(f"memory, web server: {before[0]:.0f} MB before, {after[0]:.0f} MB after; training cluster and workers: "
           f"{before[1]:.0f} MB before, {after[1]:.0f} MB after")  # fmt: skip
 

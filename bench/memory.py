@@ -63,7 +63,10 @@ def main() -> None:
         learner.goto(f"{url}/predict")
         learner.locator("canvas.upper-canvas").wait_for(timeout=120_000)
         wait_for_app(learner)
-        server_after_walk, _ = report("after Draw & predict (every page visited)", pid)
+        learner.goto(f"{url}/inside")
+        wait_for_app(learner)
+        learner.wait_for_function(CHARTS_DRAWN, timeout=120_000)
+        server_after_walk, _ = report("after Draw & predict and Inside (every page)", pid)
         print(f"growth between the first and the third run: {totals[2] - totals[0]:+.0f} MB (server + workers)")
 
         before, _ = report("before the idle sessions", pid)

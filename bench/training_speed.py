@@ -23,7 +23,7 @@ from core.config import PRESETS, SEED  # noqa: E402
 from core.data import load_dataset  # noqa: E402
 from core.jobs import SchedulerReporter, TrainingCluster, TrainingJob  # noqa: E402
 from core.model import build_model  # noqa: E402
-from core.runs import LocalReporter, Progress, TrainingRequest  # noqa: E402
+from core.runs import LocalReporter, Progress, RunResult, TrainingRequest  # noqa: E402
 from core.store import new_run_id  # noqa: E402
 from core.training import (  # noqa: E402
     NO_XLA,
@@ -44,7 +44,7 @@ def channel_cost(cluster: TrainingCluster, calls: int = 200) -> float:
 
     def measure() -> float:
         reporter = SchedulerReporter("bench-channel")
-        snapshot = Progress("bench-channel", history={"loss": [0.1] * 30, "accuracy": [0.9] * 30})
+        snapshot = Progress("bench-channel", result=RunResult({"loss": [0.1] * 30, "accuracy": [0.9] * 30}))
         started = time.perf_counter()
         for _ in range(calls):
             reporter.publish(snapshot)
