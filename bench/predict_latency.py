@@ -1,7 +1,7 @@
 """Server-side latency of one drawn digit: canvas PNG -> RGBA -> MNIST-style 28x28 -> model -> probabilities.
 
-Times what the Draw & predict page does after each stroke (decode the canvas image, preprocess, call the
-model directly), against Keras' `predict` for comparison. Prints the median and 95th percentile in ms.
+Times what the Draw & predict page does after each stroke (decode the canvas image, preprocess, run the
+model's traced forward pass), against Keras' `predict` for comparison. Prints the median and p95 in ms.
 Run: python bench/predict_latency.py [--repeats 300]
 """
 
@@ -62,7 +62,7 @@ def main() -> None:
         image = canvas_to_mnist(np.asarray(Image.open(io.BytesIO(png))))
         return model.predict(image.reshape(1, 784), verbose=0)[0]
 
-    for name, step in (("page path: model(x) directly", direct), ("same with model.predict", with_predict)):
+    for name, step in (("page path: traced forward pass", direct), ("same with model.predict", with_predict)):
         step(pngs[0])  # warm up: the page's cached model is traced once when loaded
         timings = []
         for index in range(args.repeats):

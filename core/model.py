@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,9 +39,27 @@ def model_input_shape(model) -> tuple[int, ...]:
 
 
 def predict_probabilities(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Class probabilities by calling the model directly (much faster than `predict` for small inputs)."""
-    parts = [np.asarray(model(x[start : start + batch_size], training=False)) for start in range(0, len(x), batch_size)]
+    """Class probabilities through the model's traced forward pass (much faster than `predict` for small inputs)."""
+    forward = traced_forward(model)
+    x = np.asarray(x, np.float32)
+    parts = [np.asarray(forward(x[start : start + batch_size])) for start in range(0, len(x), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0, 10), np.float32)
+
+
+_forward_passes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def traced_forward(model):
+    """The model's inference pass as one TensorFlow graph, traced on first use and kept while the model lives.
+    Measured in the web server: one digit through it ~1 ms, through an eager `model(x)` call 7-13 ms."""
+    forward = _forward_passes.get(model)
+    if forward is None:
+        import tensorflow as tf
+
+        model_ref = weakref.ref(model)  # the graph must not keep its model alive
+        forward = tf.function(lambda x: model_ref()(x, training=False), reduce_retracing=True)
+        _forward_passes[model] = forward
+    return forward
 
 
 def probabilities_on_test_set(model, dataset) -> np.ndarray:
