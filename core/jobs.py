@@ -64,8 +64,8 @@ class TrainingCluster:
         self.idle_seconds = idle_seconds
         self._process: subprocess.Popen | None = None
         self._client: Client | None = None
-        _clusters.add(self)
         self._lock = threading.Lock()
+        _clusters.add(self)  # closed at exit (close_all)
 
     @classmethod
     def from_environment(cls) -> TrainingCluster:

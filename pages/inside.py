@@ -133,14 +133,14 @@ def layers_ui(model, image: np.ndarray) -> None:
         maps = np.moveaxis(answer, -1, 0)[:16]
         maps = maps / (np.abs(maps).max(axis=(1, 2), keepdims=True) + 1e-9)
         show_chart(st, charts.image_grid(np.clip(maps, 0, 1), [f"filter {i}" for i in range(len(maps))]),
-                        key="inside-maps")  # fmt: skip
+                   key="inside-maps")  # fmt: skip
         st.caption("Each square is one filter's answer at every position: it lights up where its pattern appears.")
         return
     strip, strongest = st.columns([3, 2])
     show_chart(strip, charts.activation_strip(answer), key="inside-strip")
     top = np.argsort(-answer)[:TOP_UNITS]
     show_chart(strongest, charts.weight_grid(weight_images(model)[top], [f"#{unit}" for unit in top], columns=4),
-                           key="inside-top-units")  # fmt: skip
+               key="inside-top-units")  # fmt: skip
     active = int(np.sum(answer > 0))
     st.caption(
         f"{active} of {answer.size} units of {first.name} answer this digit at all (ReLU silences the rest). Right: "
@@ -167,7 +167,7 @@ def hidden_map_ui(root: str, run_id: str, epoch: int | None, dataset: Dataset, m
     hidden = cache.hidden_layer_map(root, run_id, epoch, dataset.name)
     star = hidden.place(dict(layer_outputs(model, image))[hidden.layer])
     event = show_chart(st, charts.hidden_map_scatter(hidden.coordinates, hidden.labels, star), key="inside-map",
-                            on_select="rerun", selection_mode="points")  # fmt: skip
+                       on_select="rerun", selection_mode="points")  # fmt: skip
     st.caption(
         f"{len(hidden.labels):,} test digits placed by what the last hidden layer ({hidden.layer}) answers, squeezed "
         "to two dimensions (PCA); the star is the digit above. Digits the network finds alike land together. "
