@@ -6,10 +6,13 @@ Printed: the time from mouse-up to the new Prediction on the page (p50, p95), th
 (the page's "The server answered in" caption), errors, what the two trainings achieved meanwhile, the CPU time
 of the web server, the training cluster and Chromium, and the memory of the server and the cluster. The
 Chromium tabs share the machine's cores with the server and the trainings: on a small machine, mouse-up to
-Prediction includes their wait for a core, which a class's own laptops would not add.
+Prediction includes their wait for a core, which a class's own laptops would not add. With --server-core the
+web server (and its training cluster) runs on one core and Chromium on the others, as if the browsers ran
+elsewhere: the server's own time per stroke, without a renderer competing for its core.
 
 The app runs on a fresh store holding the seed notebook's network, trained here first (full MNIST, 5 epochs).
-Needs Debian's chromium and the test extras. Run: python bench/load.py [--sessions 10] [--strokes 12]
+Needs Debian's chromium and the test extras.
+Run: python bench/load.py [--sessions 10] [--strokes 12] [--trainings 2] [--server-core]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import os
 import random
 import re
 import statistics
@@ -178,13 +182,18 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--strokes", type=int, default=12, help="per session")
     parser.add_argument("--trainings", type=int, default=2, help="runs of 30 epochs on all of MNIST meanwhile")
+    parser.add_argument("--server-core", action="store_true", help="the server on one core, Chromium on the others")
     args = parser.parse_args()
+    cores = sorted(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory(prefix="digitlab-load-") as store:
         run_id = new_run_id()
         outcome = run_training(TrainingRequest(run_id, SEED, "mnist"), LocalReporter())
         RunStore(store).save_outcome(run_id, "mnist", dataclasses.asdict(SEED), 60_000, outcome)
         print(f"seed model ready: test accuracy {outcome.progress.result.test_accuracy:.2%}")
+        if args.server_core:
+            os.sched_setaffinity(0, cores[:1])  # inherited by the server, its threads and its cluster...
         with running_app(env={"DIGITLAB_MODEL_DIR": store}) as url:
+            os.sched_setaffinity(0, cores[1:] if args.server_core else cores)  # ...and these by Chromium
             pid = server_pid(url)
             before = process_tree_mb(pid)
             results, errors, training, cpu = asyncio.run(run(url, pid, args.sessions, args.strokes, args.trainings))

@@ -1,28 +1,44 @@
-"""Server-side latency of one drawn digit: canvas PNG -> RGBA -> MNIST-style 28x28 -> model -> probabilities.
+"""Server-side latency of one drawn digit: canvas PNG -> RGBA -> MNIST-style 28x28 -> model -> two charts.
 
-Times what the Draw & predict page does after each stroke (decode the canvas image, preprocess, run the
-model's traced forward pass), against Keras' `predict` for comparison. Prints the median and p95 in ms.
+Times what the Draw & predict page computes after each stroke (decode the canvas image, read it with
+deslanting on, run the model's traced forward pass, build and serialise its two charts as st.plotly_chart
+does), against Keras' `predict` for comparison. Then the whole server path as the page itself reports it in
+its "The server answered in" caption (canvas widget, decoding, reading, model, charts, Streamlit's element
+work), with strokes sent through Streamlit's AppTest: no browser shares the cores. (bench/load.py collects the
+same caption with Chromium drawing.) Prints the median and p95 in ms.
 Run: python bench/predict_latency.py [--repeats 300]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
 import io
+import os
+import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import plotly.io
+import plotly.tools
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core import charts  # noqa: E402
 from core.config import SEED  # noqa: E402
-from core.data import load_dataset  # noqa: E402
-from core.model import build_model, predict_probabilities  # noqa: E402
-from core.preprocess import canvas_to_mnist  # noqa: E402
+from core.model import model_from_bytes, predict_probabilities  # noqa: E402
+from core.preprocess import read_canvas  # noqa: E402
+from core.runs import LocalReporter, TrainingRequest  # noqa: E402
+from core.store import RunStore, new_run_id  # noqa: E402
+from core.training import run_training  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_TIME = re.compile(r"The server answered in ([\d.]+) ms")
 
 STROKES = {  # a few digits as polylines on a 280x280 canvas
     "1": [(140, 40), (140, 240)],
@@ -39,6 +55,25 @@ def canvas_png(points) -> bytes:
     return buffer.getvalue()
 
 
+def page_server_times(store: str, run_id: str, pngs: list[bytes], repeats: int) -> list[float]:
+    """The Draw & predict page's own caption after each stroke, strokes sent as the canvas sends them."""
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["DIGITLAB_MODEL_DIR"] = store
+    app = AppTest.from_file(str(ROOT / "pages" / "predict.py"), default_timeout=180)
+    app.session_state["chosen_run"] = run_id
+    app.run()
+    urls = ["data:image/png;base64," + base64.b64encode(png).decode() for png in pngs]
+    milliseconds = []
+    for index in range(repeats):
+        objects = [{"type": "path"}] * (index + 1)  # one stroke more each time: a new canvas value
+        app.session_state["canvas"] = {"drawing": {"raw": {"objects": objects}, "data": urls[index % len(urls)]}}
+        app.run()
+        caption = next(c.value for c in app.caption if SERVER_TIME.match(c.value))
+        milliseconds.append(float(SERVER_TIME.match(caption).group(1)))
+    return milliseconds[5:]  # the first strokes warm up the page's caches
+
+
 def percentiles(milliseconds: list[float]) -> str:
     return f"median {np.median(milliseconds):6.2f} ms   p95 {np.percentile(milliseconds, 95):6.2f} ms"
 
@@ -48,21 +83,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=300)
     args = parser.parse_args()
     config = dataclasses.replace(SEED, epochs=1)
-    model = build_model(config, (784,))
-    mnist = load_dataset("mnist")
-    model.fit(mnist.x_train[:5000].reshape(-1, 784) / 255.0, mnist.y_train[:5000], epochs=1, verbose=0)
+    run_id = new_run_id()
+    outcome = run_training(TrainingRequest(run_id, config, "mnist", 5_000), LocalReporter())
+    model = model_from_bytes(outcome.model_bytes)
     pngs = [canvas_png(points) for points in STROKES.values()]
 
-    def direct(png: bytes) -> np.ndarray:
-        rgba = np.asarray(Image.open(io.BytesIO(png)))
-        image = canvas_to_mnist(rgba)
-        return predict_probabilities(model, image.reshape(1, 784))[0]
+    def page_path(png: bytes, predict=lambda image: predict_probabilities(model, image)) -> None:
+        image = read_canvas(np.asarray(Image.open(io.BytesIO(png))), deslant=True).image
+        probabilities = predict(image.reshape(1, 784))[0]
+        for figure in (charts.image_heatmap(image, "What the model sees"), charts.probability_bars(probabilities)):
+            plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(figure, True), validate=False)
 
-    def with_predict(png: bytes) -> np.ndarray:
-        image = canvas_to_mnist(np.asarray(Image.open(io.BytesIO(png))))
-        return model.predict(image.reshape(1, 784), verbose=0)[0]
+    def with_predict(png: bytes) -> None:
+        page_path(png, lambda image: model.predict(image, verbose=0))
 
-    for name, step in (("page path: traced forward pass", direct), ("same with model.predict", with_predict)):
+    for name, step in (("page path: traced forward pass", page_path), ("same with model.predict", with_predict)):
         step(pngs[0])  # warm up: the page's cached model is traced once when loaded
         timings = []
         for index in range(args.repeats):
@@ -74,9 +109,13 @@ def main() -> None:
     for index in range(args.repeats):
         rgba = np.asarray(Image.open(io.BytesIO(pngs[index % len(pngs)])))
         started = time.perf_counter()
-        canvas_to_mnist(rgba)
+        read_canvas(rgba, deslant=True)
         preprocess.append((time.perf_counter() - started) * 1000)
-    print(f"{'of which canvas_to_mnist':32} {percentiles(preprocess)}")
+    print(f"{'of which read_canvas':32} {percentiles(preprocess)}")
+    with tempfile.TemporaryDirectory(prefix="digitlab-latency-") as store:
+        RunStore(store).save_outcome(run_id, "mnist", dataclasses.asdict(config), 5_000, outcome)
+        server = page_server_times(store, run_id, pngs, min(args.repeats, 100))
+    print(f"{'whole page path (its caption)':32} {percentiles(server)}   ({len(server)} strokes, no browser)")
 
 
 if __name__ == "__main__":

@@ -15,10 +15,8 @@ from core.preprocess import (
     FORMATS,
     TOO_SMALL_FRACTION,
     ImageError,
-    canvas_to_mnist,
     image_bytes_to_mnist,
-    ink_fraction,
-    slant_degrees,
+    read_canvas,
 )
 from core.store import RunRecord, RunStore
 from pages.widgets import (
@@ -121,22 +119,22 @@ def drawing_ui(model, run_id: str, dataset: Dataset) -> None:
             st.caption("Draw one digit, large and centred. The toolbar above the canvas (point at it) undoes "
                        "and clears.")  # fmt: skip
     rgba = drawing.image_data
-    image = canvas_to_mnist(rgba, FORMATS[dataset.image_format], deslant) if rgba is not None else None
-    if image is None:
+    reading = read_canvas(rgba, FORMATS[dataset.image_format], deslant) if rgba is not None else None
+    if reading is None or reading.image is None:
         output_column.info(
             "Draw a digit on the black square: the prediction appears after each stroke.", icon=":material/draw:"
         )
-    elif ink_fraction(rgba) < TOO_SMALL_FRACTION:
+    elif reading.ink_fraction < TOO_SMALL_FRACTION:
         output_column.warning("That is too small to be a digit: draw it bigger, filling most of the square.")
     else:
-        show_prediction(model, run_id, image, started, seen_column, output_column, "canvas")
+        show_prediction(model, run_id, reading.image, started, seen_column, output_column, "canvas")
         with canvas_column:
-            lean = slant_degrees(rgba)
+            lean = reading.lean_degrees
             if abs(lean) >= NOTICEABLE_SLANT:
                 side = "right" if lean > 0 else "left"
                 done = "stood upright before reading" if deslant else "read as drawn: switch on the toggle to compare"
                 st.caption(f"Your digit leans {abs(lean):.0f} degrees to the {side}: {done}.")
-            label_ui(image, dataset)
+            label_ui(reading.image, dataset)
 
 
 def label_ui(image: np.ndarray, dataset: Dataset) -> None:

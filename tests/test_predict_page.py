@@ -2,6 +2,7 @@
 
 import base64
 import io
+import json
 
 import numpy as np
 from PIL import Image
@@ -38,8 +39,10 @@ def test_a_drawn_one_is_predicted_with_its_probabilities(trained_run):
     assert not app.exception
     [prediction] = [m for m in app.metric if m.label == "Prediction"]
     assert prediction.value == "1"
-    charts = [chart.proto.spec for chart in app.get("plotly_chart")]
-    assert any('"probability"' in spec for spec in charts)
+    specs = [chart.proto.spec for chart in app.get("plotly_chart")]
+    for marker in ('"What the model sees"', '"probability"'):  # the two charts redrawn after every stroke
+        chart = json.loads(next(spec for spec in specs if marker in spec))
+        assert "layout" not in chart["layout"]["template"]  # sent without plotly's template: Streamlit themes it
     assert any(caption.value.startswith("The server answered in") for caption in app.caption)
 
 

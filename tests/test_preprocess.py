@@ -271,3 +271,15 @@ def test_deslanting_stands_a_leaning_digit_upright_and_leaves_an_upright_one():
         leaning_bar(0.4))))  # fmt: skip
     height, width = ink_extent(straightened)
     assert height == 20 and width < 6  # a bar again, scaled like MNIST
+
+
+def test_reading_a_canvas_once_gives_what_the_separate_steps_give():
+    rgba = blank_canvas()
+    rgba[..., :3] = (np.stack([leaning_bar(0.3)] * 3, axis=-1) * 255).astype(np.uint8)
+    reading = preprocess.read_canvas(rgba, MNIST_FORMAT, deslant=True)
+    np.testing.assert_allclose(reading.image, grayscale_to_mnist(leaning_bar(0.3), deslant=True), atol=1e-5)
+    assert reading.ink_fraction == ink_fraction(rgba) == pytest.approx(200 / CANVAS, abs=0.01)
+    assert reading.lean_degrees == pytest.approx(preprocess.slant_degrees(leaning_bar(0.3)), abs=1e-3)
+    assert reading.lean_degrees == pytest.approx(np.degrees(np.arctan(0.3)), abs=1.0)
+    blank = preprocess.read_canvas(blank_canvas())
+    assert blank.image is None and blank.ink_fraction == 0.0

@@ -1,12 +1,15 @@
-"""The private Streamlit details Digit Lab relies on: each test fails loudly when Streamlit renames one."""
+"""The private Streamlit (and plotly) details Digit Lab relies on: each test fails loudly when one is renamed."""
 
 import binascii
 
+import numpy as np
+import plotly.graph_objects as go
+import pytest
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import script_runner
 from streamlit.web.server.starlette import starlette_app_utils, starlette_routes
 
-from core import cache
+from core import cache, charts
 from pages.widgets import XSRF_COOKIE, xsrf_token
 
 
@@ -35,3 +38,13 @@ def test_the_browser_token_is_read_from_streamlits_xsrf_cookie():
 def test_foreign_cookies_give_no_token():
     for cookie in ("", "1|abc", "2|zz|00|1", "2|" + binascii.b2a_hex(b"ab").decode() + "|00|1", "anything"):
         assert xsrf_token(cookie) is None
+
+
+def test_plotlys_switch_that_skips_checking_a_figure_exists():
+    """core.charts.plain_figure builds the per-stroke charts with it: checking a figure takes milliseconds."""
+    with pytest.raises(ValueError):
+        go.Figure({"data": [{"type": "bar", "opacity": 5}]})
+    unchecked = go.Figure({"data": [{"type": "bar", "opacity": 5}]}, _validate=False)
+    assert unchecked.to_dict()["data"][0]["opacity"] == 5, "plotly renamed the _validate switch"
+    bars = charts.probability_bars(np.full(10, 0.1)).to_dict()
+    assert bars["layout"]["template"] == {} and bars["data"][0]["type"] == "bar"
