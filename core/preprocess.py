@@ -96,13 +96,22 @@ def _digit_to_image(digit: np.ndarray, image_format: ImageFormat, deslant: bool)
 def slant(digit: np.ndarray) -> float:
     """How far the ink leans: the horizontal shift per row that the second-order moments mu11 / mu02 give
     (positive: the top leans right). 0 for an upright digit."""
-    rows, cols = np.indices(digit.shape, dtype=np.float64)
-    mass = float(digit.sum())
+    return _centre_row_and_lean(digit)[1]
+
+
+def _centre_row_and_lean(digit: np.ndarray) -> tuple[float, float]:
+    """The ink's centre-of-mass row and its lean (see `slant`). Moments in float64 as matrix-vector products:
+    ~10x faster than index grids on a full-size canvas crop."""
+    ink = np.asarray(digit, np.float64)
+    row_mass, col_mass = ink.sum(axis=1), ink.sum(axis=0)
+    mass = float(row_mass.sum())
     if mass <= 0:
-        return 0.0
-    row0, col0 = (digit * rows).sum() / mass, (digit * cols).sum() / mass
-    spread = float((digit * (rows - row0) ** 2).sum())
-    return 0.0 if spread <= 0 else float(-(digit * (rows - row0) * (cols - col0)).sum() / spread)
+        return 0.0, 0.0
+    rows, cols = np.arange(ink.shape[0], dtype=np.float64), np.arange(ink.shape[1], dtype=np.float64)
+    row0 = float(row_mass @ rows / mass)
+    rows, cols = rows - row0, cols - col_mass @ cols / mass
+    spread = float(row_mass @ rows**2)
+    return row0, 0.0 if spread <= 0 else float(-(rows @ (ink @ cols)) / spread)
 
 
 def slant_degrees(gray_or_rgba: np.ndarray) -> float:
@@ -113,11 +122,9 @@ def slant_degrees(gray_or_rgba: np.ndarray) -> float:
 def straighten(digit: np.ndarray) -> np.ndarray:
     """Shear the rows sideways until the ink's mu11 moment is zero: upright, as in the classic MNIST papers
     (measured in bench/handwriting.py: slanted hand-style digits read 2 to 9 points better)."""
-    lean = slant(digit)
+    row0, lean = _centre_row_and_lean(digit)
     if abs(lean) < 1e-3:
         return digit
-    rows = np.indices(digit.shape, dtype=np.float64)[0]
-    row0 = float((digit * rows).sum() / digit.sum())
     pad = int(np.ceil(abs(lean) * digit.shape[0])) + 1  # the widest sideways shift, so no ink is cut off
     # the output pixel (r, c) reads the input at (r, c - pad - lean * (r - row0))
     sheared = ndimage.affine_transform(digit, np.array([[1.0, 0.0], [-lean, 1.0]]), offset=(0.0, -pad + lean * row0),
