@@ -58,9 +58,10 @@ class Stroke:
 
 
 def process_tree_mb(pid: int) -> tuple[float, float]:
-    """(RSS of the process, RSS of its descendants: the training cluster and its workers), in MB."""
+    """(RSS of the process; PSS of its descendants, the training cluster and its workers), in MB.
+    PSS counts each page once across them: workers share what they forked from the cluster's forkserver."""
     process = psutil.Process(pid)
-    children = sum(child.memory_info().rss for child in process.children(recursive=True))
+    children = sum(child.memory_full_info().pss for child in process.children(recursive=True))
     return process.memory_info().rss / 2**20, children / 2**20
 
 

@@ -1,9 +1,9 @@
 """Memory of a server that a class uses: one learner walks every page and trains the seed network three times,
 then ten more browsers sit idle on the Home page, then nobody trains for a while.
 
-Prints the web server's RSS and that of its training cluster (scheduler, nannies and workers) after each
-step, the growth between the first and the third run, the growth per idle session, and what is left once
-the idle workers have been closed. Needs Debian's chromium and the test extras.
+Prints the web server's RSS and the PSS of its training cluster (scheduler, nannies, forkserver and workers:
+pages they share counted once) after each step, the growth between the first and the third run, the growth per
+idle session, and what is left once the idle workers have been closed. Needs Debian's chromium and the test extras.
 Run: python bench/memory.py [--idle-sessions 10]
 """
 
@@ -27,7 +27,8 @@ CHARTS_DRAWN = "document.querySelectorAll('.js-plotly-plot .main-svg').length >=
 def report(label: str, pid: int) -> tuple[float, float]:
     server, cluster = process_tree_mb(pid)
     print(
-        f"{label:48} server {server:6.0f} MB   cluster + workers {cluster:6.0f} MB   total {server + cluster:6.0f} MB"
+        f"{label:48} server {server:6.0f} MB   cluster + workers (PSS) {cluster:6.0f} MB   "
+        f"total {server + cluster:6.0f} MB"
     )
     return server, cluster
 

@@ -34,6 +34,11 @@ def isolated_store(monkeypatch, model_dir):
     monkeypatch.setenv("DIGITLAB_MODEL_DIR", str(model_dir))
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that kill the session's training cluster run last: the pages' cached job board keeps its address."""
+    items.sort(key=lambda item: item.get_closest_marker("kills_session_cluster") is not None)
+
+
 @pytest.fixture(scope="session")
 def training_cluster():
     """One embedded training cluster for the session's tests (two workers at most, kept while tests run)."""

@@ -4,6 +4,7 @@ import dataclasses
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +39,11 @@ def wait_until(condition, timeout=TIMEOUT, what="the condition"):
         time.sleep(0.1)
 
 
+def parent_command_line(pid: int) -> str:
+    parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return Path(f"/proc/{parent}/cmdline").read_text().replace("\0", " ")
+
+
 def test_a_job_trains_in_a_worker_process_and_hands_its_outcome_back(cluster):
     outcomes = []
     job = TrainingJob(request(), cluster, on_end=lambda job, outcome: outcomes.append(outcome)).start()
@@ -48,6 +54,9 @@ def test_a_job_trains_in_a_worker_process_and_hands_its_outcome_back(cluster):
     assert 0.5 < progress.result.test_accuracy < 1
     worker_pid = int(progress.worker.split("@")[0])
     assert worker_pid != os.getpid() and worker_pid in cluster.workers().values()
+    # forked from a forkserver that imported TensorFlow once, so the next worker needs no ~6 s import
+    assert "multiprocessing.forkserver" in parent_command_line(worker_pid)
+    assert "'core.training'" in parent_command_line(worker_pid)
     [outcome] = outcomes
     assert outcome.model_bytes[:2] == b"PK" and len(outcome.epoch_weights) == 1
 
@@ -136,15 +145,14 @@ def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch):
         TrainingJob(request(), cluster).start()
 
 
-def test_a_lost_cluster_fails_its_jobs_and_the_next_training_starts_a_new_one():
-    cluster = TrainingCluster(address=None, max_workers=1, idle_seconds=600)  # its own: this test kills it
-    try:
-        job = TrainingJob(request(LONG, limit=None), cluster).start()
-        wait_until(lambda: job.progress().state is RunState.RUNNING, what="the run to start")
-        cluster._process.kill()  # the whole embedded cluster: scheduler, nannies and workers
-        assert job.wait(TIMEOUT)
-        assert job.progress().state is RunState.FAILED and job.progress().message == CLUSTER_LOST
-        again = TrainingJob(request(), cluster).start()
-        assert again.wait(TIMEOUT) and again.progress().state is RunState.FINISHED
-    finally:
-        cluster.close()
+@pytest.mark.kills_session_cluster
+def test_a_lost_cluster_fails_its_jobs_and_the_next_training_starts_a_new_one(cluster):
+    job = TrainingJob(request(LONG, limit=None), cluster).start()
+    wait_until(lambda: job.progress().state is RunState.RUNNING, what="the run to start")
+    lost = cluster._process
+    lost.kill()  # the whole embedded cluster: scheduler, nannies, forkserver and workers
+    assert job.wait(TIMEOUT)
+    assert job.progress().state is RunState.FAILED and job.progress().message == CLUSTER_LOST
+    again = TrainingJob(request(), cluster).start()
+    assert again.wait(TIMEOUT) and again.progress().state is RunState.FINISHED
+    assert cluster._process is not lost and cluster._process.poll() is None  # a new cluster, still running
