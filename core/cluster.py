@@ -7,8 +7,8 @@ answered before the next training step. It exits when its parent closes its stdi
 
 Workers are forked from a forkserver that imports TensorFlow and `core.training` once, with the first worker:
 every later worker (the second, one after an idle close, one the nanny restarts after a crash) starts training
-within ~1-2 s instead of ~10 s spent importing TensorFlow. The forkserver keeps ~690 MB
-RSS (~270 MB of it its own, the rest TensorFlow's libraries, shared with the web server) while the cluster lives.
+within ~1-2 s instead of ~10 s spent importing TensorFlow. The forkserver keeps ~690 MB RSS (~270 MB of it its
+own, the rest TensorFlow's libraries, shared with the web server) while the cluster lives.
 
 Why a process of its own: a worker process re-runs its parent's `__main__`, which in a Streamlit server is
 whatever page script is running at that moment.
