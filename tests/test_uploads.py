@@ -23,7 +23,10 @@ def private_temp_folder(tmp_path, monkeypatch):
     folder.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(folder))
     yield folder
-    assert list(folder.iterdir()) == [], "an upload left temporary files behind"
+    # TensorFlow's autograph writes each function it converts the first time in a process to a temporary module
+    # that it removes at exit: not an upload's file (it shows when this file's tests run first)
+    left = [path.name for path in folder.iterdir() if not path.name.startswith("__autograph_generated_file")]
+    assert left == [], "an upload left temporary files behind"
 
 
 def zip_of(members: dict[str, bytes]) -> bytes:
@@ -35,14 +38,14 @@ def zip_of(members: dict[str, bytes]) -> bytes:
 
 
 def zip_with_a_huge_member(name: str, megabytes: int, others: dict[str, bytes]) -> bytes:
-    """A small file that unpacks to `megabytes` MB: zeros compress a thousandfold."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    """A small file that unpacks to `megabytes` MB: zeros compress 200-fold even at the fastest level."""
+    buffer, zeros = io.BytesIO(), bytes(MB)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for other, data in others.items():
             archive.writestr(other, data)
         with archive.open(name, "w", force_zip64=True) as member:
             for _ in range(megabytes):
-                member.write(bytes(MB))
+                member.write(zeros)
     return buffer.getvalue()
 
 
