@@ -32,7 +32,7 @@ DIGITS_FORMAT = ImageFormat(size=8, box=8, centre=3.5)
 FORMATS = {"mnist": MNIST_FORMAT, "digits": DIGITS_FORMAT}
 
 INK_THRESHOLD = 0.1  # gray level (0..1) below which a pixel counts as background noise, not ink
-TOO_SMALL_FRACTION = 0.15  # ink_fraction below this: the page hints "draw bigger"
+TOO_SMALL_FRACTION = 0.15  # CanvasReading.ink_fraction below this: the page hints "draw bigger"
 MIN_CONTRAST = 0.1  # an upload whose ink differs from its background by less than this is blank
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000  # refuse larger pictures before decoding them (decompression bombs)
@@ -50,7 +50,7 @@ class CanvasReading:
     """One canvas frame read once: what the model gets, how big the ink is, how far it leans."""
 
     image: np.ndarray | None  # (size, size) float32 in [0, 1]; None when nothing is drawn
-    ink_fraction: float  # see `ink_fraction`
+    ink_fraction: float  # the ink box's longer side over the canvas's longer side; 0.0 when blank
     lean_degrees: float  # see `slant_degrees`
 
 
@@ -61,15 +61,8 @@ def read_canvas(rgba: np.ndarray, image_format: ImageFormat = MNIST_FORMAT, desl
     if box is None:
         return CanvasReading(None, 0.0, 0.0)
     digit = _ink(gray[box])
-    return CanvasReading(_digit_to_image(digit, image_format, deslant), _box_fraction(box, gray.shape),
+    return CanvasReading(_digit_to_image(digit, image_format, deslant), max(digit.shape) / max(gray.shape),
                          _degrees(slant(digit)))  # fmt: skip
-
-
-def canvas_to_mnist(
-    rgba: np.ndarray, image_format: ImageFormat = MNIST_FORMAT, deslant: bool = False
-) -> np.ndarray | None:
-    """(H, W, 4) canvas, light ink on black -> (size, size) float32 in [0, 1]; None when nothing is drawn."""
-    return read_canvas(rgba, image_format, deslant).image
 
 
 def grayscale_to_mnist(
@@ -131,13 +124,6 @@ def straighten(digit: np.ndarray) -> np.ndarray:
                                        output_shape=(digit.shape[0], digit.shape[1] + 2 * pad), order=1)  # fmt: skip
     box = _ink_box(sheared)
     return sheared[box].astype(np.float32) if box is not None else digit
-
-
-def ink_fraction(rgba_or_gray: np.ndarray) -> float:
-    """The ink bounding box's longer side as a fraction of the image's longer side; 0.0 when blank."""
-    gray = _to_gray(rgba_or_gray)
-    box = _ink_box(gray)
-    return 0.0 if box is None else _box_fraction(box, gray.shape)
 
 
 def is_dark_on_light(gray: np.ndarray) -> bool:
@@ -239,11 +225,6 @@ def _ink_box(gray: np.ndarray) -> tuple[slice, slice] | None:
 def _ink(gray: np.ndarray) -> np.ndarray:
     """Gray levels at or below INK_THRESHOLD (background noise) set to 0, as float32."""
     return np.where(gray > INK_THRESHOLD, gray, 0.0).astype(np.float32)
-
-
-def _box_fraction(box: tuple[slice, slice], shape: tuple[int, ...]) -> float:
-    """The box's longer side as a fraction of the image's longer side."""
-    return max(box[0].stop - box[0].start, box[1].stop - box[1].start) / max(shape)
 
 
 def _degrees(lean: float) -> float:

@@ -16,11 +16,10 @@ from core.preprocess import (
     MNIST_FORMAT,
     TOO_SMALL_FRACTION,
     ImageError,
-    canvas_to_mnist,
     grayscale_to_mnist,
     image_bytes_to_mnist,
-    ink_fraction,
     is_dark_on_light,
+    read_canvas,
 )
 
 CANVAS = 280
@@ -67,7 +66,7 @@ def seven_gray(dark_on_light: bool) -> np.ndarray:
 
 def test_small_digit_in_a_corner_is_scaled_to_20_and_centred():
     canvas = draw_seven(blank_canvas(), top=5, left=5, height=50, stroke=4)
-    image = canvas_to_mnist(canvas)
+    image = read_canvas(canvas).image
     assert image.shape == (28, 28)
     height, width = ink_extent(image)
     assert 19 <= height <= 20
@@ -78,13 +77,13 @@ def test_small_digit_in_a_corner_is_scaled_to_20_and_centred():
 
 
 def test_same_digit_anywhere_on_the_canvas_gives_the_same_image():
-    corner = canvas_to_mnist(draw_seven(blank_canvas(), top=5, left=5, height=100))
-    middle = canvas_to_mnist(draw_seven(blank_canvas(), top=120, left=150, height=100))
+    corner = read_canvas(draw_seven(blank_canvas(), top=5, left=5, height=100)).image
+    middle = read_canvas(draw_seven(blank_canvas(), top=120, left=150, height=100)).image
     np.testing.assert_allclose(corner, middle, atol=1e-6)
 
 
 def test_output_is_float32_in_unit_range_with_max_one():
-    image = canvas_to_mnist(draw_seven(blank_canvas(), top=40, left=60, height=180, stroke=14))
+    image = read_canvas(draw_seven(blank_canvas(), top=40, left=60, height=180, stroke=14)).image
     assert image.dtype == np.float32
     assert image.shape == (28, 28)
     assert image.min() >= 0.0
@@ -94,7 +93,7 @@ def test_output_is_float32_in_unit_range_with_max_one():
 def test_wide_bar_keeps_its_aspect_ratio():
     canvas = blank_canvas()
     canvas[100:120, 30:230, :3] = 255  # 200 wide, 20 tall
-    image = canvas_to_mnist(canvas)
+    image = read_canvas(canvas).image
     height, width = ink_extent(image)
     assert width == 20
     assert 1 <= height <= 3
@@ -104,13 +103,13 @@ def test_wide_bar_keeps_its_aspect_ratio():
 def test_tall_thin_bar_stays_thin():
     canvas = blank_canvas()
     canvas[20:260, 100:112, :3] = 255
-    height, width = ink_extent(canvas_to_mnist(canvas))
+    height, width = ink_extent(read_canvas(canvas).image)
     assert height == 20
     assert width <= 2
 
 
 def test_blank_canvas_gives_none():
-    assert canvas_to_mnist(blank_canvas()) is None
+    assert read_canvas(blank_canvas()).image is None
     assert grayscale_to_mnist(np.zeros((50, 50), dtype=np.float32)) is None
 
 
@@ -118,7 +117,7 @@ def test_faint_noise_only_gives_none():
     canvas = blank_canvas()
     rng = np.random.default_rng(0)
     canvas[..., :3] = rng.integers(0, 20, size=(CANVAS, CANVAS, 1), dtype=np.uint8)
-    assert canvas_to_mnist(canvas) is None
+    assert read_canvas(canvas).image is None
 
 
 def test_faint_noise_does_not_move_the_digit():
@@ -127,11 +126,11 @@ def test_faint_noise_does_not_move_the_digit():
     rng = np.random.default_rng(1)
     noise = rng.integers(0, 20, size=(CANVAS, CANVAS, 1), dtype=np.uint8)
     noisy[..., :3] = np.maximum(noisy[..., :3], noise)
-    np.testing.assert_allclose(canvas_to_mnist(noisy), canvas_to_mnist(clean), atol=1e-6)
+    np.testing.assert_allclose(read_canvas(noisy).image, read_canvas(clean).image, atol=1e-6)
 
 
 def test_digits_format_is_8x8_filling_the_rows():
-    image = canvas_to_mnist(draw_seven(blank_canvas(), top=30, left=40, height=200, stroke=20), DIGITS_FORMAT)
+    image = read_canvas(draw_seven(blank_canvas(), top=30, left=40, height=200, stroke=20), DIGITS_FORMAT).image
     assert image.shape == (8, 8)
     assert image.dtype == np.float32
     assert image.max() == 1.0 and image.min() >= 0.0
@@ -145,12 +144,12 @@ def test_grayscale_accepts_uint8_and_float_alike():
 
 
 def test_ink_fraction():
-    assert ink_fraction(blank_canvas()) == 0.0
+    assert read_canvas(blank_canvas()).ink_fraction == 0.0
     small = draw_seven(blank_canvas(), top=10, left=10, height=28)
-    assert ink_fraction(small) == pytest.approx(28 / CANVAS)
-    assert ink_fraction(small) < TOO_SMALL_FRACTION
-    assert ink_fraction(draw_seven(blank_canvas(), top=10, left=10, height=200)) > TOO_SMALL_FRACTION
-    assert ink_fraction(small[..., 0]) == ink_fraction(small)  # gray input too
+    assert read_canvas(small).ink_fraction == pytest.approx(28 / CANVAS)
+    assert read_canvas(small).ink_fraction < TOO_SMALL_FRACTION
+    assert read_canvas(draw_seven(blank_canvas(), top=10, left=10, height=200)).ink_fraction > TOO_SMALL_FRACTION
+    assert read_canvas(small[..., 0]).ink_fraction == read_canvas(small).ink_fraction  # gray input too
 
 
 def test_polarity_detection():
@@ -276,10 +275,10 @@ def test_deslanting_stands_a_leaning_digit_upright_and_leaves_an_upright_one():
 def test_reading_a_canvas_once_gives_what_the_separate_steps_give():
     rgba = blank_canvas()
     rgba[..., :3] = (np.stack([leaning_bar(0.3)] * 3, axis=-1) * 255).astype(np.uint8)
-    reading = preprocess.read_canvas(rgba, MNIST_FORMAT, deslant=True)
+    reading = read_canvas(rgba, MNIST_FORMAT, deslant=True)
     np.testing.assert_allclose(reading.image, grayscale_to_mnist(leaning_bar(0.3), deslant=True), atol=1e-5)
-    assert reading.ink_fraction == ink_fraction(rgba) == pytest.approx(200 / CANVAS, abs=0.01)
+    assert reading.ink_fraction == read_canvas(rgba).ink_fraction == pytest.approx(200 / CANVAS, abs=0.01)
     assert reading.lean_degrees == pytest.approx(preprocess.slant_degrees(leaning_bar(0.3)), abs=1e-3)
     assert reading.lean_degrees == pytest.approx(np.degrees(np.arctan(0.3)), abs=1.0)
-    blank = preprocess.read_canvas(blank_canvas())
+    blank = read_canvas(blank_canvas())
     assert blank.image is None and blank.ink_fraction == 0.0
