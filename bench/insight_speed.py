@@ -8,7 +8,6 @@ Run: python bench/insight_speed.py
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import sys
 import tempfile
@@ -74,14 +73,13 @@ def main() -> None:
     images = [mnist.x_test[index] / 255.0 for index in range(DIGITS)]
     with tempfile.TemporaryDirectory() as folder:
         run_id = new_run_id()
-        outcome = run_training(TrainingRequest(run_id, SEED, "mnist"), LocalReporter())
+        progress = run_training(TrainingRequest(run_id, SEED, "mnist", store_root=folder), LocalReporter())
         store = RunStore(folder)
-        store.save_outcome(run_id, "mnist", dataclasses.asdict(SEED), 60_000, outcome)
         model = store.load_model(run_id)
         replay = EpochReplay(store.load_model(run_id), [store.epoch_weights(run_id, k) for k in range(1, 6)])
     projected = hidden_map(model, mnist.x_test, mnist.y_test)
     every_view(model, replay, projected, images[0])  # traces the gradient function once, as the page's first visit
-    print(f"seed network, test accuracy {outcome.progress.result.test_accuracy:.2%}; {DIGITS} test digits")
+    print(f"seed network, test accuracy {progress.result.test_accuracy:.2%}; {DIGITS} test digits")
     print(f"integrated gradients, 64 steps:   {timings(lambda image: integrated_gradients(model, image), images)}")
     views = timings(lambda image: every_view(model, replay, projected, image), images)
     print(f"every Inside view for one digit:  {views}")

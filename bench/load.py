@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.config import SEED  # noqa: E402
 from core.runs import LocalReporter, TrainingRequest  # noqa: E402
-from core.store import RunStore, new_run_id  # noqa: E402
+from core.store import new_run_id  # noqa: E402
 from core.training import run_training  # noqa: E402
 from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, running_app  # noqa: E402
 
@@ -188,9 +188,8 @@ def main() -> None:
     cores = sorted(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory(prefix="digitlab-load-") as store:
         run_id = new_run_id()
-        outcome = run_training(TrainingRequest(run_id, SEED, "mnist"), LocalReporter())
-        RunStore(store).save_outcome(run_id, "mnist", dataclasses.asdict(SEED), 60_000, outcome)
-        print(f"seed model ready: test accuracy {outcome.progress.result.test_accuracy:.2%}")
+        progress = run_training(TrainingRequest(run_id, SEED, "mnist", store_root=store), LocalReporter())
+        print(f"seed model ready: test accuracy {progress.result.test_accuracy:.2%}")
         if args.server_core:
             os.sched_setaffinity(0, cores[:1])  # inherited by the server, its threads and its cluster...
         with running_app(env={"DIGITLAB_MODEL_DIR": store}) as url:

@@ -9,7 +9,6 @@ Needs Debian's chromium and the test extras. Run: python bench/page_load.py [--r
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import sys
@@ -22,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.load import process_tree_mb, server_pid  # noqa: E402
 from core.config import SEED  # noqa: E402
 from core.runs import LocalReporter, TrainingRequest  # noqa: E402
-from core.store import RunStore, new_run_id  # noqa: E402
+from core.store import new_run_id  # noqa: E402
 from core.training import run_training  # noqa: E402
 from tests.browser import chromium_browser, new_visitor, running_app  # noqa: E402
 
@@ -58,8 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="digitlab-pages-") as store:
         run_id = new_run_id()
-        outcome = run_training(TrainingRequest(run_id, SEED, "mnist"), LocalReporter())
-        RunStore(store).save_outcome(run_id, "mnist", dataclasses.asdict(SEED), 60_000, outcome)
+        run_training(TrainingRequest(run_id, SEED, "mnist", store_root=store), LocalReporter())
         with running_app(env={"DIGITLAB_MODEL_DIR": store}) as url, chromium_browser() as browser:
             page = new_visitor(browser).new_page()
             print(f"{'page':20} {'cold: title / all drawn':>26} {'warm by URL':>22} {'warm by sidebar':>22}")

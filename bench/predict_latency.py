@@ -17,6 +17,7 @@ import dataclasses
 import io
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core import charts  # noqa: E402
 from core.config import SEED  # noqa: E402
-from core.model import model_from_bytes, predict_probabilities  # noqa: E402
+from core.model import predict_probabilities  # noqa: E402
 from core.preprocess import read_canvas  # noqa: E402
 from core.runs import LocalReporter, TrainingRequest  # noqa: E402
 from core.store import RunStore, new_run_id  # noqa: E402
@@ -84,8 +85,9 @@ def main() -> None:
     args = parser.parse_args()
     config = dataclasses.replace(SEED, epochs=1)
     run_id = new_run_id()
-    outcome = run_training(TrainingRequest(run_id, config, "mnist", 5_000), LocalReporter())
-    model = model_from_bytes(outcome.model_bytes)
+    store = tempfile.mkdtemp(prefix="digitlab-latency-")
+    run_training(TrainingRequest(run_id, config, "mnist", 5_000, store_root=store), LocalReporter())
+    model = RunStore(store).load_model(run_id)
     pngs = [canvas_png(points) for points in STROKES.values()]
 
     def page_path(png: bytes, predict=lambda image: predict_probabilities(model, image)) -> None:
@@ -112,9 +114,8 @@ def main() -> None:
         read_canvas(rgba, deslant=True)
         preprocess.append((time.perf_counter() - started) * 1000)
     print(f"{'of which read_canvas':32} {percentiles(preprocess)}")
-    with tempfile.TemporaryDirectory(prefix="digitlab-latency-") as store:
-        RunStore(store).save_outcome(run_id, "mnist", dataclasses.asdict(config), 5_000, outcome)
-        server = page_server_times(store, run_id, pngs, min(args.repeats, 100))
+    server = page_server_times(store, run_id, pngs, min(args.repeats, 100))
+    shutil.rmtree(store, ignore_errors=True)
     print(f"{'whole page path (its caption)':32} {percentiles(server)}   ({len(server)} strokes, no browser)")
 
 

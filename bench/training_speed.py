@@ -3,10 +3,11 @@
 Prints the whole fit's seconds (compiling included) for the seed network and the Small CNN preset, on a 2,000
 image slice and on all 60,000 images: the notebook's plain `model.fit`, 32 steps per call without XLA, and with
 XLA; a star marks what the app chooses. Then one whole seed run through the app's embedded Dask cluster
-(worker start, data loading, live progress, evaluation, the saved model) beside the same run in this process:
-on a cold cluster, with a worker up, and right after that worker was killed (a new one is forked from the
-cluster's forkserver, TensorFlow already imported); then the cost of the live progress channel (one publish
-and one stop check).
+(worker start, data loading, live progress, per-epoch checkpoints, evaluation, the run written into the store by
+its worker) beside the same run in this process: on a cold cluster, with a worker up, and right after that worker
+was killed (a new one is forked from the cluster's forkserver, TensorFlow already imported); then what the run's
+life in the store costs: the live progress channel (one progress write and one stop check) and one epoch's
+checkpoint (its weights, the model with its optimizer's state, the record).
 Run: python bench/training_speed.py [--repeats 2]
 """
 
@@ -15,9 +16,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import signal
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.config import PRESETS, SEED  # noqa: E402
 from core.data import load_dataset  # noqa: E402
-from core.jobs import SchedulerReporter, TrainingCluster, TrainingJob  # noqa: E402
+from core.jobs import RunBoard, SchedulerReporter, TrainingCluster  # noqa: E402
 from core.model import build_model  # noqa: E402
 from core.runs import LocalReporter, Progress, RunResult, RunState, TrainingRequest  # noqa: E402
-from core.store import new_run_id  # noqa: E402
+from core.store import RunRecord, RunStore, RunWriter, new_run_id  # noqa: E402
 from core.training import (  # noqa: E402
     NO_XLA,
     PLAIN_COMPILE,
@@ -43,20 +46,39 @@ from core.training import (  # noqa: E402
 FAMILIES = {"dense": SEED, "cnn": PRESETS["Small CNN"].config}
 
 
-def channel_cost(cluster: TrainingCluster, calls: int = 200) -> float:
-    """Seconds for one progress publish plus one stop check through the scheduler."""
+def channel_cost(cluster: TrainingCluster, folder: str, calls: int = 200) -> float:
+    """Seconds for one progress write into the store plus one stop check through the scheduler, in a worker."""
     client = cluster.client()
 
     def measure() -> float:
+        writer = RunWriter(RunStore(folder), RunRecord(new_run_id(), "mnist", {}, RunState.RUNNING))
         reporter = SchedulerReporter("bench-channel")
         snapshot = Progress("bench-channel", result=RunResult({"loss": [0.1] * 30, "accuracy": [0.9] * 30}))
+        writer.start(snapshot)
         started = time.perf_counter()
         for _ in range(calls):
-            reporter.publish(snapshot)
+            writer.publish(snapshot)
             reporter.stop_requested()
+        writer.finish(snapshot)
         return (time.perf_counter() - started) / calls
 
     return client.submit(measure, pure=False).result()
+
+
+def checkpoint_seconds(folder: str, repeats: int = 10) -> float:
+    """Median seconds of one epoch's checkpoint of the seed network (compiled, optimizer built) in this process."""
+    data = TrainingData.from_dataset(load_dataset("mnist"), SEED, 1_000)
+    model = build_model(SEED, data.x_train.shape[1:])
+    model.fit(data.x_train, data.y_train, epochs=1, verbose=0)
+    progress = Progress("bench", result=RunResult({"loss": [0.1]}))
+    writer = RunWriter(RunStore(folder), RunRecord(new_run_id(), "mnist", {}, RunState.RUNNING)).start(progress)
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        writer.epoch_end(model, progress)
+        timings.append(time.perf_counter() - started)
+    writer.finish(progress)
+    return statistics.median(timings)
 
 
 def kill_the_worker(cluster: TrainingCluster) -> None:
@@ -97,7 +119,9 @@ def main() -> None:
                 cells.append(f"{name}{'*' if options == chosen else ''}: {seconds:.1f}")
             images = f"{len(data.x_train):,} images x {config.epochs} epochs"
             print(f"  {family:5} {images:28} " + "; ".join(cells), flush=True)
-    cluster = TrainingCluster(max_workers=1)
+    folder = tempfile.mkdtemp(prefix="digitlab-speed-")
+    cluster = TrainingCluster(max_workers=1, state_dir=folder)
+    board = RunBoard(RunStore(folder), cluster)
     try:
         config = SEED
         started = time.perf_counter()
@@ -109,19 +133,23 @@ def main() -> None:
             started = time.perf_counter()
             if kill_first:
                 kill_the_worker(cluster)
-            job = TrainingJob(TrainingRequest(new_run_id(), config, "mnist"), cluster).start()
-            while job.progress().state is RunState.WAITING:
+            run_id = board.start("bench", TrainingRequest(new_run_id(), config, "mnist"))
+            while (progress := board.progress(run_id)) is None or progress.state is RunState.WAITING:
                 time.sleep(0.01)
             to_start = time.perf_counter() - started
-            job.wait()
+            while (progress := board.progress(run_id)).active:
+                time.sleep(0.01)
             seconds = time.perf_counter() - started
             print(f"seed run of {config.epochs} epochs through the cluster, {label}: training after {to_start:.1f} s, "
-                  f"{job.progress().state.value} after {seconds:.1f} s (in this process: {here:.1f} s)")  # fmt: skip
-        cost = channel_cost(cluster)
-        print(f"live progress channel: {cost * 1000:.2f} ms per publish + stop check, at most every "
+                  f"{progress.state.value} and saved after {seconds:.1f} s, of which fit + evaluation "
+                  f"{progress.result.seconds:.1f} s (in this process, nothing saved: {here:.1f} s)")  # fmt: skip
+        cost = channel_cost(cluster, folder)
+        print(f"live progress channel: {cost * 1000:.2f} ms per progress write + stop check, at most every "
               f"{PUBLISH_SECONDS} s: {cost / PUBLISH_SECONDS:.2%} of a worker's time")  # fmt: skip
+        print(f"one epoch's checkpoint of the seed network: {checkpoint_seconds(folder) * 1000:.0f} ms")
     finally:
-        cluster.close()
+        cluster.shutdown()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

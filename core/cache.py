@@ -6,9 +6,9 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,11 +28,11 @@ from core.model import (
     probabilities_on_test_set,
 )
 from core.my_digits import MyDigitsStore
-from core.runs import TrainingOutcome, TrainingRequest
-from core.store import RunStore, default_store_root, new_run_id
+from core.runs import TrainingRequest
+from core.store import MODEL_FILE, RunStore, default_store_root, new_run_id
 
 if TYPE_CHECKING:
-    from core.jobs import JobBoard, TrainingJob
+    from core.jobs import RunBoard
 
 
 def keep_keras_state_between_script_runs() -> None:
@@ -115,44 +115,54 @@ def model_description(config: ModelConfig, image_shape: tuple[int, int]) -> Mode
     return describe_model(config, image_shape)
 
 
-def save_finished_job(job: TrainingJob, outcome: TrainingOutcome) -> None:
-    """Keep a job's run in the store (called by the job's watcher thread when the worker hands it back)."""
-    request = job.request
-    available = len(dataset(request.dataset_name).y_train)
-    train_samples = min(request.limit or available, available)
-    source = f"fine-tuned from {request.base_run}" if request.base_run else "trained"
-    run_store().save_outcome(request.run_id, request.dataset_name, dataclasses.asdict(request.config), train_samples,
-                             outcome, source)  # fmt: skip
-
-
 @st.cache_resource
-def job_board() -> JobBoard:
-    """Every training job of this server; the cluster that runs them starts with the first one."""
-    from core.jobs import JobBoard
+def _run_board(root: str) -> RunBoard:
+    from core.jobs import RunBoard
 
-    return JobBoard(on_end=save_finished_job)
+    return RunBoard(_run_store(root))
+
+
+def run_board() -> RunBoard:
+    """Every run of this model folder, live or saved: started here, on a replica, or before a restart."""
+    return _run_board(str(default_store_root()))
 
 
 def start_training(
     owner: str, config: ModelConfig, dataset_name: str, limit: int | None = None, base_run: str | None = None
-) -> TrainingJob:
-    """Start a run for `owner`, a new network or a fine-tuned saved run (JobError when it cannot start)."""
-    base_model = run_store().model_path(base_run).read_bytes() if base_run else None
-    return job_board().start(owner, TrainingRequest(new_run_id(), config, dataset_name, limit, base_run, base_model))
+) -> str:
+    """Start a run for `owner`, a new network or a fine-tuned saved run; its run id (JobError when it cannot)."""
+    return run_board().start(owner, TrainingRequest(new_run_id(), config, dataset_name, limit, base_run))
 
 
 STARTER_OWNER = "digit-lab-starter"
 
 
 @st.cache_resource(show_spinner=False)
-def starter_job(dataset_name: str) -> TrainingJob:
-    """On a fresh install: train the notebook's network once, for every session to share, and save it."""
+def starter_run(dataset_name: str) -> str:
+    """On a fresh install: train the notebook's network once, for every session to share; its run id. A starter
+    run already training (a restarted server) is followed, not started again."""
+    board = run_board()
+    for progress in board.live():
+        if board.owner_of(progress.run_id) == STARTER_OWNER:
+            return progress.run_id
     return start_training(STARTER_OWNER, SEED, dataset_name)
 
 
-@st.cache_resource(max_entries=8, show_spinner="Loading the model...")
+def model_version(store_root: str, run_id: str) -> int:
+    """Changes whenever a run's model file does (a continued run): part of every cache key of a run's model."""
+    try:
+        return (Path(store_root) / run_id / MODEL_FILE).stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
 def saved_model(store_root: str, run_id: str, epoch: int | None = None):
     """A saved run's model (after `epoch`, or final), loaded once and warmed up: call it, never mutate it."""
+    return _saved_model(store_root, run_id, epoch, model_version(store_root, run_id))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model...")
+def _saved_model(store_root: str, run_id: str, epoch: int | None, version: int):
     model = RunStore(store_root).load_model(run_id, epoch)
     predict_probabilities(model, np.zeros((1, *model_input_shape(model)), np.float32))  # trace it once, now
     return model
@@ -174,9 +184,13 @@ class TestSetViews:
 FIRST_TEST_DIGITS = 10
 
 
-@st.cache_resource(max_entries=4, show_spinner="Classifying the test set...")
 def test_set_views(store_root: str, run_id: str, dataset_name: str) -> TestSetViews:
     """A saved model's answers on every test image of its dataset, and the figures made of them."""
+    return _test_set_views(store_root, run_id, dataset_name, model_version(store_root, run_id))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Classifying the test set...")
+def _test_set_views(store_root: str, run_id: str, dataset_name: str, version: int) -> TestSetViews:
     loaded = dataset(dataset_name)
     probabilities = probabilities_on_test_set(saved_model(store_root, run_id), loaded)
     predicted = probabilities.argmax(axis=1)
@@ -197,9 +211,13 @@ def test_set_views(store_root: str, run_id: str, dataset_name: str) -> TestSetVi
 # ---- Inside the network -------------------------------------------------------------------------------------
 
 
-@st.cache_resource(max_entries=2, show_spinner="Loading the run's epochs...")
 def epoch_replay(store_root: str, run_id: str) -> EpochReplay | None:
     """A private copy of a run's model with its weights after every epoch (None when none were kept)."""
+    return _epoch_replay(store_root, run_id, model_version(store_root, run_id))
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the run's epochs...")
+def _epoch_replay(store_root: str, run_id: str, version: int) -> EpochReplay | None:
     store = RunStore(store_root)
     epochs = store.epochs_saved(run_id)
     if not epochs:
@@ -218,17 +236,25 @@ def model_after(store_root: str, run_id: str, epoch: int | None):
         yield model
 
 
-@st.cache_resource(max_entries=8, show_spinner="Mapping the hidden layer...")
 def hidden_layer_map(store_root: str, run_id: str, epoch: int | None, dataset_name: str) -> HiddenMap:
     """The last hidden layer's answers for 2,000 test images, projected to 2-D, after `epoch`."""
+    return _hidden_layer_map(store_root, run_id, epoch, dataset_name, model_version(store_root, run_id))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Mapping the hidden layer...")
+def _hidden_layer_map(store_root: str, run_id: str, epoch: int | None, dataset_name: str, version: int) -> HiddenMap:
     loaded = dataset(dataset_name)
     with model_after(store_root, run_id, epoch) as model:
         return hidden_map(model, loaded.x_test, loaded.y_test)
 
 
-@st.cache_data(max_entries=4, show_spinner="Converting to TensorFlow Lite...")
 def tflite_model(store_root: str, run_id: str) -> bytes:
     """A saved run's model as TensorFlow Lite, converted once."""
+    return _tflite_model(store_root, run_id, model_version(store_root, run_id))
+
+
+@st.cache_data(max_entries=4, show_spinner="Converting to TensorFlow Lite...")
+def _tflite_model(store_root: str, run_id: str, version: int) -> bytes:
     from core.export import to_tflite
 
     return to_tflite(saved_model(store_root, run_id))

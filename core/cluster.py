@@ -1,9 +1,13 @@
-"""The embedded training cluster, in a process of its own: `python -m core.cluster --workers N --idle S`.
+"""The embedded training cluster, in a process of its own:
+`python -m core.cluster --workers N --idle S --linger L --state-file PATH`.
 
 It starts a Dask LocalCluster on loopback (worker processes of one thread each, scaled between zero and N,
-a worker closed after S idle seconds so its memory comes back) and prints the scheduler's address on stdout.
+a worker closed after S idle seconds so its memory comes back) and writes its scheduler's address, its process
+id and its scheduler's id into PATH (in the model folder), where every web server on that folder finds it.
 It runs at a lower CPU priority than the web server, and its workers inherit that: a stroke on the canvas is
-answered before the next training step. It exits when its parent closes its stdin, or dies.
+answered before the next training step. It does not follow the server that started it: a crashed or
+redeployed server finds it again, its runs still training. It exits after L seconds with no client connected
+(no web server) and no task waiting or running, and removes PATH.
 
 Workers are forked from a forkserver that imports TensorFlow and `core.training` once, with the first worker:
 every later worker (the second, one after an idle close, one the nanny restarts after a crash) starts training
@@ -18,10 +22,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import multiprocessing
 import os
-import sys
+import time
+from pathlib import Path
 
 NICENESS = 10
 # The scheduler's settings Digit Lab relies on: a run is never retried behind the user's back (its progress
@@ -39,6 +45,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, required=True, help="most worker processes at once")
     parser.add_argument("--idle", type=float, required=True, help="seconds before an idle worker is closed")
+    parser.add_argument("--linger", type=float, required=True, help="seconds idle with no client before exiting")
+    parser.add_argument("--state-file", type=Path, required=True, help="where to write the address")
     args = parser.parse_args()
 
     import dask
@@ -56,8 +64,31 @@ def main() -> None:
     ) as cluster:  # fmt: skip
         cluster.adapt(minimum=0, maximum=args.workers, target_duration="1s", interval="1s",
                       wait_count=max(1, round(args.idle)))  # fmt: skip
-        print(cluster.scheduler_address, flush=True)
-        sys.stdin.read()  # until the web server closes the pipe or exits
+        state = {"address": cluster.scheduler_address, "pid": os.getpid(), "scheduler_id": cluster.scheduler.id}
+        temporary = args.state_file.with_name(f".tmp-{args.state_file.name}-{os.getpid()}")
+        temporary.write_text(json.dumps(state))
+        temporary.replace(args.state_file)
+        try:
+            wait_until_idle(cluster.scheduler, args.linger)
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                if json.loads(args.state_file.read_text())["pid"] == os.getpid():
+                    args.state_file.unlink()
+
+
+def wait_until_idle(scheduler, linger: float, poll: float = 1.0) -> None:
+    """Return once the scheduler has had no client (a web server) and no task for `linger` seconds."""
+    idle_since = time.monotonic()
+    while time.monotonic() - idle_since < linger:
+        time.sleep(poll)
+        try:  # read from this thread while the scheduler's event loop changes them: a snapshot may fail
+            clients = [name for name in list(scheduler.clients) if name != "fire-and-forget"]
+            workers = list(scheduler.workers.values())
+            busy = scheduler.queued or scheduler.unrunnable or any(worker.processing for worker in workers)
+        except RuntimeError:
+            clients, busy = ["?"], True
+        if clients or busy:
+            idle_since = time.monotonic()
 
 
 if __name__ == "__main__":

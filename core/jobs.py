@@ -1,10 +1,16 @@
-"""Training jobs seen from the web server: each run trains in a Dask worker process; the server only watches.
+"""Training runs as every web server sees them: each run trains in a Dask worker that writes it into the store;
+a web server submits runs, reads them from the store, and asks them to stop. Nothing lives only in its memory,
+so a server that crashes or is redeployed loses nothing, and replicas on one scheduler and one model folder
+share every run.
 
-The cluster is an embedded `LocalCluster` started on the first training in a process of its own (one worker
-per core, at most four, each one thread, scaled to zero after a minute idle so their memory comes back), or
-the existing scheduler named by DIGITLAB_DASK_SCHEDULER. Only small things cross the process boundary: the
-request out; progress (a Dask Variable per run), a stop flag (a Dask Event per run) and the outcome back.
-A worker that dies fails its job with a message; the web server and every other job carry on.
+- A run is submitted with `fire_and_forget`: it trains even when the server that sent it is gone.
+- Until a worker takes it, a run waits in the scheduler's metadata (its owner and its progress), so any server
+  finds it by run id; from then on its worker writes its record and live progress into the store.
+- Stop is a Dask Event named after the run; only the run's owner may set it (a hash of the browser's
+  XSRF cookie, the same on every replica that shares one `server.cookieSecret`).
+- The embedded cluster (the default) runs detached from the server that started it and leaves its address in
+  the model folder: a restarted server, or a replica, finds it there. It closes itself when no server has been
+  connected and no run active for IDLE_CLUSTER_SECONDS. Or DIGITLAB_DASK_SCHEDULER names an existing scheduler.
 
 No TensorFlow here: the server does not need it to train.
 """
@@ -13,134 +19,186 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
+import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 import weakref
-from collections.abc import Callable
 from pathlib import Path
 
-from distributed import Client, Event, KilledWorker, Variable
-from distributed.client import FutureCancelledError
+from distributed import Client, Event, Future, fire_and_forget, get_client
 
-from core.runs import Progress, RunState, TrainingOutcome, TrainingRequest, first_line
+from core.runs import Progress, RunState, TrainingRequest, first_line
+from core.store import RunStore
 
 SCHEDULER_ENV = "DIGITLAB_DASK_SCHEDULER"
 MAX_LOCAL_WORKERS = 4
 IDLE_WORKER_SECONDS = 60  # an embedded worker idle this long is closed; the next training starts a fresh one
-POLL_SECONDS = 0.25
+IDLE_CLUSTER_SECONDS = 180  # the embedded cluster closes itself after this long with no server and no run
 CONNECT_TIMEOUT = "10s"  # to an external scheduler
-LOCAL_CONNECT_TIMEOUT = "3s"  # to the embedded one, on loopback: also how long a lost one is waited for
-PROGRESS_TIMEOUT = 5  # seconds for the scheduler to answer with a run's progress (it answers at once when alive)
+LOCAL_CONNECT_TIMEOUT = "3s"  # to the embedded one, on loopback
+RETRY_SECONDS = 5  # after a failed connection, pages do not wait for the cluster again this soon
 START_TIMEOUT = 60  # seconds for the embedded cluster's process to report its address
+CLUSTER_FILE = ".cluster.json"  # in the model folder: the embedded cluster's address, process and scheduler id
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-WORKER_LOST = (
-    "The training worker stopped unexpectedly (it was killed or ran out of memory). Nothing was saved; "
-    "the other runs carry on. Press Train to try again."
-)
-CLUSTER_LOST = "The connection to the training cluster was lost. Nothing was saved; press Train to try again."
+WAITING = "digitlab-waiting"  # scheduler metadata: run id -> {"owner", "key", "progress"} until a worker takes it
+STOPPED_BEFORE_START = "Stopped before it started."
+CLUSTER_LOST = "The training cluster could not be reached; press Train to try again."
 
 log = logging.getLogger(__name__)
 
 
 class JobError(Exception):
-    """A job could not be started; the message is meant for the user."""
+    """A run could not be started, stopped or continued; the message is meant for the user."""
 
 
 class TrainingCluster:
-    """The Dask cluster that trains: connected (or started) on first use, and again if it went away.
+    """The Dask cluster that trains: connected (or, embedded, found again or started) on first use.
 
-    Embedded: `python -m core.cluster` in a child process (see core/cluster.py for why). External: the scheduler
-    at DIGITLAB_DASK_SCHEDULER, whose workers must be able to import this project's `core`.
+    Embedded: `python -m core.cluster` in a process of its own session, found through CLUSTER_FILE in
+    `state_dir` (the model folder). External: the scheduler at `address`, whose scheduler and workers must be
+    able to import this project's `core` (`pip install -r requirements.txt` installs it).
     """
 
     def __init__(
-        self, address: str | None = None, max_workers: int | None = None, idle_seconds: float = IDLE_WORKER_SECONDS
+        self,
+        address: str | None = None,
+        max_workers: int | None = None,
+        idle_seconds: float = IDLE_WORKER_SECONDS,
+        state_dir: Path | str | None = None,
+        linger_seconds: float = IDLE_CLUSTER_SECONDS,
     ):
         self.address = address  # None: the embedded cluster
         self.max_workers = max_workers or min(os.cpu_count() or 1, MAX_LOCAL_WORKERS)
         self.idle_seconds = idle_seconds
-        self._process: subprocess.Popen | None = None
+        self.linger_seconds = linger_seconds
+        self.state_file = Path(state_dir or ".").resolve() / CLUSTER_FILE
         self._client: Client | None = None
-        self._lock = threading.Lock()
-        _clusters.add(self)  # closed at exit (close_all)
+        self._unreachable_until = 0.0  # after a failed connection, do not try again at once
+        self._lock = threading.RLock()
+        _clusters.add(self)  # connections closed at exit (close_all)
 
     @classmethod
-    def from_environment(cls) -> TrainingCluster:
-        """The scheduler at DIGITLAB_DASK_SCHEDULER when it is set, else the embedded cluster."""
-        return cls(address=os.environ.get(SCHEDULER_ENV, "").strip() or None)
+    def from_environment(cls, state_dir: Path | str) -> TrainingCluster:
+        """The scheduler at DIGITLAB_DASK_SCHEDULER when it is set, else the embedded cluster of `state_dir`."""
+        return cls(address=os.environ.get(SCHEDULER_ENV, "").strip() or None, state_dir=state_dir)
 
     @property
     def embedded(self) -> bool:
         return self.address is None
 
     def client(self) -> Client:
-        """A running client, connecting (or starting the embedded cluster) if needed."""
+        """A running client; the embedded cluster is found again, or started when there is none."""
         with self._lock:
-            if self._client is None or self._client.status != "running" or self.lost():
-                self._close()
-                self._client = self._connect()
+            self._unreachable_until = 0.0
+            client = self.existing_client()
+            if client is not None:
+                return client
+            if not self.embedded:
+                raise OSError(f"the scheduler at {self.address} is not reachable")
+            with _locked(self.state_file.with_suffix(".lock")):  # two servers must not start two clusters
+                client = self.existing_client()
+                if client is None:
+                    self._client = self._start_embedded()
+                return self._client
+
+    def existing_client(self) -> Client | None:
+        """A client of the cluster if it is running now, without starting one (None otherwise)."""
+        with self._lock:
+            if self._client is not None and self._client.status == "running" and self._alive():
+                return self._client
+            self._close_client()
+            if time.monotonic() < self._unreachable_until:
+                return None
+            try:
+                if not self.embedded:
+                    self._client = Client(self.address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+                elif (state := self._embedded_state()) is not None:
+                    self._client = Client(state["address"], timeout=LOCAL_CONNECT_TIMEOUT, set_as_default=False)
+                    if self._client.scheduler_info()["id"] != state["scheduler_id"]:
+                        raise OSError("another scheduler answers at the embedded cluster's address")
+            except (OSError, TimeoutError) as error:
+                log.warning("The training cluster is not reachable: %s", first_line(error))
+                self._close_client()
+                self._unreachable_until = time.monotonic() + RETRY_SECONDS
             return self._client
 
     @property
     def scheduler_address(self) -> str:
         return self.client().scheduler.address
 
-    def lost(self) -> bool:
-        """Whether the embedded cluster's process has exited since it started."""
-        process = self._process
-        return process is not None and process.poll() is not None
-
     def workers(self) -> dict[str, int]:
         """Address -> process id of each worker now connected (tests use it to kill one)."""
         client = self.client()
         return client.run(os.getpid) if client.scheduler_info()["workers"] else {}
 
+    def embedded_pid(self) -> int | None:
+        """The process id of the embedded cluster, when one is running."""
+        state = self._embedded_state()
+        return state["pid"] if state else None
+
     def close(self) -> None:
-        with self._lock:
-            self._close()
+        """Close this server's connection; an embedded cluster lives on and closes itself when idle."""
+        self._close_client()
 
-    def _connect(self) -> Client:
-        if not self.embedded:
-            log.info("Training on the Dask scheduler at %s", self.address)
-            return Client(self.address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    def shutdown(self) -> None:
+        """End the embedded cluster now, with its workers (tests, benchmarks)."""
+        pid = self.embedded_pid() if self.embedded else None
+        self._close_client()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)  # its own session: the scheduler, nannies, forkserver, workers
+            _wait_for_exit(pid, timeout=15)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            self.state_file.unlink(missing_ok=True)
+
+    # -- inside --
+
+    def _alive(self) -> bool:
+        return not self.embedded or self._embedded_state() is not None
+
+    def _embedded_state(self) -> dict | None:
+        """What CLUSTER_FILE says, when its process is alive and is our cluster."""
+        try:
+            state = json.loads(self.state_file.read_text())
+            command_line = Path(f"/proc/{state['pid']}/cmdline").read_bytes()
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return state if b"core.cluster" in command_line else None
+
+    def _start_embedded(self) -> Client:
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        self.state_file.unlink(missing_ok=True)
         python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-        command = [sys.executable, "-m", "core.cluster", "--workers", str(self.max_workers)]
-        self._process = subprocess.Popen(
-            [*command, "--idle", str(self.idle_seconds)], cwd=PROJECT_ROOT, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": python_path},
-        )  # fmt: skip
-        address = self._read_address()
-        log.info("Started the embedded training cluster at %s (up to %d workers)", address, self.max_workers)
-        return Client(address, timeout=LOCAL_CONNECT_TIMEOUT, set_as_default=False)
+        settings = {"--workers": self.max_workers, "--idle": self.idle_seconds, "--linger": self.linger_seconds,
+                    "--state-file": self.state_file}  # fmt: skip
+        command = [sys.executable, "-m", "core.cluster", *(str(part) for item in settings.items() for part in item)]
+        # A session of its own: a signal to the server's process group (Ctrl-C, a kill) does not reach it.
+        with open(self.state_file.with_suffix(".log"), "ab") as log_file:
+            process = subprocess.Popen(
+                command, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+                env={**os.environ, "PYTHONPATH": python_path}, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + START_TIMEOUT
+        while (state := self._embedded_state()) is None or state["pid"] != process.pid:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise OSError("the embedded training cluster did not start")
+            time.sleep(0.05)
+        log.info("Started the embedded training cluster at %s (up to %d workers)", state["address"], self.max_workers)
+        return Client(state["address"], timeout=LOCAL_CONNECT_TIMEOUT, set_as_default=False)
 
-    def _read_address(self) -> str:
-        """The first line the cluster's process prints: its scheduler's address."""
-        ready = threading.Event()
-        line: list[str] = []
-        reader = threading.Thread(
-            target=lambda: (line.append(self._process.stdout.readline()), ready.set()), daemon=True
-        )
-        reader.start()
-        if not ready.wait(START_TIMEOUT) or not line[0].startswith("tcp://"):
-            self._close()
-            raise OSError("the embedded training cluster did not start")
-        return line[0].strip()
-
-    def _close(self) -> None:
+    def _close_client(self) -> None:
         if self._client is not None:
             with contextlib.suppress(Exception):
-                self._client.close()
-        if self._process is not None:
-            with contextlib.suppress(OSError):
-                self._process.stdin.close()  # the cluster's process exits when its stdin closes
-            try:
-                self._process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-        self._client = self._process = None
+                self._client.close(timeout=2)
+        self._client = None
 
 
 _clusters: weakref.WeakSet[TrainingCluster] = weakref.WeakSet()
@@ -148,200 +206,163 @@ _clusters: weakref.WeakSet[TrainingCluster] = weakref.WeakSet()
 
 @atexit.register
 def close_all() -> None:
-    """Close every cluster connection of this process (at exit: no client left waiting for a scheduler),
-    connections to other schedulers before the embedded clusters they may point at."""
-    for cluster in sorted(_clusters, key=lambda cluster: cluster.embedded):
+    """Close every cluster connection of this process (at exit: no client left waiting for a scheduler)."""
+    for cluster in list(_clusters):
         cluster.close()
 
 
+@contextlib.contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
+
+
+def _wait_for_exit(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap it when this process started it
+        time.sleep(0.05)
+
+
+# ---- In the worker ------------------------------------------------------------------------------------------
+
+
 class SchedulerReporter:
-    """The worker's side of a job's channel: progress into a Dask Variable, the stop flag from a Dask Event."""
+    """The worker's side of a run's channel: progress goes into the store (core.training writes it); the first
+    publish takes the run off the waiting list; the stop flag is a Dask Event."""
 
     def __init__(self, run_id: str):
-        self._progress = Variable(progress_key(run_id))
+        self.run_id = run_id
         self._stop = Event(stop_key(run_id))
+        self._waiting = True
 
     def publish(self, progress: Progress) -> None:
-        self._progress.set(progress.to_dict())
+        if self._waiting:
+            get_client().set_metadata([WAITING, self.run_id], None)
+            self._waiting = False
 
     def stop_requested(self) -> bool:
         return self._stop.is_set()
 
+    def ended_unpublished(self, progress: Progress) -> None:
+        """A run that ended before it could publish anything (it failed before its folder was open): its final
+        progress stays where watchers find it, in place of its waiting entry."""
+        if self._waiting:
+            client = get_client()
+            entry = client.get_metadata([WAITING, self.run_id], default=None) or {}
+            client.set_metadata([WAITING, self.run_id], {**entry, "progress": progress.to_dict()})
 
-def train_run(request: TrainingRequest) -> TrainingOutcome:
-    """The task a worker runs (TensorFlow is imported there, never in the web server)."""
+
+def train_run(request: TrainingRequest) -> str:
+    """The task a worker runs (TensorFlow is imported there, never in the web server): the run's final state."""
     from core.training import run_training
 
-    return run_training(request, SchedulerReporter(request.run_id))
-
-
-def progress_key(run_id: str) -> str:
-    return f"digitlab-progress-{run_id}"
+    reporter = SchedulerReporter(request.run_id)
+    progress = run_training(request, reporter)
+    reporter.ended_unpublished(progress)
+    return progress.state.value
 
 
 def stop_key(run_id: str) -> str:
     return f"digitlab-stop-{run_id}"
 
 
-class TrainingJob:
-    """The server's handle on one run training in a worker: start, progress, stop, wait."""
+# ---- In the web server -------------------------------------------------------------------------------------
 
-    def __init__(
-        self,
-        request: TrainingRequest,
-        cluster: TrainingCluster,
-        owner: str = "",
-        on_end: Callable[[TrainingJob, TrainingOutcome], None] | None = None,
-    ):
-        self.request = request
-        self.owner = owner
-        self._cluster = cluster
-        self._on_end = on_end
-        self._progress = Progress(
-            request.run_id, epochs=request.config.epochs, message="Waiting for a training worker..."
-        )
-        self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._stop_asked = False
-        self._future = None
 
-    @property
-    def run_id(self) -> str:
-        return self.request.run_id
+class RunBoard:
+    """Start, find, stop and continue runs: the store holds them, the cluster trains them. At most one live run
+    per owner."""
 
-    @property
-    def config(self):
-        return self.request.config
+    def __init__(self, store: RunStore, cluster: TrainingCluster | None = None):
+        self.store = store
+        self.cluster = cluster or TrainingCluster.from_environment(store.root)
 
-    @property
-    def dataset_name(self) -> str:
-        return self.request.dataset_name
-
-    def start(self) -> TrainingJob:
-        """Send the request to the cluster; a thread watches it from here on."""
+    def start(self, owner: str, request: TrainingRequest) -> str:
+        """Send a run to the cluster; returns its run id (JobError when it cannot start)."""
+        request = TrainingRequest(**{**request.__dict__, "owner": owner, "store_root": str(self.store.root.resolve())})
         try:
-            client = self._cluster.client()
-            Variable(progress_key(self.run_id), client=client).set(self._progress.to_dict())
-            self._future = client.submit(train_run, self.request, pure=False)
-        except Exception as error:
+            client = self.cluster.client()
+            self._refuse_a_second_run(owner)
+            Event(stop_key(request.run_id), client=client).clear()  # a continued run may have been stopped before
+            key = f"train-{request.run_id}-{time.time_ns()}"
+            waiting = Progress(request.run_id, epochs=request.config.epochs, message="Waiting for a training worker...")
+            client.set_metadata([WAITING, request.run_id], {"owner": owner, "key": key, "progress": waiting.to_dict()})
+            fire_and_forget(client.submit(train_run, request, key=key, pure=False))
+        except (OSError, TimeoutError) as error:
             raise JobError(f"The training cluster is not reachable: {first_line(error)}") from error
-        threading.Thread(target=self._watch, name=f"watch-{self.run_id}", daemon=True).start()
-        return self
+        return request.run_id
 
-    def progress(self) -> Progress:
-        with self._lock:
-            return self._progress.copy()
+    def continue_run(self, owner: str, run_id: str) -> str:
+        """Train a stopped or interrupted run on from its last epoch, for its owner (JobError otherwise)."""
+        from core.config import ModelConfig
 
-    def stop(self) -> None:
-        """Ask the run to stop after the step in flight (it keeps what it learned), or before it starts."""
-        self._stop_asked = True
-        future = self._future
-        with contextlib.suppress(Exception):
-            if self.progress().state is RunState.WAITING and future is not None:
-                future.cancel()
-            Event(stop_key(self.run_id), client=self._cluster.client()).set()
+        record = self.store.get(run_id)
+        if record is None or record.owner != owner or not owner:
+            raise JobError("Only the browser that started a run can continue it.")
+        if not record.state.continuable or not self.store.epochs_saved(run_id):
+            raise JobError(f"Run {run_id} has no finished epoch to continue from.")
+        request = TrainingRequest(run_id, ModelConfig(**record.config), record.dataset, resume=True,
+                                  limit=record.train_samples or None)  # fmt: skip
+        return self.start(owner, request)
 
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._done.wait(timeout)
+    def progress(self, run_id: str | None) -> Progress | None:
+        """Where a run stands, from the store, or from the cluster while it waits for a worker; None if unknown."""
+        if not run_id:
+            return None
+        waiting = self._waiting().get(run_id)
+        if waiting and Progress.from_dict(waiting["progress"]).active:
+            return Progress.from_dict(waiting["progress"])  # sent again (continued), not yet taken by a worker
+        return self.store.progress(run_id) or (Progress.from_dict(waiting["progress"]) if waiting else None)
 
-    def owned_by(self, owner: str) -> bool:
-        return bool(owner) and owner == self.owner
+    def owner_of(self, run_id: str) -> str:
+        record = self.store.get(run_id)
+        if record is not None:
+            return record.owner
+        return (self._waiting().get(run_id) or {}).get("owner", "")
 
-    # -- the watching thread --
-
-    def _watch(self) -> None:
-        """Mirror the worker's progress until the run ends; save what it hands back; only then say it ended."""
-        client = self._future.client
-        variable, stop_flag = Variable(progress_key(self.run_id), client=client), Event(stop_key(self.run_id), client)
-        try:
-            while not self._future.done():
-                if self._cluster.lost():
-                    raise ConnectionError("the embedded training cluster exited")
-                self._set_progress(Progress.from_dict(variable.get(timeout=PROGRESS_TIMEOUT)))
-                self._done.wait(POLL_SECONDS)
-            outcome: TrainingOutcome = self._future.result()
-            final = outcome.progress
-            if final.state.kept and self._on_end is not None:
-                saving = final.copy()
-                saving.state, saving.message = RunState.RUNNING, "Saving the run..."
-                self._set_progress(saving)
-                try:
-                    self._on_end(self, outcome)
-                except Exception as error:  # a full disk, say: the result is still shown, as an error
-                    final.state = RunState.FAILED
-                    final.message = f"It trained, but the run could not be saved: {first_line(error)}"
-            del outcome  # the model's bytes and snapshots: saved, and no longer needed here
-        except Exception as error:
-            final = self.progress()  # what the worker had done when it was lost
-            final.state, final.message = self._ending_of(error)
-            final.seconds_left = None
-        finally:
-            with contextlib.suppress(Exception):
-                variable.delete()
-                stop_flag.clear()
-            self._future = None
-        self._set_progress(final)
-        self._done.set()
-
-    def _ending_of(self, error: Exception) -> tuple[RunState, str]:
-        """How a run ends when its future raised instead of returning an outcome."""
-        if isinstance(error, KilledWorker):
-            log.warning("Run %s: its training worker died", self.run_id)
-            return RunState.FAILED, WORKER_LOST
-        if isinstance(error, FutureCancelledError) and self._stop_asked:
-            return RunState.STOPPED, "Stopped before it started."
-        log.warning("Run %s failed: %s", self.run_id, first_line(error))
-        if isinstance(error, FutureCancelledError | OSError | TimeoutError):
-            return RunState.FAILED, CLUSTER_LOST
-        return RunState.FAILED, f"Training failed: {first_line(error)}"
-
-    def _set_progress(self, progress: Progress) -> None:
-        with self._lock:
-            self._progress = progress
-
-
-class JobBoard:
-    """All jobs of this server: at most one active job per owner; ended jobs are kept for their progress only."""
-
-    def __init__(
-        self,
-        cluster: TrainingCluster | None = None,
-        on_end: Callable[[TrainingJob, TrainingOutcome], None] | None = None,
-        keep: int = 64,
-    ):
-        self.cluster = cluster or TrainingCluster.from_environment()
-        self.keep = keep  # ended jobs remembered (their runs are in the store)
-        self._on_end = on_end
-        self._jobs: dict[str, TrainingJob] = {}
-        self._active_by_owner: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def start(self, owner: str, request: TrainingRequest) -> TrainingJob:
-        with self._lock:
-            current = self._jobs.get(self._active_by_owner.get(owner, ""))
-            if current is not None and current.progress().active:
-                raise JobError(
-                    f"Run {current.run_id} is still training: stop it or wait for it before starting another."
-                )
-            job = TrainingJob(request, self.cluster, owner=owner, on_end=self._on_end)
-            self._forget_old_jobs()
-            self._jobs[job.run_id] = job
-            self._active_by_owner[owner] = job.run_id
-        return job.start()
-
-    def get(self, run_id: str | None) -> TrainingJob | None:
-        with self._lock:
-            return self._jobs.get(run_id or "")
+    def live(self) -> list[Progress]:
+        """Every run waiting or training now, newest first."""
+        waiting = [Progress.from_dict(entry["progress"]) for entry in self._waiting().values()]
+        waiting = [progress for progress in waiting if progress.active]
+        training = [progress for record in self.store.live_records() if (progress := self.progress(record.run_id))]
+        return sorted([*waiting, *training], key=lambda progress: progress.run_id, reverse=True)
 
     def stop(self, run_id: str, owner: str) -> bool:
-        """Stop a run for its owner only; False (and nothing happens) for anyone else."""
-        job = self.get(run_id)
-        if job is None or not job.owned_by(owner):
+        """Stop a run for its owner only (False, and nothing happens, for anyone else): after the step in flight,
+        keeping its whole epochs; a run still waiting for a worker never starts."""
+        if not owner or self.owner_of(run_id) != owner:
             return False
-        job.stop()
+        client = self.cluster.existing_client()
+        if client is None:
+            return False  # no cluster: nothing trains it (the store shows it interrupted)
+        Event(stop_key(run_id), client=client).set()
+        waiting = self._waiting().get(run_id)
+        if waiting:
+            client.cancel([Future(waiting["key"], client)], force=True)
+            stopped = Progress.from_dict(waiting["progress"])
+            stopped.state, stopped.message = RunState.STOPPED, STOPPED_BEFORE_START
+            client.set_metadata([WAITING, run_id], {**waiting, "progress": stopped.to_dict()})
         return True
 
-    def _forget_old_jobs(self) -> None:
-        ended = [run_id for run_id, job in self._jobs.items() if job.progress().ended]
-        for run_id in ended[: max(0, len(ended) - self.keep)]:
-            del self._jobs[run_id]
+    def _waiting(self) -> dict[str, dict]:
+        """Run id -> what the scheduler keeps of runs no worker has taken yet (and those stopped before)."""
+        client = self.cluster.existing_client()
+        if client is None:
+            return {}
+        try:
+            entries = client.get_metadata([WAITING], default={}) or {}
+        except (OSError, TimeoutError):
+            return {}
+        return {run_id: entry for run_id, entry in entries.items() if entry}
+
+    def _refuse_a_second_run(self, owner: str) -> None:
+        live = [p for p in self.live() if p.active and self.owner_of(p.run_id) == owner]
+        if live:
+            raise JobError(f"Run {live[0].run_id} is still training: stop it or wait for it before starting another.")

@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-import numpy as np
-
 from core.config import ModelConfig
 
 
@@ -24,6 +22,7 @@ class RunState(StrEnum):
     STOPPED = "stopped"
     DIVERGED = "diverged"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"  # its worker, the cluster or the machine was lost: its epochs are kept
     UPLOADED = "uploaded"  # a saved run that came from a file, not from training
 
     @property
@@ -37,7 +36,18 @@ class RunState(StrEnum):
 
     @property
     def failed(self) -> bool:
-        return self in (RunState.DIVERGED, RunState.FAILED)
+        return self in (RunState.DIVERGED, RunState.FAILED, RunState.INTERRUPTED)
+
+    @property
+    def continuable(self) -> bool:
+        """Whether a run that ended this way can train on from its last epoch."""
+        return self in (RunState.STOPPED, RunState.INTERRUPTED)
+
+
+INTERRUPTED_MESSAGE = (
+    "Its training worker stopped unexpectedly (killed, out of memory, or the cluster or machine went down). "
+    "The epochs it finished are kept: Continue trains on from the last one."
+)
 
 
 @dataclass
@@ -75,6 +85,7 @@ class Progress:
     compile_mode: str = ""
     worker: str = ""  # the process that trains it, "pid@host"
     result: RunResult = field(default_factory=RunResult)
+    updated: float = 0.0  # when the worker last wrote it (seconds since the epoch): its heartbeat
 
     @property
     def epoch(self) -> int:
@@ -138,17 +149,9 @@ class TrainingRequest:
     dataset_name: str
     limit: int | None = None  # train on the first n images only (quick demos, tests)
     base_run: str | None = None  # fine-tune this saved run (its layers and weights) instead of a new network
-    base_model: bytes | None = field(default=None, repr=False)  # that run's .keras file
-
-
-@dataclass
-class TrainingOutcome:
-    """What a worker hands back: the final snapshot, the saved model and the weights after every epoch."""
-
-    progress: Progress
-    model_bytes: bytes | None = None  # the model as a .keras file; None when the run is not kept
-    epoch_weights: list[list[np.ndarray]] = field(default_factory=list)
-    tensorboard_logs: bytes | None = None  # a zip of the run's TensorBoard event files
+    store_root: str | None = None  # the run folder's store (the same path on every machine); None: keep nothing
+    owner: str = ""  # who may stop or continue it (a hash, never shown)
+    resume: bool = False  # continue the stored run `run_id` from its last epoch, optimizer state included
 
 
 def first_line(error: BaseException) -> str:

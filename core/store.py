@@ -1,23 +1,27 @@
-"""Saved runs on disk, one folder each, written whole or not at all.
+"""Runs on disk, one folder each: the training worker writes its run as it trains, web servers only read.
 
-    <root>/<run_id>/run.json              the record: config, state, history, test metrics
-    <root>/<run_id>/model.keras           the final model
+    <root>/<run_id>/run.json              the record: config, owner, state, history, test metrics
+    <root>/<run_id>/progress.json         live progress, rewritten by the worker a few times a second
+    <root>/<run_id>/model.keras           the model after the latest epoch, with its optimizer's state
     <root>/<run_id>/epochs/epoch-003.npz  the weights after epoch 3 (the Inside page replays them)
     <root>/<run_id>/logs/                 TensorBoard event files (`tensorboard --logdir <root>`)
 
-A run is written into a hidden `.partial-*` folder and renamed into place, so a crash or a full disk never
-leaves half a run: at startup the store sweeps what a killed save left behind.
+Every file is written under a temporary name and renamed into place, so a reader never sees half a file; a
+run is listed only once it has ended with a model (or its worker was lost after an epoch: "interrupted", to
+be continued). A live run's worker refreshes progress.json every second: a live run silent for longer than
+STALE_SECONDS lost its worker. Uploaded models are written whole into a hidden `.partial-*` folder and renamed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import io
 import json
 import logging
 import os
 import secrets
 import shutil
+import threading
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -26,17 +30,20 @@ from pathlib import Path
 
 import numpy as np
 
-from core.runs import RunResult, RunState, TrainingOutcome
+from core.runs import INTERRUPTED_MESSAGE, Progress, RunResult, RunState
 
 MODEL_DIR_ENV = "DIGITLAB_MODEL_DIR"
 DEFAULT_MODEL_DIR = "models"
 MODEL_FILE = "model.keras"
 RECORD_FILE = "run.json"
+PROGRESS_FILE = "progress.json"
 EPOCHS_FOLDER = "epochs"
 LOGS_FOLDER = "logs"
 PARTIAL_PREFIX = ".partial-"
+TEMPORARY_PREFIX = ".tmp-"
+HEARTBEAT_SECONDS = 1.0  # a live run's worker rewrites its progress at least this often
+STALE_SECONDS = 15.0  # a live run whose progress is older than this lost its worker (clocks must agree: NTP)
 STALE_PARTIAL_SECONDS = 600  # a partial folder this old belongs to no save in progress
-MAX_LOG_BYTES = 50 * 1024 * 1024  # TensorBoard logs coming back from a worker, unpacked
 RUN_ID_CHARACTERS = set("0123456789abcdef-")
 
 log = logging.getLogger(__name__)
@@ -69,6 +76,8 @@ class RunRecord:
     source: str = "trained"  # or "uploaded: <file name>"
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     card: dict = field(default_factory=dict)  # an uploaded model's card: what it expects, its layers, notes
+    owner: str = ""  # who may stop or continue it: a hash of the starting browser's cookie, never shown
+    message: str = ""  # how it ended, in words
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -100,26 +109,14 @@ class RunStore:
 
     # -- writing --
 
-    def save(
-        self,
-        record: RunRecord,
-        model_bytes: bytes,
-        epoch_weights: list[list[np.ndarray]] = (),
-        tensorboard_logs: bytes | None = None,
-    ) -> None:
-        """Write a whole run folder, or nothing: StoreError (and no leftovers) when it cannot be written."""
+    def save(self, record: RunRecord, model_bytes: bytes) -> None:
+        """Write a whole run folder (an uploaded model), or nothing: StoreError (and no leftovers) when it cannot."""
         if not is_run_id(record.run_id):
             raise StoreError(f"{record.run_id!r} is not a run id.")
         partial = self.root / f"{PARTIAL_PREFIX}{record.run_id}-{secrets.token_hex(3)}"
         try:
             partial.mkdir(parents=True)
             (partial / MODEL_FILE).write_bytes(model_bytes)
-            if epoch_weights:
-                (partial / EPOCHS_FOLDER).mkdir()
-                for epoch, weights in enumerate(epoch_weights, start=1):
-                    np.savez(partial / EPOCHS_FOLDER / epoch_file(epoch), *weights)
-            if tensorboard_logs:
-                unpack_logs(tensorboard_logs, partial / LOGS_FOLDER)
             (partial / RECORD_FILE).write_text(record.to_json())
             _fsync_folder(partial)
             partial.rename(self.root / record.run_id)
@@ -127,17 +124,6 @@ class RunStore:
             shutil.rmtree(partial, ignore_errors=True)
             reason = error.strerror or str(error)
             raise StoreError(f"Run {record.run_id} could not be saved in {self.root}: {reason}.") from error
-
-    def save_outcome(
-        self, run_id: str, dataset: str, config: dict, train_samples: int, outcome: TrainingOutcome,
-        source: str = "trained",
-    ) -> None:  # fmt: skip
-        """Keep a training run that learned something (at least one epoch, no blow-up)."""
-        progress = outcome.progress
-        if not (progress.state.kept and progress.epoch > 0 and outcome.model_bytes):
-            return
-        record = RunRecord(run_id, dataset, config, progress.state, progress.result, train_samples, source)
-        self.save(record, outcome.model_bytes, outcome.epoch_weights, outcome.tensorboard_logs)
 
     def save_upload(self, prepared, dataset: str, filename: str) -> RunRecord:
         """Keep an uploaded model, fitted to Digit Lab and evaluated (a core.uploads.PreparedUpload), as a run."""
@@ -153,24 +139,45 @@ class RunStore:
     # -- reading --
 
     def records(self) -> list[RunRecord]:
-        """Every complete run, newest first; unreadable records are skipped."""
+        """Every run with a model to use, newest first: ended ones, and interrupted ones (to be continued)."""
+        return [r for r in self._records() if r.state in LISTED and self.model_path(r.run_id).is_file()]
+
+    def live_records(self) -> list[RunRecord]:
+        """The runs training now (their worker reported within STALE_SECONDS), newest first."""
+        return [record for record in self._records() if not record.state.ended]
+
+    def _records(self) -> list[RunRecord]:
         records = []
         for path in self.root.glob(f"*/{RECORD_FILE}"):
-            if path.parent.name.startswith("."):
-                continue
-            try:
-                records.append(RunRecord.from_json(path.read_text()))
-            except (OSError, ValueError, TypeError, KeyError):
-                continue
+            if not path.parent.name.startswith(".") and (record := self.get(path.parent.name)) is not None:
+                records.append(record)
         return sorted(records, key=lambda record: record.created, reverse=True)
 
-    def get(self, run_id: str) -> RunRecord | None:
+    def progress(self, run_id: str) -> Progress | None:
+        """A run's latest progress as its worker wrote it; a live run whose worker went silent is INTERRUPTED."""
         if not is_run_id(run_id):
             return None
         try:
-            return RunRecord.from_json((self.root / run_id / RECORD_FILE).read_text())
+            progress = Progress.from_dict(json.loads((self.root / run_id / PROGRESS_FILE).read_text()))
         except (OSError, ValueError, TypeError, KeyError):
             return None
+        if progress.active and time.time() - progress.updated > STALE_SECONDS:
+            progress.state, progress.message, progress.seconds_left = RunState.INTERRUPTED, INTERRUPTED_MESSAGE, None
+        return progress
+
+    def get(self, run_id: str) -> RunRecord | None:
+        """A run's record (None when there is none); a live run whose worker went silent reads INTERRUPTED."""
+        if not is_run_id(run_id):
+            return None
+        try:
+            record = RunRecord.from_json((self.root / run_id / RECORD_FILE).read_text())
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+        if not record.state.ended:
+            progress = self.progress(run_id)
+            if progress is None or progress.state is RunState.INTERRUPTED:
+                record.state, record.message = RunState.INTERRUPTED, INTERRUPTED_MESSAGE
+        return record
 
     def model_path(self, run_id: str) -> Path:
         if not is_run_id(run_id):
@@ -184,11 +191,12 @@ class RunStore:
         """How many per-epoch snapshots the run has (0 for uploads and older runs)."""
         return len(list((self.model_path(run_id).parent / EPOCHS_FOLDER).glob("epoch-*.npz")))
 
-    def load_model(self, run_id: str, epoch: int | None = None):
-        """The run's final model, or the model as it was after `epoch` (1-based) when snapshots were kept."""
+    def load_model(self, run_id: str, epoch: int | None = None, compile: bool = False):
+        """The run's final model, or the model as it was after `epoch` (1-based) when snapshots were kept;
+        `compile` restores its optimizer and its state too (to continue training it)."""
         import keras
 
-        model = keras.models.load_model(self.model_path(run_id), compile=False, safe_mode=True)
+        model = keras.models.load_model(self.model_path(run_id), compile=compile, safe_mode=True)
         if epoch is not None:
             model.set_weights(self.epoch_weights(run_id, epoch))
         return model
@@ -209,17 +217,27 @@ class RunStore:
         if not self.root.is_dir():
             return done
         for folder in self.root.iterdir():
-            if not folder.is_dir():
-                continue
+            if not folder.is_dir() or time.time() - folder.stat().st_mtime < STALE_PARTIAL_SECONDS:
+                continue  # a save or a run may be writing it now
             if folder.name.startswith(PARTIAL_PREFIX):
-                if time.time() - folder.stat().st_mtime > STALE_PARTIAL_SECONDS:
-                    shutil.rmtree(folder, ignore_errors=True)
-                    done.append(f"removed the unfinished save {folder.name}")
+                shutil.rmtree(folder, ignore_errors=True)
+                done.append(f"removed the unfinished save {folder.name}")
             elif not (folder / RECORD_FILE).exists() and is_run_id(folder.name):
                 done.append(self._recover(folder))
+            for leftover in [*folder.glob(f"{TEMPORARY_PREFIX}*"), *folder.glob(f"*/{TEMPORARY_PREFIX}*")]:
+                if time.time() - leftover.stat().st_mtime > STALE_PARTIAL_SECONDS:
+                    leftover.unlink(missing_ok=True)
+                    done.append(f"removed {leftover.name}, a file a killed worker was writing")
         for line in done:
             log.warning("Run store %s: %s", self.root, line)
         return done
+
+    def forget_weights(self, run_id: str) -> None:
+        """Remove a run's model, snapshots and logs (a run that ended with nothing to keep)."""
+        folder = self.model_path(run_id).parent
+        (folder / MODEL_FILE).unlink(missing_ok=True)
+        for name in (EPOCHS_FOLDER, LOGS_FOLDER):
+            shutil.rmtree(folder / name, ignore_errors=True)
 
     def _recover(self, folder: Path) -> str:
         """A run folder without a record: keep a complete model under a minimal record, remove anything else."""
@@ -235,23 +253,93 @@ class RunStore:
         return f"removed the incomplete run {folder.name}"
 
 
+LISTED = (RunState.FINISHED, RunState.STOPPED, RunState.INTERRUPTED, RunState.UPLOADED)
+
+
+class RunWriter:
+    """The training worker's side of a run in the store: its record, live progress, and a checkpoint per epoch.
+
+    `publish` may be called from the training thread; a heartbeat thread rewrites the latest progress every
+    HEARTBEAT_SECONDS, so a run that compiles or evaluates for a while is not taken for a lost one.
+    """
+
+    def __init__(self, store: RunStore, record: RunRecord):
+        if not is_run_id(record.run_id):
+            raise StoreError(f"{record.run_id!r} is not a run id.")
+        self.store, self.record = store, record
+        self.folder = store.root / record.run_id
+        self._latest: dict | None = None
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._heartbeat = threading.Thread(target=self._beat, name=f"heartbeat-{record.run_id}", daemon=True)
+
+    def start(self, progress: Progress) -> RunWriter:
+        (self.folder / EPOCHS_FOLDER).mkdir(parents=True, exist_ok=True)
+        self.publish(progress)
+        self._write_record(progress)
+        self._heartbeat.start()
+        return self
+
+    def publish(self, progress: Progress) -> None:
+        """The latest progress, for every web server to read."""
+        snapshot = progress.to_dict()
+        with self._lock:
+            self._latest = snapshot
+            self._write_progress()
+
+    def epoch_end(self, model, progress: Progress) -> None:
+        """After an epoch: its weights, the model with its optimizer's state (to continue from), the record."""
+        epoch = progress.epoch
+        snapshot = self.folder / EPOCHS_FOLDER / epoch_file(epoch)
+        with _replacing(snapshot) as temporary, open(temporary, "wb") as file:
+            np.savez(file, *model.get_weights())
+        with _replacing(self.folder / MODEL_FILE) as temporary:
+            model.save(temporary.with_suffix(".keras"))
+            temporary.with_suffix(".keras").rename(temporary)
+        self._write_record(progress)
+        self.publish(progress)
+
+    def finish(self, progress: Progress) -> None:
+        """The run ended: its final record and progress; a run with nothing to keep keeps only those two."""
+        self._stopped.set()
+        if not (progress.state.kept and progress.epoch > 0):
+            self.store.forget_weights(self.record.run_id)
+        self._write_record(progress)
+        self.publish(progress)
+
+    def _write_record(self, progress: Progress) -> None:
+        record = dataclasses.replace(self.record, state=progress.state, result=progress.result,
+                                     message=progress.message if progress.ended else "")  # fmt: skip
+        with _replacing(self.folder / RECORD_FILE) as temporary:
+            temporary.write_text(record.to_json())
+
+    def _write_progress(self) -> None:
+        self._latest["updated"] = time.time()
+        with _replacing(self.folder / PROGRESS_FILE, durable=False) as temporary:
+            temporary.write_text(json.dumps(self._latest))
+
+    def _beat(self) -> None:
+        while not self._stopped.wait(HEARTBEAT_SECONDS):
+            with self._lock, contextlib.suppress(OSError):
+                self._write_progress()
+
+
+@contextlib.contextmanager
+def _replacing(path: Path, durable: bool = True):
+    """Yields a temporary path beside `path`; what is written there replaces `path` whole, or not at all."""
+    temporary = path.with_name(f"{TEMPORARY_PREFIX}{path.name}-{secrets.token_hex(3)}")
+    try:
+        yield temporary
+        if durable:
+            with open(temporary, "rb") as file:
+                os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def epoch_file(epoch: int) -> str:
     return f"epoch-{epoch:03d}.npz"
-
-
-def unpack_logs(data: bytes, folder: Path) -> None:
-    """Unpack a worker's zip of TensorBoard files: plain relative names, bounded in size."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        members = archive.infolist()
-        if sum(member.file_size for member in members) > MAX_LOG_BYTES:
-            return
-        for member in members:
-            parts = Path(member.filename).parts
-            if member.is_dir() or Path(member.filename).is_absolute() or ".." in parts:
-                continue
-            target = folder.joinpath(*parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(archive.read(member))
 
 
 def dataset_of_model_file(path: Path) -> str:

@@ -1,21 +1,22 @@
-"""Training one model: `fit` with live progress, stop, TensorBoard logs and the weights after every epoch.
+"""Training one model: `fit` with live progress, stop, TensorBoard logs, and a checkpoint after every epoch.
 
 `run_training` is the whole recipe and runs wherever it is called: in a Dask worker for the pages (`train_run`,
-see core.jobs), or in the calling process for benchmarks and tests (`train_model`). It talks to whoever watches
-it through a `core.runs.Reporter`, two methods wide.
+see core.jobs), or in the calling process for benchmarks and tests (`train_model`). With a store in its request
+it writes the run there itself as it trains (core.store.RunWriter): the record, live progress, each epoch's
+weights and the model with its optimizer's state, so that a run outlives whoever started it and can be
+continued from its last epoch exactly as if it had never stopped. It talks to whoever watches it through a
+`core.runs.Reporter`, two methods wide.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
-import io
 import math
 import os
-import tempfile
 import time
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -27,13 +28,12 @@ from core.model import (
     compile_model,
     input_shape_for,
     loss_and_accuracy,
-    model_from_bytes,
     model_input_shape,
-    model_to_bytes,
     predict_probabilities,
     to_model_input,
 )
-from core.runs import LocalReporter, Progress, Reporter, RunState, TrainingOutcome, TrainingRequest, first_line
+from core.runs import LocalReporter, Progress, Reporter, RunState, TrainingRequest, first_line
+from core.store import LOGS_FOLDER, RunRecord, RunStore, RunWriter
 
 # Measured (bench/training_speed.py): XLA makes a dense network's epoch on the CPU faster but costs a few seconds
 # of compiling first, so it pays off only on enough images x epochs; it makes a CNN 2.4-3.5x slower. Every
@@ -83,41 +83,80 @@ def cached_dataset(name: str) -> Dataset:
 
 
 def run_training(request: TrainingRequest, reporter: Reporter, callbacks=(), keep_model: bool = False):
-    """Train, evaluate and package one run; never raises (a failure is a FAILED outcome with its message).
-
-    The reporter only ever sees a live run (WAITING or RUNNING): the final state travels in the outcome, so that
-    whoever watches says "finished" only once the run is saved. Returns the TrainingOutcome, and with
-    `keep_model` also the Keras model: (outcome, model).
-    """
+    """Train and evaluate one run, writing it into `request.store_root` as it goes (when set); never raises (a
+    failure is a FAILED run with its message). Returns the final Progress, and with `keep_model` also the Keras
+    model: (progress, model). `request.resume` continues the stored run from its last epoch."""
     progress = Progress(request.run_id, epochs=request.config.epochs, worker=f"{os.getpid()}@{os.uname().nodename}")
-    outcome, model, state = TrainingOutcome(progress), None, RunState.STOPPED
+    model, state, writer = None, RunState.STOPPED, None
     started = time.perf_counter()
     try:
+        store = RunStore(request.store_root) if request.store_root else None
+        if store is not None:
+            writer = _open_run(store, request, progress)
+            reporter = _Both(reporter, writer)
         if reporter.stop_requested():
             progress.message = "Stopped before it started."
         else:
-            model, state = _train_and_evaluate(request, progress, outcome, reporter, callbacks)
+            model, state = _train_and_evaluate(request, store, progress, reporter, writer, callbacks)
     except Exception as error:  # shown to the user as the run's message; the worker must stay up
         state, progress.message = RunState.FAILED, f"Training failed: {first_line(error)}"
-    if not (state.kept and progress.epoch > 0):
-        outcome.epoch_weights, outcome.model_bytes = [], None
     progress.state = state
-    progress.result.seconds = round(time.perf_counter() - started, 2)
+    progress.result.seconds = round(progress.result.seconds + time.perf_counter() - started, 2)
     progress.batch, progress.seconds_left = progress.batches_per_epoch if progress.epoch else 0, None
-    return (outcome, model) if keep_model else outcome
+    if writer is not None:
+        try:
+            writer.finish(progress)
+        except OSError as error:  # a full disk, say: the run's last word cannot be written, and it says so
+            progress.state, progress.message = RunState.FAILED, f"The run could not be saved: {first_line(error)}"
+    return (progress, model) if keep_model else progress
 
 
-def _train_and_evaluate(request: TrainingRequest, progress: Progress, outcome: TrainingOutcome, reporter, callbacks):
-    """Load the data, fit, evaluate on the test set and package the model; returns (model, how the fit ended)."""
+def _open_run(store: RunStore, request: TrainingRequest, progress: Progress) -> RunWriter:
+    """The run's folder in the store, new, or the stored run to continue (its epochs so far in `progress`)."""
+    if request.resume:  # the server checked that it is stopped or interrupted (its worker silent)
+        record = store.get(request.run_id)
+        if record is None or record.state in (RunState.FINISHED, RunState.UPLOADED):
+            raise ValueError(f"run {request.run_id} has no stopped or interrupted training to continue")
+        progress.result = dataclasses.replace(record.result, test_loss=None, test_accuracy=None)
+    else:
+        source = f"fine-tuned from {request.base_run}" if request.base_run else "trained"
+        record = RunRecord(request.run_id, request.dataset_name, dataclasses.asdict(request.config),
+                           RunState.RUNNING, owner=request.owner, source=source)  # fmt: skip
+    progress.state, progress.message = RunState.RUNNING, "Loading the data..."
+    return RunWriter(store, record).start(progress)
+
+
+class _Both:
+    """A reporter that also writes every snapshot into the run's folder."""
+
+    def __init__(self, reporter: Reporter, writer: RunWriter):
+        self.reporter, self.writer = reporter, writer
+
+    def publish(self, progress: Progress) -> None:
+        self.writer.publish(progress)
+        self.reporter.publish(progress)
+
+    def stop_requested(self) -> bool:
+        return self.reporter.stop_requested()
+
+
+def _train_and_evaluate(request, store, progress: Progress, reporter: Reporter, writer, callbacks):
+    """Load the data, fit, evaluate on the test set; returns (model, how the fit ended)."""
     progress.state, progress.message = RunState.RUNNING, "Loading the data..."
     reporter.publish(progress)
-    base = model_from_bytes(request.base_model) if request.base_model else None
+    if request.resume:
+        base = store.load_model(request.run_id, compile=True)  # its weights and its optimizer's state
+    elif request.base_run:
+        base = store.load_model(request.base_run)
+    else:
+        base = None
     shape = model_input_shape(base) if base is not None else None
     data = TrainingData.from_dataset(cached_dataset(request.dataset_name), request.config, request.limit, shape)
+    if writer is not None:
+        writer.record.train_samples = len(data.x_train)
     progress.message = ""
-    with tempfile.TemporaryDirectory(prefix="digitlab-logs-") as log_dir:
-        model, state, outcome.epoch_weights = _fit(request.config, data, progress, reporter, callbacks, log_dir, base)
-        outcome.tensorboard_logs = zip_folder(Path(log_dir))
+    with _log_folder(writer) as log_dir:
+        model, state = _fit(request, data, progress, reporter, writer, callbacks, log_dir, base)
     if state is RunState.DIVERGED:
         progress.message = DIVERGED_MESSAGE
         return model, state
@@ -127,55 +166,111 @@ def _train_and_evaluate(request: TrainingRequest, progress: Progress, outcome: T
         probabilities = predict_probabilities(model, data.x_test)  # no compile step: ~4x faster than evaluate()
         progress.result.test_loss, progress.result.test_accuracy = loss_and_accuracy(probabilities, data.y_test)
         progress.message = ""
-        outcome.model_bytes = model_to_bytes(model)
     return model, state
+
+
+@contextlib.contextmanager
+def _log_folder(writer: RunWriter | None):
+    """Where TensorBoard writes: the run's own logs folder, or a temporary one when nothing is kept."""
+    if writer is not None:
+        yield str(writer.folder / LOGS_FOLDER)
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="digitlab-logs-") as folder:
+        yield folder
 
 
 def train_model(config: ModelConfig, dataset_name: str, limit: int | None = None, callbacks=()):
     """Train in this process with the jobs' own options and return the Keras model (benchmarks, tests)."""
-    request = TrainingRequest("local", config, dataset_name, limit)
-    outcome, model = run_training(request, LocalReporter(), callbacks, keep_model=True)
-    if outcome.progress.state.failed:
-        raise RuntimeError(outcome.progress.message)
+    progress, model = run_training(TrainingRequest("local", config, dataset_name, limit), LocalReporter(), callbacks,
+                                   keep_model=True)  # fmt: skip
+    if progress.state.failed:
+        raise RuntimeError(progress.message)
     return model
 
 
-def _fit(config: ModelConfig, data: TrainingData, progress: Progress, reporter: Reporter, callbacks, log_dir, base):
+def _fit(request: TrainingRequest, data: TrainingData, progress, reporter, writer, callbacks, log_dir, base):
     """Fit with the family's fast compile options, falling back to plain ones if they fail before the first epoch.
-    `base` is a model to fine-tune (its own layers and weights), or None for a new network from the config."""
-    fast = PLAIN_COMPILE if base is not None else compile_options_for(config, len(data.x_train))
+    `base` is a model to fine-tune or continue (its own layers and weights), or None for a new network."""
+    if request.resume:
+        fast = None  # the compile options it was saved with, its optimizer's state included
+    elif base is not None:
+        fast = PLAIN_COMPILE
+    else:
+        fast = compile_options_for(request.config, len(data.x_train))
+    epochs_before = progress.epoch
     try:
-        return _fit_with(config, data, progress, reporter, callbacks, log_dir, fast, base)
+        return _fit_with(request.config, data, progress, reporter, writer, callbacks, log_dir, fast, base)
     except Exception:
-        if progress.epoch > 0 or fast == PLAIN_COMPILE:
+        if progress.epoch > epochs_before or fast in (PLAIN_COMPILE, None):
             raise
-        return _fit_with(config, data, progress, reporter, callbacks, log_dir, PLAIN_COMPILE, base)
+        return _fit_with(request.config, data, progress, reporter, writer, callbacks, log_dir, PLAIN_COMPILE, base)
 
 
-def _fit_with(config, data, progress, reporter, callbacks, log_dir, compile_options, base):
+def _fit_with(config, data, progress, reporter, writer, callbacks, log_dir, compile_options, base):
     samples = len(data.x_train)
-    progress.batches_per_epoch = math.ceil((samples - int(samples * config.validation_split)) / config.batch_size)
-    progress.compile_mode = compile_label(compile_options)
-    if base is not None:
+    validation = int(samples * config.validation_split)
+    progress.batches_per_epoch = math.ceil((samples - validation) / config.batch_size)
+    if compile_options is None:
+        model = base
+        compile_options = {"jit_compile": bool(model.jit_compile), "steps_per_execution": model.steps_per_execution}
+    elif base is not None:
         model = compile_model(base, config, compile_options, progress.batches_per_epoch)
     else:
         model = build_model(config, data.x_train.shape[1:], NUM_CLASSES, compile_options, progress.batches_per_epoch)
-    watch = ProgressCallback(progress, reporter, config.batch_size)
-    snapshots = EpochSnapshots()
+    progress.compile_mode = compile_label(compile_options)
+    order = EpochOrder(data.x_train[: samples - validation], data.y_train[: samples - validation],
+                       config.batch_size, config.seed)  # fmt: skip
+    watch = ProgressCallback(progress, reporter, config.batch_size, writer)
     tensorboard = keras.callbacks.TensorBoard(log_dir, histogram_freq=1, write_graph=False)
     model.fit(
-        data.x_train,
-        data.y_train,
+        order.dataset,
         epochs=config.epochs,
-        batch_size=config.batch_size,
-        validation_split=config.validation_split,
-        callbacks=[watch, snapshots, tensorboard, *callbacks],
+        initial_epoch=progress.epoch,
+        validation_data=(data.x_train[samples - validation :], data.y_train[samples - validation :]) if validation
+        else None,
+        callbacks=[order, watch, tensorboard, *callbacks],
+        shuffle=False,  # EpochOrder shuffles
         verbose=0,
-    )
+    )  # fmt: skip
     if watch.diverged:
-        return model, RunState.DIVERGED, []
-    state = RunState.FINISHED if progress.epoch >= config.epochs else RunState.STOPPED
-    return model, state, snapshots.weights
+        return model, RunState.DIVERGED
+    if watch.cut_short and watch.epoch_weights is not None:
+        model.set_weights(watch.epoch_weights)  # stopped mid-epoch: the model as its last whole epoch left it
+    return model, RunState.FINISHED if progress.epoch >= config.epochs else RunState.STOPPED
+
+
+class EpochOrder(keras.callbacks.Callback):
+    """The training images in a new order every epoch that depends only on the seed and the epoch's number, so a
+    run continued from epoch k sees the same batches as one that never stopped (Keras' own shuffle cannot be
+    replayed). A tf.data pipeline of index batches gathered from the arrays, as Keras' array adapter does."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
+        super().__init__()
+        import tensorflow as tf
+
+        count, batches = len(x), math.ceil(len(x) / batch_size)
+        images, labels = tf.constant(x), tf.constant(y)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+        def epoch_order(_):
+            seed_pair = tf.stack([tf.constant(seed, tf.int64), self.epoch.read_value()])
+            return tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=seed_pair)
+
+        def batches_of(order):
+            return tf.data.Dataset.range(batches).map(
+                lambda b: order[b * batch_size : tf.minimum((b + 1) * batch_size, count)]
+            )
+
+        self.dataset = (
+            tf.data.Dataset.from_tensors(0).map(epoch_order).flat_map(batches_of)
+            .map(lambda indices: (tf.gather(images, indices), tf.gather(labels, indices)))
+            .apply(tf.data.experimental.assert_cardinality(batches)).prefetch(tf.data.AUTOTUNE)
+        )  # fmt: skip
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch.assign(epoch)  # read when Keras opens the epoch's iterator, right after this
 
 
 def compile_options_for(config: ModelConfig, samples: int) -> dict:
@@ -192,14 +287,18 @@ def compile_label(options: dict) -> str:
 
 
 class ProgressCallback(keras.callbacks.Callback):
-    """Keeps a run's Progress up to date from Keras' hooks, publishes it, and stops the fit when asked."""
+    """Keeps a run's Progress up to date from Keras' hooks, publishes it, checkpoints each whole epoch into the
+    run's folder, and stops the fit when asked (an epoch cut short by a stop is not counted)."""
 
-    def __init__(self, progress: Progress, reporter: Reporter, batch_size: int):
+    def __init__(self, progress: Progress, reporter: Reporter, batch_size: int, writer: RunWriter | None = None):
         super().__init__()
         self.progress = progress
         self.reporter = reporter
         self.batch_size = batch_size
+        self.writer = writer
         self.diverged = False
+        self.cut_short = False  # a stop ended an epoch early: the model goes back to the last whole epoch
+        self.epoch_weights = None  # the weights after the last whole epoch
         self.epoch_start = self.last_publish = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -227,8 +326,14 @@ class ProgressCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.diverged:
             return
+        if self.progress.batch < self.progress.batches_per_epoch:  # Keras ends a stopped epoch early
+            self.cut_short = True
+            return
         for key, value in (logs or {}).items():
             self.progress.result.history.setdefault(key, []).append(float(value))
+        self.epoch_weights = self.model.get_weights()
+        if self.writer is not None:
+            self.writer.epoch_end(self.model, self.progress)
         self._publish_and_listen()
 
     def _publish_and_listen(self) -> None:
@@ -236,29 +341,3 @@ class ProgressCallback(keras.callbacks.Callback):
         self.reporter.publish(self.progress)
         if self.reporter.stop_requested():
             self.model.stop_training = True
-
-
-class EpochSnapshots(keras.callbacks.Callback):
-    """The model's weights after every epoch (the Inside page replays them)."""
-
-    def __init__(self):
-        super().__init__()
-        self.weights: list[list[np.ndarray]] = []
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.weights.append(self.model.get_weights())
-
-
-# ---- Packaging -------------------------------------------------------------------------------------------
-
-
-def zip_folder(folder: Path) -> bytes | None:
-    """Every file under `folder` in one zip (None when it is empty)."""
-    files = sorted(path for path in folder.rglob("*") if path.is_file())
-    if not files:
-        return None
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in files:
-            archive.write(path, path.relative_to(folder).as_posix())
-    return buffer.getvalue()

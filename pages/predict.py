@@ -9,6 +9,7 @@ import streamlit as st
 
 from core import cache, charts
 from core.data import Dataset
+from core.jobs import JobError
 from core.model import model_input_shape, predict_probabilities
 from core.my_digits import read_digits
 from core.preprocess import (
@@ -70,22 +71,26 @@ def main() -> None:
 
 def starter_ui(dataset: Dataset) -> None:
     """A fresh install has no model: train the notebook's network once, for every session, and wait for it."""
-    starter = cache.starter_job(dataset.image_format)
-    progress = starter.progress()
-    if progress.active:
-        st.info("No trained model yet: this first visit trains the seed notebook's network once and keeps it.")
-        starter_progress(starter, dataset.title)
+    try:
+        run_id = cache.starter_run(dataset.image_format)
+    except JobError as error:
+        show_refusal("The starter model could not be trained.", str(error))
         return
-    show_refusal("The starter model could not be trained.", progress.message)
+    progress = cache.run_board().progress(run_id)
+    if progress is not None and progress.active:
+        st.info("No trained model yet: this first visit trains the seed notebook's network once and keeps it.")
+        starter_progress(run_id, dataset.title)
+        return
+    show_refusal("The starter model could not be trained.", progress.message if progress else "It was lost.")
     if st.button("Try again", key="starter_again"):
-        cache.starter_job.clear()
+        cache.starter_run.clear()
         st.rerun()
 
 
 @st.fragment(run_every=1.0)
-def starter_progress(job, title: str) -> None:
-    progress = job.progress()
-    if progress.ended:
+def starter_progress(run_id: str, title: str) -> None:
+    progress = cache.run_board().progress(run_id)
+    if progress is None or progress.ended:
         st.rerun()
     done = (progress.epoch + progress.batch / max(progress.batches_per_epoch, 1)) / progress.epochs
     step = progress.message or f"epoch {min(progress.epoch + 1, progress.epochs)} of {progress.epochs}"

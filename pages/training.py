@@ -8,7 +8,7 @@ from core import cache, charts, export
 from core.config import ConfigError, ModelConfig
 from core.data import Dataset
 from core.export import TFLITE_SNIPPET
-from core.jobs import JobError, TrainingJob
+from core.jobs import JobError
 from core.runs import Progress, RunResult, RunState
 from core.store import RunRecord, RunStore, StoreError, is_run_id
 from core.uploads import UploadError, load_uploaded_model, prepare_upload
@@ -42,9 +42,12 @@ def main() -> None:
     )
     owner = browser_owner()
     run_id = linked_run_id()
-    job = cache.job_board().get(run_id)
-    training_controls(config, dataset, job, owner)
-    run_view(run_id, job, owner)
+    board = cache.run_board()
+    progress = board.progress(run_id)
+    mine = progress is not None and board.owner_of(run_id) == owner
+    training_controls(config, dataset, progress, mine, owner)
+    run_view(run_id, progress, mine, owner)
+    live_runs_ui(owner)
     st.divider()
     saved_runs_ui(cache.run_store())
 
@@ -63,9 +66,9 @@ def linked_run_id() -> str | None:
     return run_id
 
 
-def training_controls(config: ModelConfig, dataset: Dataset, job: TrainingJob | None, owner: str) -> None:
+def training_controls(config: ModelConfig, dataset: Dataset, progress: Progress | None, mine: bool, owner: str) -> None:
     """What to train from (a new network, or a saved run to fine-tune), the slice, Train and Stop (Stop only
-    for the browser that started the run)."""
+    for the browser that started the run, whichever server it reaches)."""
     base_run = base_run_picker(dataset)
     buildable = True
     if base_run is None:
@@ -74,8 +77,7 @@ def training_controls(config: ModelConfig, dataset: Dataset, job: TrainingJob | 
         except ConfigError as error:
             show_refusal("This configuration cannot be trained.", str(error))
             buildable = False
-    active = job is not None and job.progress().active
-    mine = job is not None and job.owned_by(owner)
+    active = progress is not None and progress.active
     size_column, train_column, stop_column = st.columns([2, 1, 1], vertical_alignment="bottom")
     size = size_column.segmented_control(
         "Training images", list(TRAIN_SIZES), default="all", key="train_size",
@@ -85,15 +87,18 @@ def training_controls(config: ModelConfig, dataset: Dataset, job: TrainingJob | 
     if train_column.button("Train", type=emphasis, icon=":material/play_arrow:", disabled=(active and mine)
                            or not buildable, width="stretch", key="train"):  # fmt: skip
         try:
-            job = cache.start_training(owner, config, dataset.name, TRAIN_SIZES[size or "all"], base_run)
+            follow(cache.start_training(owner, config, dataset.name, TRAIN_SIZES[size or "all"], base_run))
         except JobError as error:
             show_refusal("Training could not start.", str(error))
-        else:
-            st.session_state[RUN_KEY] = job.run_id
-            st.query_params["run"] = job.run_id
-            st.rerun()
     if stop_column.button("Stop", icon=":material/stop:", disabled=not (active and mine), width="stretch", key="stop"):
-        cache.job_board().stop(job.run_id, owner)
+        cache.run_board().stop(progress.run_id, owner)
+
+
+def follow(run_id: str) -> None:
+    """Show this run from now on (and in the link), from the top of the page."""
+    st.session_state[RUN_KEY] = run_id
+    st.query_params["run"] = run_id
+    st.rerun()
 
 
 def base_run_picker(dataset: Dataset) -> str | None:
@@ -108,14 +113,15 @@ def base_run_picker(dataset: Dataset) -> str | None:
     return base
 
 
-def run_view(run_id: str | None, job: TrainingJob | None, owner: str) -> None:
-    """The run this session looks at: live while it trains, then its result; a saved run from the store."""
-    if job is not None and not job.owned_by(owner):
+def run_view(run_id: str | None, progress: Progress | None, mine: bool, owner: str) -> None:
+    """The run this session looks at: live while it trains, then its result; Continue for one that ended early."""
+    if progress is not None and not mine:
         st.info("This run was started in another browser: you can watch it, not stop it.", icon=":material/visibility:")
-    if job is not None and job.progress().active:
-        live_view(job)
-    elif job is not None:
-        show_progress(job.progress())
+    if progress is not None and progress.active:
+        live_view(progress.run_id)
+    elif progress is not None:
+        show_progress(progress)
+        continue_ui(progress, mine, owner)
     elif run_id and (record := cache.run_store().get(run_id)):
         st.caption(f"Run {record.run_id}, saved {record.created}")
         show_chart(st, charts.training_curves({record.run_id: record.result.history}, record.result.epochs_done))
@@ -127,13 +133,41 @@ def run_view(run_id: str | None, job: TrainingJob | None, owner: str) -> None:
         del st.query_params["run"]
 
 
+def continue_ui(progress: Progress, mine: bool, owner: str) -> None:
+    """Continue a stopped or interrupted run from its last epoch, for the browser that started it."""
+    if not (mine and progress.state.continuable and 0 < progress.epoch < progress.epochs):
+        return
+    if st.button(f"Continue from epoch {progress.epoch}", icon=":material/resume:", key="continue",
+                 help="Trains on to the planned epochs exactly as if it had never stopped: the same weights, "
+                      "optimizer state and order of batches."):  # fmt: skip
+        try:
+            follow(cache.run_board().continue_run(owner, progress.run_id))
+        except JobError as error:
+            show_refusal("The run could not be continued.", str(error))
+
+
 @st.fragment(run_every=REFRESH_SECONDS)
-def live_view(job: TrainingJob) -> None:
-    """Redraws from the job's progress every second; the run itself trains in a worker process."""
-    progress = job.progress()
-    show_progress(progress)
-    if progress.ended:
+def live_view(run_id: str) -> None:
+    """Redraws from the run's progress every second; the run itself trains in a worker process."""
+    progress = cache.run_board().progress(run_id)
+    if progress is None or progress.ended:
         st.rerun()  # the whole page, once: re-enables Train and lists the new run
+    show_progress(progress)
+
+
+def live_runs_ui(owner: str) -> None:
+    """Every run training now on this model folder, from any server."""
+    board = cache.run_board()
+    live = board.live()
+    if not live:
+        return
+    with st.expander(f"Training now: {len(live)} run{'s' if len(live) != 1 else ''}", icon=":material/model_training:"):
+        st.dataframe(
+            [{"run": p.run_id, "state": p.state.value, "epoch": f"{p.epoch} of {p.epochs}",
+              "whose": "yours" if board.owner_of(p.run_id) == owner else "another browser's",
+              "link": f"?run={p.run_id}"} for p in live],
+            hide_index=True, column_config={"link": st.column_config.LinkColumn(display_text="open")},
+        )  # fmt: skip
 
 
 def show_progress(progress: Progress) -> None:

@@ -82,6 +82,17 @@ def running_app(env: dict[str, str] | None = None, startup_timeout: float = 60.0
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+        shut_down_embedded_cluster(env)
+
+
+def shut_down_embedded_cluster(env: dict[str, str] | None) -> None:
+    """The app's training cluster outlives it on purpose (it closes itself minutes later): end it now."""
+    from core.jobs import TrainingCluster
+    from core.store import MODEL_DIR_ENV
+
+    model_dir = (env or {}).get(MODEL_DIR_ENV) or os.environ.get(MODEL_DIR_ENV)
+    if model_dir and "DIGITLAB_DASK_SCHEDULER" not in (env or {}):
+        TrainingCluster(state_dir=model_dir).shutdown()
 
 
 @contextmanager

@@ -40,13 +40,15 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
-def training_cluster():
+def training_cluster(tmp_path_factory):
     """One embedded training cluster for the session's tests (two workers at most, kept while tests run)."""
     from core.jobs import TrainingCluster, close_all
 
-    cluster = TrainingCluster(address=None, max_workers=2, idle_seconds=3600)
+    cluster = TrainingCluster(address=None, max_workers=2, idle_seconds=3600,
+                              state_dir=tmp_path_factory.mktemp("session-cluster"))  # fmt: skip
     yield cluster
     close_all()  # the pages' connections to it too
+    cluster.shutdown()
 
 
 @pytest.fixture(autouse=True)
@@ -66,13 +68,12 @@ def trained_run(model_dir):
 
     from core.config import SEED
     from core.runs import LocalReporter, TrainingRequest
-    from core.store import RunStore, new_run_id
+    from core.store import new_run_id
     from core.training import run_training
 
     config = dataclasses.replace(SEED, units=128, epochs=2)
     run_id = new_run_id()
-    outcome = run_training(TrainingRequest(run_id, config, "mnist", 10_000), LocalReporter())
-    RunStore(model_dir).save_outcome(run_id, "mnist", dataclasses.asdict(config), 10_000, outcome)
+    run_training(TrainingRequest(run_id, config, "mnist", 10_000, store_root=str(model_dir)), LocalReporter())
     return run_id
 
 

@@ -103,9 +103,8 @@ def test_the_hidden_map_places_test_digits_and_a_new_one(dense_model, mnist, sev
 def test_snapshots_replay_the_digit_epoch_by_epoch(tmp_path, seven):
     run_id = new_run_id()
     config = dataclasses.replace(SMALL, epochs=3)
-    outcome = run_training(TrainingRequest(run_id, config, "mnist", 2000), LocalReporter())
+    run_training(TrainingRequest(run_id, config, "mnist", 2000, store_root=str(tmp_path)), LocalReporter())
     store = RunStore(tmp_path)
-    store.save_outcome(run_id, "mnist", dataclasses.asdict(config), 2000, outcome)
     replay = EpochReplay(store.load_model(run_id), [store.epoch_weights(run_id, k) for k in (1, 2, 3)])
     curves = replay.probabilities(seven)
     assert curves.shape == (3, 10)

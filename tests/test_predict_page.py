@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import time
 
 import numpy as np
 from PIL import Image
@@ -78,14 +79,18 @@ def test_fresh_install_trains_a_starter_model_in_a_worker(monkeypatch, tmp_path)
         app = open_predict_page(dataset="digits")
         assert not app.exception
         assert "trains the seed notebook's network once" in app.info[0].value
-        assert cache.starter_job("digits").wait(300), "the starter run did not end"
+        run_id = cache.starter_run("digits")
+        deadline = time.monotonic() + 300
+        while cache.run_board().progress(run_id) is None or cache.run_board().progress(run_id).active:
+            assert time.monotonic() < deadline, "the starter run did not end"
+            time.sleep(0.5)
         app.run()
         assert not app.exception
         [record] = RunStore(tmp_path).records()
         assert record.dataset == "digits" and record.result.test_accuracy > 0.9
         assert app.selectbox(key="model_picker").value == record.run_id
     finally:
-        cache.starter_job.clear()
+        cache.starter_run.clear()
 
 
 def test_a_labelled_drawing_is_kept_and_the_handwriting_tab_tests_models_on_it(trained_run, model_dir):

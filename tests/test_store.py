@@ -13,32 +13,30 @@ import pytest
 from core.config import SEED
 from core.model import build_model, model_to_bytes, predict_probabilities
 from core.runs import LocalReporter, RunResult, RunState, TrainingRequest
-from core.store import RECORD_FILE, RunRecord, RunStore, StoreError, new_run_id
+from core.store import PROGRESS_FILE, RECORD_FILE, STALE_SECONDS, RunRecord, RunStore, StoreError, new_run_id
 from core.training import run_training
 
 QUICK = dataclasses.replace(SEED, units=32, epochs=2)
 
 
 @pytest.fixture(scope="module")
-def outcome():
-    """A real two-epoch run of the recipe, as a worker hands it back."""
-    return run_training(TrainingRequest(new_run_id(), QUICK, "mnist", 1000), LocalReporter())
+def trained(tmp_path_factory):
+    """A real two-epoch run of the recipe, written into a store by the recipe itself, as a worker does."""
+    root = tmp_path_factory.mktemp("store")
+    progress = run_training(TrainingRequest(new_run_id(), QUICK, "mnist", 1000, store_root=str(root)), LocalReporter())
+    return root, progress
 
 
-def save(store: RunStore, outcome) -> str:
-    run_id = new_run_id()
-    store.save_outcome(run_id, "mnist", dataclasses.asdict(QUICK), 1000, outcome)
-    return run_id
-
-
-def test_a_saved_run_survives_a_restart_with_its_snapshots_and_logs(tmp_path, outcome, mnist):
-    run_id = save(RunStore(tmp_path), outcome)
-    restarted = RunStore(tmp_path)  # a new server process sees the same folder
+def test_a_trained_run_survives_a_restart_with_its_snapshots_and_logs(trained, mnist):
+    root, progress = trained
+    run_id = progress.run_id
+    restarted = RunStore(root)  # a new server process sees the same folder
     [record] = restarted.records()
     assert record.run_id == run_id and record.state is RunState.FINISHED and record.dataset == "mnist"
-    assert record.result == outcome.progress.result and record.config == dataclasses.asdict(QUICK)
+    assert record.result == progress.result and record.config == dataclasses.asdict(QUICK)
     assert record.train_samples == 1000 and restarted.epochs_saved(run_id) == 2
-    assert sorted(path.name for path in (tmp_path / run_id).iterdir()) == ["epochs", "logs", "model.keras", "run.json"]
+    assert sorted(path.name for path in (root / run_id).iterdir()) == [
+        "epochs", "logs", "model.keras", "progress.json", "run.json"]  # fmt: skip
     assert any(path.name.startswith("events.out.tfevents") for path in restarted.logs_path(run_id).rglob("*"))
     x = mnist.x_test[:50].reshape(-1, 784) / 255.0
     final = predict_probabilities(restarted.load_model(run_id), x)
@@ -49,9 +47,33 @@ def test_a_saved_run_survives_a_restart_with_its_snapshots_and_logs(tmp_path, ou
         restarted.load_model(run_id, epoch=3)
 
 
-def test_records_are_plain_json_and_old_flat_records_still_read(tmp_path, outcome):
-    run_id = save(RunStore(tmp_path), outcome)
-    values = json.loads((tmp_path / run_id / RECORD_FILE).read_text())
+def live_copy(root, progress, tmp_path, seconds_ago: float) -> RunStore:
+    """The trained run as it was while training: its record and progress say running, last written back then."""
+    shutil.copytree(root / progress.run_id, tmp_path / progress.run_id)
+    record = RunStore(root).get(progress.run_id)
+    record.state = RunState.RUNNING
+    (tmp_path / progress.run_id / RECORD_FILE).write_text(record.to_json())
+    live = dataclasses.replace(progress, state=RunState.RUNNING, updated=time.time() - seconds_ago)
+    (tmp_path / progress.run_id / PROGRESS_FILE).write_text(json.dumps(live.to_dict()))
+    return RunStore(tmp_path)
+
+
+def test_a_live_run_is_listed_only_once_it_ends(trained, tmp_path):
+    store = live_copy(*trained, tmp_path, seconds_ago=1)
+    assert store.records() == [] and [record.run_id for record in store.live_records()] == [trained[1].run_id]
+    assert store.progress(trained[1].run_id).state is RunState.RUNNING
+
+
+def test_a_live_run_whose_worker_went_silent_is_interrupted_and_listed_to_be_continued(trained, tmp_path):
+    store = live_copy(*trained, tmp_path, seconds_ago=STALE_SECONDS + 1)
+    [record] = store.records()
+    assert record.state is RunState.INTERRUPTED and record.state.continuable and "Continue" in record.message
+    assert store.live_records() == [] and store.progress(record.run_id).state is RunState.INTERRUPTED
+
+
+def test_records_are_plain_json_and_old_flat_records_still_read(trained):
+    root, progress = trained
+    values = json.loads((root / progress.run_id / RECORD_FILE).read_text())
     assert values["state"] == "finished" and values["result"]["history"]["loss"]
     flat = {"run_id": "20250101-000000-abcdef", "dataset": "mnist", "config": {}, "state": "stopped",
             "history": {"loss": [0.5], "accuracy": [0.9]}, "test_loss": 0.3, "test_accuracy": 0.95,
@@ -71,12 +93,6 @@ def test_unreadable_records_and_foreign_names_are_skipped(tmp_path):
         store.model_path("../../etc/passwd")
 
 
-def test_runs_that_learned_nothing_are_not_kept(tmp_path, outcome):
-    diverged = dataclasses.replace(outcome, progress=dataclasses.replace(outcome.progress, state=RunState.DIVERGED))
-    save(RunStore(tmp_path), diverged)
-    assert RunStore(tmp_path).records() == []
-
-
 def test_the_sweep_removes_stale_partial_saves_and_recovers_a_model_without_record(tmp_path):
     store = RunStore(tmp_path)
     stale = tmp_path / ".partial-20250101-000000-abcdef-123456"
@@ -91,8 +107,17 @@ def test_the_sweep_removes_stale_partial_saves_and_recovers_a_model_without_reco
     (orphan / "model.keras").write_bytes(model_to_bytes(build_model(SEED, (64,))))
     empty = tmp_path / "20250101-000000-fedcba"
     empty.mkdir()
+    leftover = tmp_path / "20250101-000000-fedcbb" / "epochs"  # a killed worker's half-written snapshot
+    leftover.mkdir(parents=True)
+    (leftover / ".tmp-epoch-001.npz-a1b2c3").write_bytes(b"half")
+    (leftover.parent / RECORD_FILE).write_text(RunRecord(leftover.parent.name, "mnist", {}, RunState.STOPPED).to_json())
+    for path in (orphan, empty, leftover.parent, leftover / ".tmp-epoch-001.npz-a1b2c3"):
+        os.utime(path, (old, old))
+    starting = tmp_path / new_run_id()  # a worker creating its run right now: left alone
+    starting.mkdir()
     done = store.sweep()
-    assert len(done) == 3 and not stale.exists() and fresh.exists() and not empty.exists()
+    assert len(done) == 4 and not stale.exists() and fresh.exists() and not empty.exists() and starting.exists()
+    assert leftover.parent.exists() and not list(leftover.iterdir())
     [record] = store.records()
     assert record.run_id == orphan.name and record.dataset == "digits" and "recovered" in record.source
     assert store.load_model(orphan.name).count_params() == SEED_DIGITS_PARAMETERS
@@ -115,13 +140,21 @@ def tiny_disk(tmp_path):
     subprocess.run(["umount", str(mount)], check=False)
 
 
-def test_a_full_disk_fails_the_save_cleanly_and_later_saves_work(tiny_disk, outcome):
+def test_a_full_disk_fails_the_save_cleanly_and_later_saves_work(tiny_disk):
     store = RunStore(tiny_disk)
-    filler = tiny_disk / "filler"
-    filler.write_bytes(b"x" * (3 * 1024 * 1024 - 200_000))  # leave less room than a run needs
+    model = model_to_bytes(build_model(dataclasses.replace(SEED, units=1024, hidden_layers=2), (784,)))  # 7.5 MB
+    record = RunRecord(new_run_id(), "mnist", {}, RunState.UPLOADED)
     with pytest.raises(StoreError, match="could not be saved.*No space left"):
-        save(store, outcome)
-    assert sorted(path.name for path in tiny_disk.iterdir()) == ["filler"]  # nothing half-written left
-    filler.unlink()
-    run_id = save(store, outcome)
-    assert [record.run_id for record in store.records()] == [run_id]
+        store.save(record, model)
+    assert list(tiny_disk.iterdir()) == []  # nothing half-written left
+    small = model_to_bytes(build_model(SEED, (64,)))
+    store.save(record, small)
+    assert [record.run_id for record in store.records()] == [record.run_id]
+
+
+def test_a_full_disk_while_training_fails_the_run_with_its_reason_and_leaves_no_half_file(tiny_disk):
+    big = dataclasses.replace(SEED, units=1024, epochs=1)  # its checkpoint (6.5 MB with the optimizer) cannot fit
+    progress = run_training(TrainingRequest(new_run_id(), big, "mnist", 1000, store_root=str(tiny_disk)),
+                            LocalReporter())  # fmt: skip
+    assert progress.state is RunState.FAILED and "No space left" in progress.message
+    assert not list(tiny_disk.rglob(".tmp-*"))

@@ -1,8 +1,15 @@
-"""AppTest: the Training page without a job, with a real (small) job, and found again through its link."""
+"""AppTest: the Training page without a run, with a real (small) run, found again through its link, continued."""
+
+import dataclasses
+import time
 
 from streamlit.testing.v1 import AppTest
 
 from core import cache
+from core.config import SEED, config_to_query
+from core.runs import LocalReporter, RunState, TrainingRequest
+from core.store import default_store_root, new_run_id
+from core.training import run_training
 from tests.apptest import open_page
 
 PAGE = "pages/training.py"
@@ -25,8 +32,7 @@ def test_train_shows_test_accuracy_and_keeps_the_run():
     assert not app.exception
     run_id = app.session_state["run_id"]
     assert app.query_params["run"] == run_id
-    job = cache.job_board().get(run_id)
-    assert job.wait(timeout=300)
+    wait_for_end(run_id)
     app.run()
     [test_accuracy] = [m for m in app.metric if m.label == "Test accuracy"]
     assert 0.5 < float(test_accuracy.value.rstrip("%")) / 100 < 1
@@ -39,6 +45,38 @@ def test_train_shows_test_accuracy_and_keeps_the_run():
     assert not reloaded.exception
     assert any(run_id in caption.value for caption in reloaded.caption)
     assert [m for m in reloaded.metric if m.label == "Test accuracy"]
+
+
+def wait_for_end(run_id: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while (progress := cache.run_board().progress(run_id)) is None or progress.active:
+        assert time.monotonic() < deadline, f"run {run_id} did not end"
+        time.sleep(0.25)
+
+
+class StopAt(LocalReporter):
+    def stop_requested(self) -> bool:
+        return self.latest is not None and self.latest.epoch >= 1
+
+
+def test_a_stopped_run_is_continued_by_its_owner_from_its_last_epoch():
+    config = dataclasses.replace(SEED, units=32, epochs=3)
+    run_id = new_run_id()
+    request = TrainingRequest(run_id, config, "mnist", 2_000, store_root=str(default_store_root()), owner="alice")
+    assert run_training(request, StopAt()).state is RunState.STOPPED
+
+    stranger = open_page(PAGE, {"run": run_id})
+    assert not stranger.exception and "Stopped after 1 of 3 epochs" in stranger.success[0].value
+    assert not [b for b in stranger.button if b.label.startswith("Continue")]  # only for the owner
+
+    owner = open_page(PAGE, {"run": run_id, **config_to_query(config)}, session_owner="alice")
+    [resume] = [b for b in owner.button if b.label == "Continue from epoch 1"]
+    resume.click().run()
+    assert not owner.exception
+    wait_for_end(run_id)
+    owner.run()
+    assert "Finished after 3 of 3 epochs" in owner.success[0].value
+    assert cache.run_store().epochs_saved(run_id) == 3
 
 
 def test_unknown_run_in_the_link_is_a_warning():
