@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -50,43 +52,70 @@ def app_environment() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name != "DIGITLAB_DASK_SCHEDULER"}
 
 
+class AppServer:
+    """A real `streamlit run app.py` on a loopback port, in a process group of its own, so that a test can kill -9
+    it as a crash would and start it again on the same port. `line` is a shell command line that starts the app
+    (the README's, say); the server flags are added after it."""
+
+    def __init__(self, env: dict[str, str] | None = None, line: str | None = None, port: int | None = None,
+                 flags: tuple[str, ...] = ()):  # fmt: skip
+        self.env = {**app_environment(), **(env or {})}
+        self.line = line or f"{sys.executable} -m streamlit run app.py"
+        self.port = port or free_port()
+        self.flags = flags
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+        ARTIFACTS.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path = ARTIFACTS.parent / f"streamlit-{self.port}.log"
+
+    def start(self, timeout: float = 60.0) -> AppServer:
+        flags = ["--server.headless", "true", "--server.port", str(self.port), "--server.address", "127.0.0.1",
+                 *self.flags]  # fmt: skip
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                ["bash", "-c", f"{self.line} {' '.join(flags)}"], cwd=ROOT, env=self.env, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Streamlit did not start: {self.log_path.read_text()[-2000:]}")
+            time.sleep(0.3)
+
+    def kill(self) -> None:
+        """kill -9 the server, as a crash or an out-of-memory kill would (its training cluster is not its child)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
 @contextmanager
 def running_app(env: dict[str, str] | None = None, startup_timeout: float = 60.0):
     """`streamlit run app.py` on a free loopback port; yields its base URL."""
-    port = free_port()
-    ARTIFACTS.parent.mkdir(parents=True, exist_ok=True)
-    log_path = ARTIFACTS.parent / f"streamlit-{port}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1"],
-            cwd=ROOT, env={**app_environment(), **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    server = AppServer(env).start(startup_timeout)
     try:
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Streamlit did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.3)
-        yield url
+        yield server.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        server.stop()
         shut_down_embedded_cluster(env)
 
 
 def shut_down_embedded_cluster(env: dict[str, str] | None) -> None:
-    """The app's training cluster outlives it on purpose (it closes itself minutes later): end it now."""
+    """An app's embedded training cluster outlives it on purpose (it closes itself minutes later): end it now."""
     from core.jobs import TrainingCluster
     from core.store import MODEL_DIR_ENV
 
@@ -106,6 +135,25 @@ def chromium_browser():
             yield browser
         finally:
             browser.close()
+
+
+def train_button(page):
+    return page.get_by_test_id("stMain").get_by_role("button", name="Train", exact=True)
+
+
+def stop_button(page):
+    return page.get_by_test_id("stMain").get_by_role("button", name="Stop", exact=True)
+
+
+def start_a_run(page, url: str, epochs: int, images: str = "10,000") -> str:
+    """On the Training page: choose the number of epochs and images, press Train, wait until it trains; its id."""
+    page.goto(f"{url}/training?epochs={epochs}")
+    wait_for_app(page)
+    page.get_by_test_id("stMain").get_by_text(images, exact=True).click()
+    wait_for_app(page)
+    train_button(page).click()
+    page.get_by_text("samples/s").wait_for(timeout=120_000)
+    return page.url.split("run=")[1].split("&")[0]
 
 
 def new_visitor(browser, **options):

@@ -7,7 +7,7 @@ import signal
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import screenshot, wait_for_app
+from tests.browser import screenshot, stop_button, train_button, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -15,14 +15,6 @@ pytestmark = pytest.mark.browser
 def choose_small_slice(page) -> None:
     page.get_by_test_id("stMain").get_by_text("2,000", exact=True).click()
     wait_for_app(page)
-
-
-def train_button(page):
-    return page.get_by_test_id("stMain").get_by_role("button", name="Train", exact=True)
-
-
-def stop_button(page):
-    return page.get_by_test_id("stMain").get_by_role("button", name="Stop", exact=True)
 
 
 def test_train_watch_the_curve_and_see_test_accuracy(page, app_url):
