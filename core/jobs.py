@@ -6,8 +6,8 @@ share every run.
 - A run is submitted with `fire_and_forget`: it trains even when the server that sent it is gone.
 - Until a worker takes it, a run waits in the scheduler's metadata (its owner and its progress), so any server
   finds it by run id; from then on its worker writes its record and live progress into the store.
-- Stop is a Dask Event named after the run; only the run's owner may set it (a hash of the browser's
-  XSRF cookie, the same on every replica that shares one `server.cookieSecret`).
+- Stop is a Dask Event named after the run; only the run's owner may set it (a hash of the token in the
+  browser's XSRF cookie, which the browser sends to every replica: Streamlit does not sign it).
 - The embedded cluster (the default) runs detached from the server that started it and leaves its address in
   the model folder: a restarted server, or a replica, finds it there. It closes itself when no server has been
   connected and no run active for IDLE_CLUSTER_SECONDS. Or DIGITLAB_DASK_SCHEDULER names an existing scheduler.
