@@ -8,7 +8,7 @@ its worker) beside the same run in this process: on a cold cluster, with a worke
 was killed (a new one is forked from the cluster's forkserver, TensorFlow already imported); then what the run's
 life in the store costs: the live progress channel (one progress write and one stop check) and one epoch's
 checkpoint (its weights, the model with its optimizer's state, the record).
-Run: python bench/training_speed.py [--repeats 2]
+Run: python bench/training_speed.py [--repeats 2] [--cluster-only]
 """
 
 from __future__ import annotations
@@ -102,11 +102,13 @@ def fit_seconds(config, data: TrainingData, options: dict) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--cluster-only", action="store_true", help="skip the table of fits in this process")
     args = parser.parse_args()
     mnist = load_dataset("mnist")
     variants = {"plain fit (the notebook's)": PLAIN_COMPILE, "32 steps per call": NO_XLA, "32 steps, XLA": XLA}
-    print(f"whole fit in seconds, compiling included (median of {args.repeats}); * = what the app chooses")
-    for family, config in FAMILIES.items():
+    if not args.cluster_only:
+        print(f"whole fit in seconds, compiling included (median of {args.repeats}); * = what the app chooses")
+    for family, config in {} if args.cluster_only else FAMILIES.items():
         for limit in (2_000, None):
             data = TrainingData.from_dataset(mnist, config, limit)
             chosen = compile_options_for(config, len(data.x_train))
@@ -127,9 +129,10 @@ def main() -> None:
         started = time.perf_counter()
         run_training(TrainingRequest(new_run_id(), config, "mnist"), LocalReporter())
         here = time.perf_counter() - started
-        cases = {"cold: the cluster and its worker start": False, "warm: a worker is already up": False,
-                 "a new worker: the last one was killed -9 (timed from the kill)": True}  # fmt: skip
-        for label, kill_first in cases.items():
+        cases = [("cold: the cluster and its worker start", False)]
+        cases += [("warm: a worker is already up", False)] * args.repeats
+        cases += [("a new worker: the last one was killed -9 (timed from the kill)", True)]
+        for label, kill_first in cases:
             started = time.perf_counter()
             if kill_first:
                 kill_the_worker(cluster)

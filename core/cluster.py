@@ -76,13 +76,19 @@ def main() -> None:
                     args.state_file.unlink()
 
 
+def is_web_server(client_id: str) -> bool:
+    """Whether a scheduler's client is a web server's (not Dask's fire-and-forget holder, nor the client a worker
+    opens for a task's Events and Variables, which lives as long as that worker)."""
+    return client_id != "fire-and-forget" and not client_id.startswith("Client-worker-")
+
+
 def wait_until_idle(scheduler, linger: float, poll: float = 1.0) -> None:
     """Return once the scheduler has had no client (a web server) and no task for `linger` seconds."""
     idle_since = time.monotonic()
     while time.monotonic() - idle_since < linger:
         time.sleep(poll)
         try:  # read from this thread while the scheduler's event loop changes them: a snapshot may fail
-            clients = [name for name in list(scheduler.clients) if name != "fire-and-forget"]
+            clients = [name for name in list(scheduler.clients) if is_web_server(name)]
             workers = list(scheduler.workers.values())
             busy = scheduler.queued or scheduler.unrunnable or any(worker.processing for worker in workers)
         except RuntimeError:
