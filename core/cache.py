@@ -33,6 +33,7 @@ from core.store import MODEL_FILE, RunStore, default_store_root, new_run_id
 
 if TYPE_CHECKING:
     from core.jobs import RunBoard
+    from core.tasks import Task
 
 
 def keep_keras_state_between_script_runs() -> None:
@@ -132,6 +133,16 @@ def start_training(
 ) -> str:
     """Start a run for `owner`, a new network or a fine-tuned saved run; its run id (JobError when it cannot)."""
     return run_board().start(owner, TrainingRequest(new_run_id(), config, dataset_name, limit, base_run))
+
+
+SPOOL_FOLDER = ".uploads"  # in the model folder: uploads on their way to a worker
+
+
+def start_task(label: str, function, data: bytes, *args) -> Task:
+    """Send a short job (core.tasks: an import, an upload's check) to the cluster; OSError when it is unreachable."""
+    from core.tasks import Task
+
+    return Task(run_board().cluster.client(), run_store().root / SPOOL_FOLDER, label, function, data, *args)
 
 
 STARTER_OWNER = "digit-lab-starter"

@@ -9,6 +9,8 @@ import io
 import math
 import os
 import zipfile
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,6 +170,14 @@ MAX_ZIP_BYTES = 50 * 1024 * 1024
 MAX_IMAGES = 20_000
 MAX_UNPACKED_BYTES = 500 * 1024 * 1024
 MAX_NAME = 40
+# Decoding costs about 15-40 ns of CPU per pixel, whatever the file's size in bytes: a flat PNG of 36 megapixels
+# takes 44 KB and 0.5-0.7 s to decode. So pictures are bounded in pixels, read from their headers first.
+MAX_DIGIT_PIXELS = 4_000_000  # a picture of one digit; a 2000x2000 scan or a cropped phone photo is well under
+# The whole set: at most about a minute of decoding. Real photos cannot come near it in a 50 MB zip: a JPEG of 0.3
+# megapixels takes 20 KB or more, so 50 MB holds at most about 2,500 of them (0.75 gigapixels), and 20,000 crops
+# of 0.1 megapixels (316x316) make exactly 2 gigapixels. Only pictures made to compress unnaturally well reach it.
+MAX_TOTAL_PIXELS = 2_000_000_000
+MAX_LABELS_BYTES = 2_000_000  # labels.csv: 20,000 rows of up to 100 characters
 LABELS_FILE = "labels.csv"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 UPLOAD_TEST_FRACTION = 0.2
@@ -175,12 +185,22 @@ UPLOAD_SPLIT_SEED = 0
 DATASETS_FOLDER = "datasets"  # inside the model folder
 
 
-def dataset_from_zip(data: bytes, name: str) -> Dataset:
+def dataset_from_zip(
+    data: bytes,
+    name: str,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Dataset:
     """A zip of digit images (folders 0 to 9, or a labels.csv of file,label) -> a 28x28 dataset, split once.
 
     Any size, colour or polarity: every image goes through the same MNIST-style preprocessing as a drawing.
-    Members that cannot be used are listed in `problems` ("file: reason") while the good ones load.
-    DatasetError when the zip itself cannot be used or holds no usable image.
+    Every picture's size is read from its header before anything is decoded: a picture above MAX_DIGIT_PIXELS is
+    listed in `problems` undecoded, and a set whose pictures add up to more than MAX_TOTAL_PIXELS is refused
+    before any is decoded. Members that cannot be used are listed in `problems` ("file: reason") while the good
+    ones load. DatasetError when the zip itself cannot be used or holds no usable image.
+    `progress(done, total)` is called after each member is decoded (or refused); `should_stop()` is asked between
+    members, and DatasetError("Stopped.") raised when it says so.
     """
     from core.preprocess import MNIST_FORMAT, ImageError, image_bytes_to_mnist
 
@@ -190,26 +210,99 @@ def dataset_from_zip(data: bytes, name: str) -> Dataset:
     members, labels_by_file = _image_members(data)
     images, labels, problems = [], [], []
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for info in members:
-            label, problem = _label_of(info.filename, labels_by_file)
-            if problem:
+        checked = _checked_members(archive, members, labels_by_file, should_stop)
+        for done, (info, label, problem) in enumerate(checked, start=1):
+            _stop_if_asked(should_stop)
+            if problem is None:
+                try:
+                    image = image_bytes_to_mnist(_read_picture(archive, info), MNIST_FORMAT)
+                except ImageError as error:
+                    problem = str(error)
+                except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError):
+                    problem = "unreadable (the archive is damaged there)"
+                else:
+                    images.append(np.round(image * 255).astype(np.uint8))
+                    labels.append(label)
+            if problem is not None:
                 problems.append(f"{_shown(info.filename)}: {problem}")
-                continue
-            try:
-                with archive.open(info) as member:
-                    image = image_bytes_to_mnist(member.read(), MNIST_FORMAT)
-            except ImageError as error:
-                problems.append(f"{_shown(info.filename)}: {error}")
-                continue
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError):
-                problems.append(f"{_shown(info.filename)}: unreadable (the archive is damaged there)")
-                continue
-            images.append(np.round(image * 255).astype(np.uint8))
-            labels.append(label)
+            if progress is not None:
+                progress(done, len(checked))
     if not images:
         listed = "; ".join(problems[:5]) or "no images in it"
         raise DatasetError(f"No usable digit image in the zip ({listed}).")
     return _split(title, np.stack(images), np.array(labels, np.int64), tuple(problems))
+
+
+def _stop_if_asked(should_stop: Callable[[], bool] | None) -> None:
+    if should_stop is not None and should_stop():
+        raise DatasetError("Stopped.")
+
+
+def _checked_members(
+    archive: zipfile.ZipFile,
+    members: list[zipfile.ZipInfo],
+    labels_by_file: dict[str, str],
+    should_stop: Callable[[], bool] | None = None,
+) -> list[tuple[zipfile.ZipInfo, int, str | None]]:
+    """(member, label, None) for each member worth decoding, (member, -1, why not) for the others: its label, then
+    its size from its header (nothing is decoded). DatasetError when the pictures add up to too many pixels."""
+    checked, total_pixels = [], 0
+    for index, info in enumerate(members):
+        if index % 256 == 0:
+            _stop_if_asked(should_stop)
+        label, problem = _label_of(info.filename, labels_by_file)
+        if problem is None:
+            pixels, problem = _picture_pixels(archive, info)
+            total_pixels += pixels
+        checked.append((info, label, problem))
+    if total_pixels > MAX_TOTAL_PIXELS:
+        raise DatasetError(
+            f"The pictures in the zip add up to {_pixels_in_words(total_pixels)}; the limit is "
+            f"{_pixels_in_words(MAX_TOTAL_PIXELS)} for a set. Shrink them (a digit needs only a few hundred "
+            f"pixels a side) or upload fewer at a time."
+        )
+    return checked
+
+
+def _pixels_in_words(pixels: int) -> str:
+    """ "2,004 megapixels", "4 megapixels", "28,800 pixels"."""
+    if pixels >= 10_000_000:
+        return f"{pixels / 1e6:,.0f} megapixels"
+    if pixels >= 1_000_000:
+        return f"{pixels / 1e6:.1f}".removesuffix(".0") + " megapixels"
+    return f"{pixels:,} pixels"
+
+
+def _picture_pixels(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[int, str | None]:
+    """(width x height, None) from the member's header, without decoding it; (0, why not) above MAX_DIGIT_PIXELS.
+    Files the decoder refuses anyway (too many bytes, a header Pillow cannot read) count 0 here: decoding them then
+    fails at once, with the decoder's own message, before any pixel is decoded."""
+    from PIL import Image
+
+    from core.preprocess import MAX_IMAGE_BYTES
+
+    limit = f"the limit is {_pixels_in_words(MAX_DIGIT_PIXELS)} for a digit picture"
+    try:
+        data = _read_picture(archive, info)
+        if len(data) > MAX_IMAGE_BYTES:
+            return 0, None
+        with Image.open(io.BytesIO(data)) as picture:  # reads the header only: the same bytes the decoder gets
+            width, height = picture.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # the warning, where made an error
+        return 0, f"far too many pixels to open safely; {limit}"
+    except Exception:  # Pillow and zipfile raise many types for damaged or foreign files
+        return 0, None
+    if width * height > MAX_DIGIT_PIXELS:
+        return 0, f"{width}x{height} pixels; {limit} (crop it to the digit or shrink it)"
+    return width * height, None
+
+
+def _read_picture(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """A member's bytes, at most one byte more than a picture may have (the decoder refuses it then)."""
+    from core.preprocess import MAX_IMAGE_BYTES
+
+    with archive.open(info) as member:
+        return member.read(MAX_IMAGE_BYTES + 1)
 
 
 def _image_members(data: bytes) -> tuple[list[zipfile.ZipInfo], dict[str, str]]:
@@ -225,14 +318,23 @@ def _image_members(data: bytes) -> tuple[list[zipfile.ZipInfo], dict[str, str]]:
         if sum(info.file_size for info in infos) > MAX_UNPACKED_BYTES:
             raise DatasetError(f"Unpacked, the zip would take more than {MAX_UNPACKED_BYTES / 2**20:.0f} MB.")
         csv_member = next((info for info in infos if Path(info.filename).name.lower() == LABELS_FILE), None)
-        labels = _read_labels_csv(archive.read(csv_member)) if csv_member else {}
+        labels = _read_labels_csv(_read_labels(archive, csv_member)) if csv_member else {}
     images = [info for info in infos if info is not csv_member and not _hidden(info.filename)]
     return images, labels
 
 
+def _read_labels(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """labels.csv's first MAX_LABELS_BYTES (all a set of MAX_IMAGES needs), never the whole of a huge one."""
+    try:
+        with archive.open(info) as member:
+            return member.read(MAX_LABELS_BYTES)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as error:
+        raise DatasetError(f"The zip is damaged: {_shown(info.filename)} cannot be read.") from error
+
+
 def _read_labels_csv(text: bytes) -> dict[str, str]:
     """labels.csv rows of file,label (a header row is skipped), keyed by the file's name without folders."""
-    rows = csv.reader(io.StringIO(text[:2_000_000].decode("utf-8", errors="replace")))
+    rows = csv.reader(io.StringIO(text[:MAX_LABELS_BYTES].decode("utf-8", errors="replace")))
     return {Path(row[0].strip()).name: row[1].strip() for row in rows if len(row) >= 2 and row[0].strip()}
 
 

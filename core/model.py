@@ -38,11 +38,16 @@ def model_input_shape(model) -> tuple[int, ...]:
     return tuple(model.inputs[0].shape[1:])
 
 
-def predict_probabilities(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Class probabilities through the model's traced forward pass (much faster than `predict` for small inputs)."""
+def predict_probabilities(model, x: np.ndarray, batch_size: int = 1024, progress=None) -> np.ndarray:
+    """Class probabilities through the model's traced forward pass (much faster than `predict` for small inputs);
+    `progress(fraction done)` is called after each batch (it may raise to stop)."""
     forward = traced_forward(model)
     x = np.asarray(x, np.float32)
-    parts = [np.asarray(forward(x[start : start + batch_size])) for start in range(0, len(x), batch_size)]
+    parts = []
+    for start in range(0, len(x), batch_size):
+        parts.append(np.asarray(forward(x[start : start + batch_size])))
+        if progress is not None:
+            progress(min(start + batch_size, len(x)) / len(x))
     return np.concatenate(parts) if parts else np.zeros((0, 10), np.float32)
 
 
@@ -62,14 +67,15 @@ def traced_forward(model):
     return forward
 
 
-def probabilities_on_test_set(model, dataset) -> np.ndarray:
+def probabilities_on_test_set(model, dataset, progress=None) -> np.ndarray:
     """The model's probabilities for every test image of the dataset, shape (n, 10)."""
-    return predict_probabilities(model, to_model_input(dataset.x_test, dataset.pixel_max, model_input_shape(model)))
+    x = to_model_input(dataset.x_test, dataset.pixel_max, model_input_shape(model))
+    return predict_probabilities(model, x, progress=progress)
 
 
-def evaluate_model(model, dataset) -> tuple[float, float]:
-    """Cross-entropy and accuracy on the dataset's whole test set."""
-    return loss_and_accuracy(probabilities_on_test_set(model, dataset), dataset.y_test)
+def evaluate_model(model, dataset, progress=None) -> tuple[float, float]:
+    """Cross-entropy and accuracy on the dataset's whole test set (`progress` as in predict_probabilities)."""
+    return loss_and_accuracy(probabilities_on_test_set(model, dataset, progress), dataset.y_test)
 
 
 def loss_and_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:

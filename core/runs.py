@@ -154,6 +154,10 @@ class TrainingRequest:
     resume: bool = False  # continue the stored run `run_id` from its last epoch, optimizer state included
 
 
+class Stopped(Exception):
+    """A job was cancelled or ran out of its time: passes through every handler that turns errors into refusals."""
+
+
 def first_line(error: BaseException) -> str:
     """An error's first line, short enough for a message box."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]

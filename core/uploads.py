@@ -4,8 +4,9 @@ A hostile file gets a clear refusal with bounded memory and disk, and leaves not
 1. the size of the upload;
 2. for a .keras zip, the archive's directory: how many members, which names, how large once unpacked;
 3. the model's config (config.json, or the .h5 file's `model_config`), read with a size cap: only Keras' own
-   layer classes (no Lambda, no custom code), how many layers, and how many parameters the model would have,
-   counted without allocating any weights (Keras' StatelessScope, in a throwaway thread);
+   layer classes (no Lambda, no custom code), how many layers, how many parameters the model would have and how
+   much arithmetic it asks to read one digit (its multiply-adds, and its largest layer output), all from one build
+   without any weights (Keras' StatelessScope, in a throwaway thread);
 4. only then is the model built, with `safe_mode`, from a private folder that is removed on every path;
 5. its input and output: one image in (28x28 or 8x8, in any of the usual layouts), ten outputs.
 Then `prepare_upload` fits it to Digit Lab: a softmax for models that output raw scores, a rescaling for models
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import shutil
 import struct
 import tempfile
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.runs import first_line
+from core.runs import Stopped, first_line
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_MEMBERS = 8
@@ -34,6 +36,19 @@ MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_LAYERS = 200
 MAX_PARAMETERS = 20_000_000
+# The arithmetic to read one digit, as `estimated_multiply_adds` counts it: Digit Lab's presets need 25,000 (Tiny
+# and fast) to 1.24 million (Small CNN), the largest network its panel builds (a CNN of 64 filters and four dense
+# layers of 1,024) 24.6 million; the keras-io MNIST convnet 2.5 million, the TensorFlow quickstart 0.1 million, a
+# small ResNet (a stem and five residual blocks of 32 and 64 filters) 69 million, a VGG-style net (two Conv2D each
+# of 64, 128 and 256 filters) 117 million. 500 million is 7x that ResNet and 20x anything Digit Lab trains, and
+# refuses a 7 MB file of four Conv2D(256) layers (1.4 billion). Two CPU cores read 90 to 160 billion multiply-adds
+# a second: a model at the limit takes about 35 s for the 10,000 test digits, the four Conv2D(256) about 90 s.
+MAX_MULTIPLY_ADDS = 500_000_000
+# The largest output of any layer, in values per digit: 50,176 at most in the models above (64 filters on 28x28),
+# 200,704 in the four Conv2D(256). Digit Lab feeds test digits in batches of 1,024, so 500,000 values make 2 GB of
+# float32 per layer output: a bound on memory that multiply-adds alone miss (UpSampling2D or Resizing blow a digit
+# up at no arithmetic).
+MAX_LAYER_VALUES = 500_000
 CONFIG_MEMBER = "config.json"
 WEIGHTS_MEMBER = "model.weights.h5"
 KERAS_MEMBERS = (CONFIG_MEMBER, "metadata.json", WEIGHTS_MEMBER)  # what Keras itself writes for a plain model
@@ -60,6 +75,7 @@ class UploadedModel:
     dataset: str  # which dataset its input shape reads: "mnist" or "digits"
     parameters: int
     file_format: str  # ".keras" or ".h5"
+    multiply_adds: int = 0  # to read one digit: `estimated_multiply_adds`
 
 
 def load_uploaded_model(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> UploadedModel:
@@ -72,27 +88,28 @@ def load_uploaded_model(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> Uploa
     try:
         if data.startswith(HDF5_SIGNATURE):
             (folder / "upload.h5").write_bytes(data)
-            model, file_format = load_h5(folder / "upload.h5"), ".h5"
+            (model, cost), file_format = load_h5(folder / "upload.h5"), ".h5"
         else:
-            model, file_format = load_keras_zip(data, folder), ".keras"
+            (model, cost), file_format = load_keras_zip(data, folder), ".keras"
     except OSError as error:
         raise UploadError(f"The server has no room to check this model ({error.strerror or error}).") from error
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return UploadedModel(model, check_input_and_output(model), model.count_params(), file_format)
+    dataset = check_input_and_output(model)
+    return UploadedModel(model, dataset, model.count_params(), file_format, cost.multiply_adds)
 
 
-def load_keras_zip(data: bytes, folder: Path):
+def load_keras_zip(data: bytes, folder: Path) -> tuple[object, ModelCost]:
     """A .keras zip: its directory and config checked, then only its config and weights extracted and loaded."""
     with open_archive(data) as archive:
         members = checked_members(archive)
-        count_parameters(parse_config(read_member(archive, members[CONFIG_MEMBER], MAX_CONFIG_BYTES)))
+        cost = model_cost(parse_config(read_member(archive, members[CONFIG_MEMBER], MAX_CONFIG_BYTES)))
         for name in (CONFIG_MEMBER, WEIGHTS_MEMBER):
             extract_member(archive, members[name], folder / name)
-    return load_model_path(folder)
+    return load_model_path(folder), cost
 
 
-def load_h5(path: Path):
+def load_h5(path: Path) -> tuple[object, ModelCost]:
     """A legacy .h5 file (Keras 2 tutorials, the book's earlier editions): its config checked, then loaded."""
     import h5py
 
@@ -107,8 +124,8 @@ def load_h5(path: Path):
         raise
     except Exception as error:  # h5py raises OSError, KeyError, ValueError... for damaged files
         raise UploadError("This .h5 file is damaged and cannot be read.") from error
-    count_parameters(parse_config(text.encode() if isinstance(text, str) else bytes(text)), legacy=True)
-    return load_model_path(path)
+    cost = model_cost(parse_config(text.encode() if isinstance(text, str) else bytes(text)), legacy=True)
+    return load_model_path(path), cost
 
 
 def open_archive(data: bytes) -> zipfile.ZipFile:
@@ -237,13 +254,56 @@ def count_layers(config: dict, depth: int = 0) -> int:
     return sum(1 + count_layers(layer, depth + 1) for layer in layers if isinstance(layer, dict))
 
 
+@dataclass(frozen=True)
+class ModelCost:
+    """What a model asks, counted from its config without allocating any weights."""
+
+    parameters: int
+    multiply_adds: int  # to read one digit: see `multiply_adds_of`
+    largest_layer_values: int  # the largest output of a layer, in values per digit
+
+
+def model_cost(config: dict, legacy: bool = False) -> ModelCost:
+    """The model's parameters and arithmetic per digit, from one build without weights; UploadError above
+    MAX_PARAMETERS, MAX_MULTIPLY_ADDS or MAX_LAYER_VALUES. `legacy` reads a Keras 2 config, as .h5 files hold."""
+    cost = measure_without_weights(config, legacy)
+    if cost.parameters > MAX_PARAMETERS:
+        raise UploadError(
+            f"The model would have {cost.parameters:,} parameters; the limit is {MAX_PARAMETERS:,}. Nothing was built."
+        )
+    if cost.multiply_adds > MAX_MULTIPLY_ADDS:
+        raise UploadError(
+            f"The model would need about {in_words(cost.multiply_adds)} multiply-adds to read one digit; the limit "
+            f"is {in_words(MAX_MULTIPLY_ADDS)} (Digit Lab's small CNN needs about 1.2 million). It would take far "
+            f"too long to test. Nothing was built."
+        )
+    if cost.largest_layer_values > MAX_LAYER_VALUES:
+        raise UploadError(
+            f"One of the model's layers would output {cost.largest_layer_values:,} values for each digit; the limit "
+            f"is {MAX_LAYER_VALUES:,}. It would take too much memory to test. Nothing was built."
+        )
+    return cost
+
+
 def count_parameters(config: dict, legacy: bool = False) -> int:
-    """How many parameters the model would have, counted without allocating them; refuses above the limit.
-    `legacy` reads a Keras 2 config, as .h5 files hold them."""
+    """How many parameters the model would have, counted without allocating them; refuses above the limits
+    (see `model_cost`, which also gives the multiply-adds from the same build)."""
+    return model_cost(config, legacy).parameters
+
+
+def estimated_multiply_adds(config: dict, legacy: bool = False) -> int:
+    """Multiply-adds to read ONE digit, for a Keras model config as config.json holds it (what `parse_config`
+    returns), counted from a build without weights. See `multiply_adds_of` for what is counted."""
+    return measure_without_weights(config, legacy).multiply_adds
+
+
+def measure_without_weights(config: dict, legacy: bool = False) -> ModelCost:
+    """Build the model from its config without allocating weights (Keras' StatelessScope; a thread of its own, as
+    Keras keeps the unallocated weights per thread), once, and count what it asks. No limit is checked here."""
     outcome: dict = {}
     config = {key: value for key, value in config.items() if key != "compile_config"}  # an optimizer: not needed
 
-    def build_without_weights() -> None:  # a thread of its own: Keras keeps the unallocated weights per thread
+    def build_without_weights() -> None:
         import keras
 
         try:
@@ -254,21 +314,136 @@ def count_parameters(config: dict, legacy: bool = False) -> int:
                     model = model_from_config(config)
                 else:
                     model = keras.saving.deserialize_keras_object(config, safe_mode=True)
-                outcome["parameters"] = int(model.count_params())
+                parameters = int(model.count_params())
         except Exception as error:
             outcome["error"] = error
+            return
+        try:
+            outcome["cost"] = ModelCost(parameters, *walk_arithmetic(model))
+        except Exception as error:  # a structure the walk does not know: refused rather than let through uncounted
+            outcome["walk error"] = error
 
     thread = threading.Thread(target=build_without_weights, name="count-parameters", daemon=True)
     thread.start()
     thread.join()
     if "error" in outcome:
         raise UploadError(keras_refusal(outcome["error"])) from outcome["error"]
-    parameters = outcome["parameters"]
-    if parameters > MAX_PARAMETERS:
+    if "walk error" in outcome:
         raise UploadError(
-            f"The model would have {parameters:,} parameters; the limit is {MAX_PARAMETERS:,}. Nothing was built."
-        )
-    return parameters
+            f"Digit Lab could not work out how much arithmetic this model needs ({first_line(outcome['walk error'])})."
+        ) from outcome["walk error"]
+    return outcome["cost"]
+
+
+def in_words(count: int) -> str:
+    """A large count as a teacher reads it: "1.4 billion", "300 million", "52,000"."""
+    for size, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
+        if count >= size:
+            value = count / size
+            return f"{value:.1f}".removesuffix(".0") + f" {word}" if value < 10 else f"{value:,.0f} {word}"
+    return f"{count:,}"
+
+
+# ---- The arithmetic of a model -----------------------------------------------------------------------------
+
+
+def multiply_adds_of(model) -> int:
+    """Multiply-adds for ONE digit of a built model (weights allocated or not), from its layers' input and output
+    shapes:
+    - Dense: input features x units, times the positions when its input has more than one axis;
+    - Conv1D/2D/3D: output positions x kernel volume x input channels / groups x filters;
+    - Conv1D/2D/3DTranspose: input positions x kernel volume x input channels x filters;
+    - DepthwiseConv1D/2D: output positions x kernel volume x channels x depth multiplier;
+    - SeparableConv1D/2D: that depthwise part plus a pointwise one (output positions x channels x filters);
+    - attention (MultiHeadAttention, GroupQueryAttention, Attention, AdditiveAttention) and Dot: their
+      projections and their query x key products; pooling: one per value in each window;
+    - any other layer with weights that are not just per-value scales (LSTM, GRU, TimeDistributed, EinsumDense...):
+      its parameters times its input positions;
+    - nested models (Sequential or Functional inside): their own layers, each time they are called.
+    Everything else costs 0 here: activations, normalisation, dropout, reshaping, merging by Add or Concatenate,
+    rescaling and augmentation; they cost about one operation per value, small beside the layers above."""
+    return walk_arithmetic(model)[0]
+
+
+def walk_arithmetic(model, depth: int = 0) -> tuple[int, int]:
+    """(multiply-adds for one digit, the largest layer output in values per digit) of a built model."""
+    import keras
+
+    total, largest = 0, 0
+    for node in graph_nodes(model):
+        inputs = [per_digit_shape(tensor) for tensor in node.input_tensors]
+        outputs = [per_digit_shape(tensor) for tensor in node.output_tensors]
+        largest = max([largest, *(math.prod(shape) for shape in outputs)])
+        if isinstance(node.operation, keras.Model) and depth < 8:
+            inner_total, inner_largest = walk_arithmetic(node.operation, depth + 1)
+            total, largest = total + inner_total, max(largest, inner_largest)
+        else:
+            total += layer_multiply_adds(node.operation, inputs, outputs)
+    return total, largest
+
+
+def graph_nodes(model) -> list:
+    """Every call of a layer in the model's graph (a Sequential keeps its graph in a Functional model inside)."""
+    graph = getattr(model, "_functional", None) or model
+    by_depth = getattr(graph, "_nodes_by_depth", None)
+    if not isinstance(by_depth, dict):
+        raise ValueError(f"the structure of {type(model).__name__} models cannot be checked")
+    return [node for nodes in by_depth.values() for node in nodes]
+
+
+def per_digit_shape(tensor) -> tuple[int, ...]:
+    """A tensor's shape without its batch axis (an axis of unknown length counts 1)."""
+    return tuple(int(size) if size is not None else 1 for size in tuple(tensor.shape)[1:])
+
+
+def layer_multiply_adds(layer, inputs: list[tuple[int, ...]], outputs: list[tuple[int, ...]]) -> int:
+    """One call of one layer, for one digit: see `multiply_adds_of`."""
+    from keras import layers as kl
+
+    x = inputs[0] if inputs else ()
+    y = outputs[0] if outputs else ()
+    channels_last = getattr(layer, "data_format", "channels_last") == "channels_last"
+    x_spatial, x_channels = ((x[:-1], x[-1]) if channels_last else (x[1:], x[0])) if x else ((), 1)
+    y_spatial = (y[:-1] if channels_last else y[1:]) if y else ()
+    kernel = math.prod(getattr(layer, "kernel_size", ()) or (1,))
+    if isinstance(layer, kl.Dense):
+        return math.prod(x[:-1]) * (x[-1] if x else 1) * layer.units
+    if isinstance(layer, (kl.Conv1D, kl.Conv2D, kl.Conv3D)):
+        return math.prod(y_spatial) * kernel * x_channels // layer.groups * layer.filters
+    if isinstance(layer, (kl.Conv1DTranspose, kl.Conv2DTranspose, kl.Conv3DTranspose)):
+        return math.prod(x_spatial) * kernel * x_channels * layer.filters
+    if isinstance(layer, (kl.DepthwiseConv1D, kl.DepthwiseConv2D)):
+        return math.prod(y_spatial) * kernel * x_channels * layer.depth_multiplier
+    if isinstance(layer, (kl.SeparableConv1D, kl.SeparableConv2D)):
+        return math.prod(y_spatial) * x_channels * layer.depth_multiplier * (kernel + layer.filters)
+    if isinstance(layer, (kl.MultiHeadAttention, kl.GroupQueryAttention)):
+        query, value = inputs[0], inputs[1] if len(inputs) > 1 else inputs[0]
+        queries, keys = math.prod(query[:-1]), math.prod(value[:-1])
+        heads = getattr(layer, "num_heads", None) or layer.num_query_heads
+        widths = (layer.key_dim + layer.value_dim) if hasattr(layer, "key_dim") else 2 * layer.head_dim
+        return layer.count_params() * max(queries, keys) + heads * queries * keys * widths
+    if isinstance(layer, (kl.Attention, kl.AdditiveAttention)):
+        query, value = inputs[0], inputs[1] if len(inputs) > 1 else inputs[0]
+        return 2 * math.prod(query[:-1]) * math.prod(value[:-1]) * query[-1]
+    if isinstance(layer, kl.Dot):
+        axes = layer.axes if isinstance(layer.axes, (list, tuple)) else (layer.axes, layer.axes)
+        first = (None, *x)  # with its batch axis, as `axes` counts
+        return math.prod(y) * first[axes[0]] if len(x) >= 1 else 0
+    if isinstance(layer, (kl.MaxPooling1D, kl.MaxPooling2D, kl.MaxPooling3D,
+                          kl.AveragePooling1D, kl.AveragePooling2D, kl.AveragePooling3D)):  # fmt: skip
+        return math.prod(y) * math.prod(layer.pool_size)
+    if isinstance(layer, scale_only_layers()) or not layer.weights:
+        return 0
+    return layer.count_params() * math.prod(x[:-1])
+
+
+def scale_only_layers() -> tuple[type, ...]:
+    """Layers whose weights scale or look up values one by one (normalisation, PReLU, Embedding): no product."""
+    from keras import layers as kl
+
+    names = ("BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
+             "RMSNormalization", "Normalization", "PReLU", "Embedding")  # fmt: skip
+    return tuple(getattr(kl, name) for name in names if hasattr(kl, name))
 
 
 def load_model_path(path: Path):
@@ -326,6 +501,7 @@ class ModelCard:
     test_loss: float
     test_accuracy: float
     notes: list[str]
+    multiply_adds: int = 0  # to read one digit (estimated); 0 on cards stored before it was counted
 
 
 @dataclass(frozen=True)
@@ -334,7 +510,7 @@ class PreparedUpload:
     card: ModelCard
 
 
-def prepare_upload(uploaded: UploadedModel, dataset) -> PreparedUpload:
+def prepare_upload(uploaded: UploadedModel, dataset, progress=None) -> PreparedUpload:
     """Fit an uploaded model to Digit Lab's [0, 1] images and probabilities, evaluate it, and describe it."""
     from core.model import evaluate_model, layer_rows, model_input_shape, to_model_input
 
@@ -351,13 +527,16 @@ def prepare_upload(uploaded: UploadedModel, dataset) -> PreparedUpload:
             model, pixel_scale = with_input_scale(model, 255.0), "0 to 255"
             notes.append(f"It reads only {on_unit:.0%} of the first test digits right with pixels from 0 to 1, but "
                          f"{on_raw:.0%} with pixels from 0 to 255: Digit Lab feeds it 0 to 255.")  # fmt: skip
-        loss, test_accuracy = evaluate_model(model, dataset)
+        loss, test_accuracy = evaluate_model(model, dataset, progress)
+    except Stopped:
+        raise
     except Exception as error:  # a model that builds can still fail when called: dtypes, shapes inside...
         raise UploadError(f"The model failed on the test set: {first_line(error)}") from error
     rows = [{"layer": row.name, "type": row.type, "output shape": row.output_shape, "parameters": row.parameters}
             for row in layer_rows(model)]  # fmt: skip
+    multiply_adds = uploaded.multiply_adds or multiply_adds_of(model)  # the softmax or rescaling added cost 0
     card = ModelCard(uploaded.file_format, model_input_shape(uploaded.model), pixel_scale, rows, model.count_params(),
-                     loss, test_accuracy, notes)  # fmt: skip
+                     loss, test_accuracy, notes, multiply_adds)  # fmt: skip
     return PreparedUpload(model, card)
 
 

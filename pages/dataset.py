@@ -4,32 +4,51 @@ import numpy as np
 import streamlit as st
 
 from core import cache, charts
-from core.data import DatasetError, dataset_from_zip, sample_indices, save_uploaded_dataset
-from pages.widgets import ensure_frame, escape_markdown, load_selected_dataset, select_dataset, show_chart, show_refusal
+from core.data import sample_indices, uploaded_folder
+from core.tasks import import_digits
+from pages.widgets import (
+    ensure_frame,
+    escape_markdown,
+    load_selected_dataset,
+    select_dataset,
+    show_chart,
+    show_refusal,
+    task_ui,
+)
 
 ensure_frame()
 
 SAMPLE_SEED_KEY = "sample_seed"
 FIRST_LABELS = 10
-UPLOADED_ZIP_KEY = "saved_zip"  # the file id of the last zip kept, so a rerun does not keep it twice
+UPLOADED_ZIP_KEY = "saved_zip"  # the file id of the last zip sent, so a rerun does not send it twice
+IMPORT_KEY = "digits_import"  # the import task in progress (core.tasks.Task)
 
 
 def own_digits_ui() -> None:
-    """A zip of digit images becomes a dataset every page can use (kept in the model folder)."""
+    """A zip of digit images becomes a dataset every page can use (kept in the model folder); the cluster reads
+    it, with a progress bar and Cancel here."""
     with st.expander("Bring your own digits: upload a .zip of images", icon=":material/upload:"):
         st.caption("Folders named 0 to 9 holding the pictures, or any pictures plus a labels.csv of file,label. "
                    "Any size, colour or polarity: each one is prepared like a drawing (centred, 28x28). "
                    "At most 20,000 images and 50 MB; the set is split 80/20 into training and test, once.")  # fmt: skip
         uploaded = st.file_uploader("Your digits", type=["zip"], key="digits_zip")
-        if uploaded is None or st.session_state.get(UPLOADED_ZIP_KEY) == uploaded.file_id:
-            return
-        try:
-            dataset = save_uploaded_dataset(dataset_from_zip(uploaded.getvalue(), uploaded.name.removesuffix(".zip")))
-        except (DatasetError, OSError) as error:
-            show_refusal(f"{uploaded.name[:80]} was refused.", str(error))
+        if (task := st.session_state.get(IMPORT_KEY)) is not None and (ended := task_ui(IMPORT_KEY)) is not None:
+            if ended.error:
+                show_refusal(f"{task.label} was refused.", ended.error)
+            else:
+                select_dataset(ended.result)
+                st.rerun()
+        already_sent = uploaded is not None and st.session_state.get(UPLOADED_ZIP_KEY) == uploaded.file_id
+        if uploaded is None or already_sent or IMPORT_KEY in st.session_state:
             return
         st.session_state[UPLOADED_ZIP_KEY] = uploaded.file_id
-        select_dataset(dataset.name)
+        try:
+            name, folder = uploaded.name.removesuffix(".zip"), str(uploaded_folder())
+            st.session_state[IMPORT_KEY] = cache.start_task(uploaded.name[:80], import_digits, uploaded.getvalue(),
+                                                            name, folder)  # fmt: skip
+        except OSError as error:
+            show_refusal(f"{uploaded.name[:80]} could not be read now.", f"The cluster is not reachable: {error}")
+            return
         st.rerun()
 
 

@@ -10,8 +10,9 @@ from core.data import Dataset
 from core.export import TFLITE_SNIPPET
 from core.jobs import JobError
 from core.runs import Progress, RunResult, RunState
-from core.store import RunRecord, RunStore, StoreError, is_run_id
-from core.uploads import UploadError, load_uploaded_model, prepare_upload
+from core.store import RunRecord, RunStore, is_run_id
+from core.tasks import check_model
+from core.uploads import MAX_MULTIPLY_ADDS, in_words
 from pages.widgets import (
     RUN_KEY,
     browser_owner,
@@ -22,12 +23,14 @@ from pages.widgets import (
     runs_for,
     show_chart,
     show_refusal,
+    task_ui,
 )
 
 TRAIN_SIZES = {"all": None, "10,000": 10_000, "2,000": 2_000}
 REFRESH_SECONDS = 1.0
 NEW_NETWORK = "a new network (the sidebar's)"
-UPLOADED_KEY = "saved_upload"  # the file id of the last upload kept, so a rerun does not keep it twice
+UPLOADED_KEY = "saved_upload"  # the file id of the last upload sent, so a rerun does not send it twice
+CHECK_KEY = "model_check"  # the uploaded model's check in progress (core.tasks.Task)
 
 
 def main() -> None:
@@ -291,10 +294,14 @@ def model_card_ui(card: dict) -> None:
     """What an uploaded model expects and how it reads its dataset."""
     with st.container(border=True):
         st.markdown("**Model card**")
-        shape, scale, parameters, accuracy = st.columns(4)
+        shape, scale, parameters, cost, accuracy = st.columns(5)
         shape.metric("Input shape", str(tuple(card["input_shape"])))
         scale.metric("Pixels fed as", card["pixel_scale"])
         parameters.metric("Parameters", f"{card['parameters']:,}")
+        if card.get("multiply_adds"):  # cards kept before the estimate existed have none
+            cost.metric("Multiply-adds per digit", in_words(card["multiply_adds"]),
+                        help="Estimated from its layers' shapes before it was built; the limit is "
+                             f"{in_words(MAX_MULTIPLY_ADDS)}.")  # fmt: skip
         accuracy.metric("Accuracy on its test set", f"{card['test_accuracy']:.2%}")
         for note in card["notes"]:
             st.caption(escape_markdown(note))
@@ -302,21 +309,27 @@ def model_card_ui(card: dict) -> None:
 
 
 def upload_ui(store: RunStore) -> None:
-    """A model file in, checked before anything is built, fitted to Digit Lab, evaluated, and kept as a run."""
+    """A model file in, checked before anything is built, fitted to Digit Lab, evaluated and kept as a run: all of
+    it on the cluster, with a progress bar and Cancel here."""
     uploaded = st.file_uploader("A Keras model saved with model.save", type=["keras", "h5"], key="upload_model")
-    if uploaded is None or st.session_state.get(UPLOADED_KEY) == uploaded.file_id:
-        return
-    try:
-        checked = load_uploaded_model(uploaded.getvalue())
-        prepared = prepare_upload(checked, cache.dataset(checked.dataset))
-        record = store.save_upload(prepared, checked.dataset, uploaded.name)
-    except (UploadError, StoreError) as error:
-        show_refusal(f"{uploaded.name[:80]} was refused.", str(error))
+    if (task := st.session_state.get(CHECK_KEY)) is not None and (ended := task_ui(CHECK_KEY)) is not None:
+        if ended.error:
+            show_refusal(f"{task.label} was refused.", ended.error)
+        elif (record := store.get(ended.result)) is not None:
+            st.success(f"{escape_markdown(task.label, limit=80)} reads {record.dataset} images: saved as run "
+                       f"{record.run_id}, test accuracy {record.result.test_accuracy:.2%}.")  # fmt: skip
+            model_card_ui(record.card)
+    already_sent = uploaded is not None and st.session_state.get(UPLOADED_KEY) == uploaded.file_id
+    if uploaded is None or already_sent or CHECK_KEY in st.session_state:
         return
     st.session_state[UPLOADED_KEY] = uploaded.file_id
-    st.success(f"{escape_markdown(uploaded.name, limit=80)} reads {checked.dataset} images: saved as run "
-               f"{record.run_id}, test accuracy {record.result.test_accuracy:.2%}.")  # fmt: skip
-    model_card_ui(record.card)
+    try:
+        st.session_state[CHECK_KEY] = cache.start_task(uploaded.name[:80], check_model, uploaded.getvalue(),
+                                                       uploaded.name, str(store.root.resolve()))  # fmt: skip
+    except OSError as error:
+        show_refusal(f"{uploaded.name[:80]} could not be checked now.", f"The cluster is not reachable: {error}")
+        return
+    st.rerun()
 
 
 main()

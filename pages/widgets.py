@@ -29,6 +29,7 @@ from core.config import (
 from core.data import DATASET_NAMES, DATASET_TITLES, Dataset, DatasetError, image_format_of, uploaded_dataset_names
 from core.insight import integrated_gradients
 from core.store import RunRecord
+from core.tasks import TaskState
 
 DATASET_KEY = "dataset"
 PENDING_DATASET_KEY = "dataset_to_select"
@@ -66,6 +67,38 @@ def escape_markdown(text: str, limit: int = 300) -> str:
 def show_refusal(title: str, reason: str) -> None:
     """An error box: a bold title, then the reason; both may quote a file name or a link, so both are escaped."""
     st.error(f"**{escape_markdown(title)}** {escape_markdown(reason)}", icon=":material/block:")
+
+
+# ---- Tasks on the cluster -------------------------------------------------------------------------------------
+
+TASK_REFRESH_SECONDS = 0.5
+
+
+def task_ui(key: str) -> TaskState | None:
+    """This session's task under `key` (a core.tasks.Task): its progress bar and Cancel while it runs; its final
+    state once, when it has ended (then it is forgotten); None while it runs or when there is none."""
+    task = st.session_state.get(key)
+    if task is None:
+        return None
+    state = task.state()
+    if state.finished:
+        del st.session_state[key]
+        return state
+    task_progress(key)
+    return None
+
+
+@st.fragment(run_every=TASK_REFRESH_SECONDS)
+def task_progress(key: str) -> None:
+    task = st.session_state.get(key)
+    if task is None:
+        return
+    state = task.state()
+    if state.finished:
+        st.rerun()  # the whole page, once: it shows the result
+    st.progress(state.fraction, text=f"{escape_markdown(task.label, limit=80)}: {escape_markdown(state.message)}")
+    if st.button("Cancel", icon=":material/cancel:", key=f"{key}-cancel"):
+        task.cancel()
 
 
 # ---- Charts -----------------------------------------------------------------------------------------------------

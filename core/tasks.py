@@ -1,0 +1,184 @@
+"""Short jobs that must not run in the web server: importing a zip of digits, checking and evaluating an uploaded
+model. Like training, they run on the Dask cluster, so a large upload never holds up anyone's strokes; unlike a
+training run they belong to the page that asked (a server that dies takes them along; the user uploads again).
+
+A task reports its progress through a Dask Variable, listens for Cancel on a Dask Event, and stops itself with a
+clear message once it has used its time budget. The uploaded bytes reach the worker through a spool file in the
+model folder (shared with the workers, as runs need it anyway), not through the scheduler; only small things
+cross back: a dataset's name, a run id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from distributed import Client, Event, Future, Variable
+
+from core.runs import Stopped, first_line
+
+BUDGET_SECONDS = 300  # a task still busy after this long stops itself
+REPORT_SECONDS = 0.2  # progress is sent at most this often
+CANCELLED = "Cancelled."
+
+
+class TaskStopped(Stopped):
+    """A task was cancelled or ran out of time; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """Where a task stands, as the page shows it."""
+
+    fraction: float
+    message: str
+    finished: bool = False
+    result: str | None = None  # what the task returned (a dataset name, a run id)
+    error: str | None = None  # why it failed, in words for the user
+
+
+# ---- In the worker ------------------------------------------------------------------------------------------
+
+
+class TaskContext:
+    """The worker's side: progress out, Cancel and the time budget in."""
+
+    def __init__(self, task_id: str, budget_seconds: float):
+        self._progress = Variable(progress_key(task_id))
+        self._cancel = Event(cancel_key(task_id))
+        self._deadline = time.monotonic() + budget_seconds
+        self._budget = budget_seconds
+        self._last_report = 0.0
+
+    def report(self, fraction: float, message: str) -> None:
+        """Say how far the task is (at most every REPORT_SECONDS), then stop if asked to or out of time."""
+        if time.monotonic() - self._last_report >= REPORT_SECONDS or fraction >= 1.0:
+            self._last_report = time.monotonic()
+            self._progress.set({"fraction": min(max(fraction, 0.0), 1.0), "message": message})
+        self.check()
+
+    def check(self) -> None:
+        if self._cancel.is_set():
+            raise TaskStopped(CANCELLED)
+        if time.monotonic() > self._deadline:
+            raise TaskStopped(f"It took longer than the {self._budget:.0f} s a task may take, and was stopped.")
+
+    def should_stop(self) -> bool:
+        try:
+            self.check()
+        except TaskStopped:
+            return True
+        return False
+
+
+def import_digits(task_id: str, upload: str, name: str, folder: str, budget_seconds: float) -> str:
+    """A zip of digit pictures (spooled at `upload`) -> a dataset kept in `folder`; returns its name."""
+    from core.data import DatasetError, dataset_from_zip, save_uploaded_dataset
+
+    data = _take(upload)
+    context = TaskContext(task_id, budget_seconds)
+    context.report(0.0, "Reading the zip...")
+    try:
+        dataset = dataset_from_zip(
+            data, name, should_stop=context.should_stop,
+            progress=lambda done, total: context.report(0.95 * done / total, f"{done:,} of {total:,} pictures"),
+        )  # fmt: skip
+    except DatasetError:
+        context.check()  # stopped between two pictures: say why (cancelled, or out of time)
+        raise
+    context.report(0.97, "Keeping the set...")
+    return save_uploaded_dataset(dataset, Path(folder)).name
+
+
+def check_model(task_id: str, upload: str, filename: str, store_root: str, budget_seconds: float) -> str:
+    """An uploaded model file (spooled at `upload`) -> checked, fitted to Digit Lab, evaluated and kept as a run;
+    returns its run id."""
+    from core.store import RunStore
+    from core.training import cached_dataset
+    from core.uploads import load_uploaded_model, prepare_upload
+
+    data = _take(upload)
+    context = TaskContext(task_id, budget_seconds)
+    context.report(0.0, "Checking the file...")
+    checked = load_uploaded_model(data)
+    context.report(0.2, "Built; reading the test set...")
+    reading = lambda done: context.report(0.2 + 0.75 * done, "Reading the test set...")  # noqa: E731
+    prepared = prepare_upload(checked, cached_dataset(checked.dataset), progress=reading)
+    context.report(0.97, "Keeping it as a run...")
+    return RunStore(store_root).save_upload(prepared, checked.dataset, filename).run_id
+
+
+def _take(upload: str) -> bytes:
+    """The spooled upload's bytes; the spool file is gone afterwards."""
+    path = Path(upload)
+    try:
+        return path.read_bytes()
+    finally:
+        path.unlink(missing_ok=True)
+
+
+# ---- In the web server -------------------------------------------------------------------------------------
+
+
+def progress_key(task_id: str) -> str:
+    return f"digitlab-task-{task_id}"
+
+
+def cancel_key(task_id: str) -> str:
+    return f"digitlab-cancel-{task_id}"
+
+
+class Task:
+    """The page's handle on a task running on the cluster; `label` names it for the user (a file name)."""
+
+    def __init__(self, client: Client, spool: Path, label: str, function: Callable[..., str], data: bytes, *args,
+                 budget_seconds: float = BUDGET_SECONDS):  # fmt: skip
+        self.task_id, self.label = secrets.token_hex(6), label
+        self._client = client
+        spool.mkdir(parents=True, exist_ok=True)
+        self._upload = spool.resolve() / f"{self.task_id}.upload"
+        self._upload.write_bytes(data)
+        Variable(progress_key(self.task_id), client=client).set({"fraction": 0.0, "message": "Waiting for a worker..."})
+        # Ahead of queued training runs; still behind runs in progress when every worker trains.
+        self._future: Future = client.submit(function, self.task_id, str(self._upload), *args, budget_seconds,
+                                             pure=False, priority=10)  # fmt: skip
+
+    def state(self) -> TaskState:
+        """Progress while it runs; then its result, or the reason it failed."""
+        if not self._future.done():
+            try:
+                latest = Variable(progress_key(self.task_id), client=self._client).get(timeout=2)
+            except (OSError, TimeoutError):
+                latest = {"fraction": 0.0, "message": "Waiting for the cluster..."}
+            return TaskState(latest["fraction"], latest["message"])
+        self._forget()
+        try:
+            return TaskState(1.0, "Done.", finished=True, result=self._future.result())
+        except Exception as error:  # its own refusal (DatasetError, UploadError, TaskStopped), or a lost worker
+            reason = first_line(error)
+            if not _explained(error):
+                reason = f"The worker handling it stopped unexpectedly ({reason}); try again."
+            return TaskState(1.0, "", finished=True, error=reason)
+
+    def cancel(self) -> None:
+        """Ask the task to stop at its next report (within REPORT_SECONDS of work; a waiting task at its start)."""
+        with contextlib.suppress(Exception):
+            Event(cancel_key(self.task_id), client=self._client).set()
+
+    def _forget(self) -> None:
+        self._upload.unlink(missing_ok=True)  # when no worker took it
+        with contextlib.suppress(Exception):
+            Variable(progress_key(self.task_id), client=self._client).delete()
+            Event(cancel_key(self.task_id), client=self._client).clear()
+
+
+def _explained(error: Exception) -> bool:
+    """Whether an error carries a message meant for the user (the tasks' own refusals)."""
+    from core.data import DatasetError
+    from core.uploads import UploadError
+
+    return isinstance(error, DatasetError | UploadError | TaskStopped)
