@@ -29,7 +29,7 @@ from core.model import (
 )
 from core.my_digits import MyDigitsStore
 from core.runs import TrainingRequest
-from core.store import MODEL_FILE, RunStore, default_store_root, new_run_id
+from core.store import MODEL_FILE, SPOOL_FOLDER, RunStore, default_store_root, new_run_id
 
 if TYPE_CHECKING:
     from core.jobs import RunBoard
@@ -133,9 +133,6 @@ def start_training(
 ) -> str:
     """Start a run for `owner`, a new network or a fine-tuned saved run; its run id (JobError when it cannot)."""
     return run_board().start(owner, TrainingRequest(new_run_id(), config, dataset_name, limit, base_run))
-
-
-SPOOL_FOLDER = ".uploads"  # in the model folder: uploads on their way to a worker
 
 
 def start_task(label: str, function, data: bytes, *args) -> Task:

@@ -40,6 +40,7 @@ PROGRESS_FILE = "progress.json"
 EPOCHS_FOLDER = "epochs"
 LOGS_FOLDER = "logs"
 PARTIAL_PREFIX = ".partial-"
+SPOOL_FOLDER = ".uploads"  # uploads on their way to a worker (core.tasks), which removes each when it reads it
 TEMPORARY_PREFIX = ".tmp-"
 HEARTBEAT_SECONDS = 1.0  # a live run's worker rewrites its progress at least this often
 STALE_SECONDS = 15.0  # a live run whose progress is older than this lost its worker (clocks must agree: NTP)
@@ -228,6 +229,10 @@ class RunStore:
                 if time.time() - leftover.stat().st_mtime > STALE_PARTIAL_SECONDS:
                     leftover.unlink(missing_ok=True)
                     done.append(f"removed {leftover.name}, a file a killed worker was writing")
+        for spooled in (self.root / SPOOL_FOLDER).glob("*"):
+            if time.time() - spooled.stat().st_mtime > STALE_PARTIAL_SECONDS:  # its task and its server are gone
+                spooled.unlink(missing_ok=True)
+                done.append(f"removed the upload {spooled.name}, which no worker read")
         for line in done:
             log.warning("Run store %s: %s", self.root, line)
         return done

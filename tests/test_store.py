@@ -115,8 +115,13 @@ def test_the_sweep_removes_stale_partial_saves_and_recovers_a_model_without_reco
         os.utime(path, (old, old))
     starting = tmp_path / new_run_id()  # a worker creating its run right now: left alone
     starting.mkdir()
+    (tmp_path / ".uploads").mkdir()
+    (tmp_path / ".uploads" / "abc.upload").write_bytes(b"a zip no worker took")  # its server was killed
+    os.utime(tmp_path / ".uploads" / "abc.upload", (old, old))
+    (tmp_path / ".uploads" / "def.upload").write_bytes(b"on its way now")
     done = store.sweep()
-    assert len(done) == 4 and not stale.exists() and fresh.exists() and not empty.exists() and starting.exists()
+    assert [path.name for path in (tmp_path / ".uploads").iterdir()] == ["def.upload"]
+    assert len(done) == 5 and not stale.exists() and fresh.exists() and not empty.exists() and starting.exists()
     assert leftover.parent.exists() and not list(leftover.iterdir())
     [record] = store.records()
     assert record.run_id == orphan.name and record.dataset == "digits" and "recovered" in record.source

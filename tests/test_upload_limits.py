@@ -6,7 +6,6 @@ import dataclasses
 import io
 import json
 import struct
-import tempfile
 import time
 import zipfile
 import zlib
@@ -32,20 +31,9 @@ from core.uploads import (
     model_cost,
     prepare_upload,
 )
+from tests.test_uploads import private_temp_folder  # noqa: F401  (autouse: no upload leaves a temporary file)
 
 layers = keras.layers
-
-
-@pytest.fixture(autouse=True)
-def private_temp_folder(tmp_path, monkeypatch):
-    """Every temporary file of the code under test lands here, so the tests can see that none is left."""
-    folder = tmp_path / "temp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    yield folder
-    # TensorFlow's autograph writes a temporary module the first time it converts a function (not an upload's)
-    left = [path.name for path in folder.iterdir() if not path.name.startswith("__autograph_generated_file")]
-    assert left == [], "an upload left temporary files behind"
 
 
 # ---- Own-digit sets: pictures bounded in pixels ------------------------------------------------------------
