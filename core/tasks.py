@@ -11,6 +11,7 @@ cross back: a dataset's name, a run id.
 from __future__ import annotations
 
 import contextlib
+import gc
 import secrets
 import time
 from collections.abc import Callable
@@ -104,12 +105,15 @@ def check_model(task_id: str, upload: str, filename: str, store_root: str, budge
     data = _take(upload)
     context = TaskContext(task_id, budget_seconds)
     context.report(0.0, "Checking the file...")
-    checked = load_uploaded_model(data)
-    context.report(0.2, "Built; reading the test set...")
-    reading = lambda done: context.report(0.2 + 0.75 * done, "Reading the test set...")  # noqa: E731
-    prepared = prepare_upload(checked, cached_dataset(checked.dataset), progress=reading)
-    context.report(0.97, "Keeping it as a run...")
-    return RunStore(store_root).save_upload(prepared, checked.dataset, filename).run_id
+    try:
+        checked = load_uploaded_model(data)
+        context.report(0.2, "Built; reading the test set...")
+        reading = lambda done: context.report(0.2 + 0.75 * done, "Reading the test set...")  # noqa: E731
+        prepared = prepare_upload(checked, cached_dataset(checked.dataset), progress=reading)
+        context.report(0.97, "Keeping it as a run...")
+        return RunStore(store_root).save_upload(prepared, checked.dataset, filename).run_id
+    finally:
+        gc.collect()  # the model sits in reference cycles: the worker gives its memory back now (as after a run)
 
 
 def _take(upload: str) -> bytes:
