@@ -7,7 +7,7 @@ XLA; a star marks what the app chooses. Then one whole seed run through the app'
 its worker) beside the same run in this process: on a cold cluster, with a worker up, and right after that worker
 was killed (a new one is forked from the cluster's forkserver, TensorFlow already imported); then what the run's
 life in the store costs: the live progress channel (one progress write and one stop check) and one epoch's
-checkpoint (its weights, the model with its optimizer's state, the record).
+checkpoint (its weights, the model with its optimizer's state, the record), and the held-out curve's cost per epoch.
 Run: python bench/training_speed.py [--repeats 2] [--cluster-only]
 """
 
@@ -38,8 +38,10 @@ from core.training import (  # noqa: E402
     PLAIN_COMPILE,
     PUBLISH_SECONDS,
     XLA,
+    HeldOutCurve,
     TrainingData,
     compile_options_for,
+    held_out_size,
     run_training,
 )
 
@@ -63,6 +65,26 @@ def channel_cost(cluster: TrainingCluster, folder: str, calls: int = 200) -> flo
         return (time.perf_counter() - started) / calls
 
     return client.submit(measure, pure=False).result()
+
+
+def held_out_cost(repeats: int = 5) -> tuple[float, float]:
+    """(seconds of the held-out curve after one epoch, seconds of one epoch) for the seed network on all of MNIST,
+    as the app trains it."""
+    data = TrainingData.from_dataset(load_dataset("mnist"), SEED)
+    model = build_model(SEED, data.x_train.shape[1:], compile_options=compile_options_for(SEED, len(data.x_train)))
+    model.fit(data.x_train, data.y_train, epochs=1, batch_size=SEED.batch_size, verbose=0)  # compiled, warm
+    started = time.perf_counter()
+    model.fit(data.x_train, data.y_train, epochs=1, batch_size=SEED.batch_size, verbose=0)
+    epoch = time.perf_counter() - started
+    curve = HeldOutCurve(data.x_test, data.y_test, held_out_size(len(data.x_train), len(data.x_test)))
+    curve.set_model(model)
+    curve.on_epoch_end(0, {})  # traces the forward pass once, as the first epoch does
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        curve.on_epoch_end(0, {})
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings), epoch
 
 
 def checkpoint_seconds(folder: str, repeats: int = 10) -> float:
@@ -150,6 +172,9 @@ def main() -> None:
         print(f"live progress channel: {cost * 1000:.2f} ms per progress write + stop check, at most every "
               f"{PUBLISH_SECONDS} s: {cost / PUBLISH_SECONDS:.2%} of a worker's time")  # fmt: skip
         print(f"one epoch's checkpoint of the seed network: {checkpoint_seconds(folder) * 1000:.0f} ms")
+        curve, epoch = held_out_cost()
+        print(f"held-out curve after each epoch (10,000 test digits): {curve * 1000:.0f} ms, {curve / epoch:.1%} of a "
+              f"seed epoch on all of MNIST ({epoch:.2f} s)")  # fmt: skip
     finally:
         cluster.shutdown()
         shutil.rmtree(folder, ignore_errors=True)

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-HISTORY_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy")
+HISTORY_COLUMNS = ("loss", "accuracy", "test_loss", "test_accuracy", "val_loss", "val_accuracy")
 # Three lines that read the exported model on a phone or a Raspberry Pi (LiteRT, TensorFlow Lite's successor).
 TFLITE_SNIPPET = """from ai_edge_litert.interpreter import Interpreter  # pip install ai-edge-litert
 model = Interpreter(model_path="digits.tflite"); model.allocate_tensors()
@@ -17,7 +17,7 @@ model.set_tensor(model.get_input_details()[0]["index"], image); model.invoke()  
 
 
 def history_csv(history: dict[str, list[float]]) -> str:
-    """One row per epoch: epoch, then loss and accuracy (and their validation twins when there are some)."""
+    """One row per epoch: epoch, then loss and accuracy (and their held-out and validation twins when there are)."""
     columns = [column for column in HISTORY_COLUMNS if history.get(column)]
     buffer = io.StringIO()
     writer = csv.writer(buffer)

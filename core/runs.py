@@ -58,6 +58,7 @@ class RunResult:
     test_loss: float | None = None
     test_accuracy: float | None = None
     seconds: float = 0.0
+    held_out: int = 0  # how many test digits the held-out curve (history's test_loss, test_accuracy) reads
 
     @property
     def epochs_done(self) -> int:

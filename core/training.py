@@ -42,6 +42,11 @@ XLA = {"jit_compile": True, "steps_per_execution": 32}
 NO_XLA = {"jit_compile": False, "steps_per_execution": 32}
 XLA_MIN_SAMPLE_EPOCHS = 300_000  # the seed on all of MNIST: 60,000 images x 5 epochs
 PLAIN_COMPILE = {"jit_compile": False, "steps_per_execution": 1}
+# The held-out curve: every epoch the model reads held-out digits it never trains on, so overfitting shows while it
+# grows. The whole test set when the run trains on enough images to make that cheap (bench/training_speed.py:
+# HELD_OUT_COST), else its first images, in proportion to the training images, never fewer than the minimum.
+HELD_OUT_MIN = 2_000
+HELD_OUT_SHARE = 6  # one held-out digit for every 6 trained on (MNIST's own 60,000 : 10,000)
 PUBLISH_SECONDS = 0.25  # how often a running fit reports its progress and looks for a stop request
 # A uniform guess over 10 digits costs ln(10) = 2.3; a running loss past this has blown up (or is NaN).
 DIVERGENCE_LOSS = 100.0
@@ -222,6 +227,8 @@ def _fit_with(config, data, progress, reporter, writer, callbacks, log_dir, comp
     progress.compile_mode = compile_label(compile_options)
     order = EpochOrder(data.x_train[: samples - validation], data.y_train[: samples - validation],
                        config.batch_size, config.seed)  # fmt: skip
+    progress.result.held_out = held_out_size(samples, len(data.x_test))
+    held_out = HeldOutCurve(data.x_test, data.y_test, progress.result.held_out)
     watch = ProgressCallback(progress, reporter, config.batch_size, writer)
     tensorboard = keras.callbacks.TensorBoard(log_dir, histogram_freq=1, write_graph=False)
     model.fit(
@@ -230,7 +237,7 @@ def _fit_with(config, data, progress, reporter, writer, callbacks, log_dir, comp
         initial_epoch=progress.epoch,
         validation_data=(data.x_train[samples - validation :], data.y_train[samples - validation :]) if validation
         else None,
-        callbacks=[order, watch, tensorboard, *callbacks],
+        callbacks=[order, held_out, watch, tensorboard, *callbacks],
         shuffle=False,  # EpochOrder shuffles
         verbose=0,
     )  # fmt: skip
@@ -239,6 +246,25 @@ def _fit_with(config, data, progress, reporter, writer, callbacks, log_dir, comp
     if watch.cut_short and watch.epoch_weights is not None:
         model.set_weights(watch.epoch_weights)  # stopped mid-epoch: the model as its last whole epoch left it
     return model, RunState.FINISHED if progress.epoch >= config.epochs else RunState.STOPPED
+
+
+def held_out_size(train_samples: int, test_samples: int) -> int:
+    """How many test digits the held-out curve reads after each epoch (see HELD_OUT_SHARE)."""
+    return min(test_samples, max(HELD_OUT_MIN, train_samples // HELD_OUT_SHARE))
+
+
+class HeldOutCurve(keras.callbacks.Callback):
+    """After each epoch, the model's loss and accuracy on held-out digits (the test set's first `size`), added to
+    the epoch's logs as test_loss and test_accuracy: the run's history and TensorBoard get them with the rest."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, size: int):
+        super().__init__()
+        self.x, self.y = x[:size], y[:size]
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["test_loss"], logs["test_accuracy"] = loss_and_accuracy(predict_probabilities(self.model, self.x),
+                                                                         self.y)  # fmt: skip
 
 
 class EpochOrder(keras.callbacks.Callback):

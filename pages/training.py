@@ -127,7 +127,8 @@ def run_view(run_id: str | None, progress: Progress | None, mine: bool, owner: s
         continue_ui(progress, mine, owner)
     elif run_id and (record := cache.run_store().get(run_id)):
         st.caption(f"Run {record.run_id}, saved {record.created}")
-        show_chart(st, charts.training_curves({record.run_id: record.result.history}, record.result.epochs_done))
+        show_chart(st, charts.training_curves({record.run_id: record.result.history}, record.result.epochs_done,
+                                              record.result.held_out))  # fmt: skip
         st.caption(curves_summary(record.result.history))
         show_result(record.result)
     elif run_id:
@@ -191,7 +192,8 @@ def show_progress(progress: Progress) -> None:
     worker = f", worker {progress.worker}" if progress.worker else ""
     st.caption(f"Run {progress.run_id} ({progress.compile_mode or 'starting'}{worker})")
     if progress.result.history:
-        curves = charts.training_curves({progress.run_id: progress.result.history}, progress.epochs)
+        curves = charts.training_curves({progress.run_id: progress.result.history}, progress.epochs,
+                                        progress.result.held_out)  # fmt: skip
         show_chart(st, curves, key="live")
         st.caption(curves_summary(progress.result.history))
     show_result(progress.result)
@@ -202,8 +204,25 @@ def curves_summary(history: dict[str, list[float]]) -> str:
     epochs, loss, accuracy = len(history["loss"]), history["loss"], history.get("accuracy", [])
     text = f"After epoch {epochs}: training loss {loss[-1]:.4f} (from {loss[0]:.4f})"
     text += f", training accuracy {accuracy[-1]:.2%}" if accuracy else ""
+    if history.get("test_accuracy"):
+        text += f", held-out accuracy {history['test_accuracy'][-1]:.2%} (loss {history['test_loss'][-1]:.4f})"
     if history.get("val_accuracy"):
         text += f", validation accuracy {history['val_accuracy'][-1]:.2%}"
+    return text + "." + overfitting_note(history)
+
+
+def overfitting_note(history: dict[str, list[float]]) -> str:
+    """Where the held-out loss was lowest, and how far it has risen since: overfitting, as it grows."""
+    held_out = history.get("test_loss") or []
+    if len(held_out) < 2:
+        return ""
+    best = min(range(len(held_out)), key=held_out.__getitem__)
+    if best == len(held_out) - 1:
+        return f" The held-out loss is still falling: lowest now, after epoch {best + 1}."
+    text = (f" The held-out loss was lowest after epoch {best + 1} ({held_out[best]:.4f}) and has risen by "
+            f"{held_out[-1] - held_out[best]:.4f} since")  # fmt: skip
+    if history["loss"][-1] < history["loss"][best]:
+        return text + " while the training loss kept falling: the model has begun to overfit."
     return text + "."
 
 
@@ -221,7 +240,7 @@ def show_result(result: RunResult) -> None:
         st.info(
             f"The model is {gap:.1%} better on images it trained on than on images it never saw: that gap is "
             "**overfitting**. It has begun to learn its training images, not just digits. Dropout, an L2 penalty, "
-            "fewer epochs or more data narrow it; the validation curves show when it starts.",
+            "fewer epochs or more data narrow it; the dashed held-out curve shows when it starts.",
             icon=":material/school:",
         )
     else:

@@ -278,19 +278,19 @@ def hyperparameter_panel() -> ModelConfig:
         )
         for group in FIELD_GROUPS:
             with st.expander(group, expanded=True):
-                for name, spec in FIELDS.items():
-                    if spec.group == group:
-                        field_widget(name, disabled=spec.cnn_only and config.family != "cnn")
+                for name, spec in FIELDS.items():  # a CNN's fields only for a CNN (a faded label reads badly)
+                    if spec.group == group and (config.family == "cnn" or not spec.cnn_only):
+                        field_widget(name)
 
     st.session_state[CONFIG_KEY] = config
     mirror_in_url(config)
     return config
 
 
-def field_widget(name: str, disabled: bool) -> None:
+def field_widget(name: str) -> None:
     """One hyperparameter's widget, as its FieldSpec describes it."""
     spec = FIELDS[name]
-    common = {"key": widget_key(name), "help": spec.help, "disabled": disabled}
+    common = {"key": widget_key(name), "help": spec.help}
     if spec.widget == "radio":
         st.radio(spec.label, spec.choices, format_func=spec.text, **common)
     elif spec.widget == "selectbox":

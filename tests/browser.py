@@ -238,17 +238,11 @@ def settle(page, quiet_ms: int = 1000, timeout_ms: int = 90_000) -> None:
     raise AssertionError(f"{page.url} did not settle within {timeout_ms / 1000:.0f} s")
 
 
-# WCAG 1.4.3 sets no contrast for "text that is part of an inactive user interface component": the label of a
-# disabled widget (a CNN-only field while the network is dense) is drawn faded on purpose. axe cannot tie that
-# label to its disabled control, so it is left out of the audit.
-INACTIVE = {"exclude": [["label[data-testid=stWidgetLabel][disabled]"]]}
-
-
 def audit(page) -> list[dict]:
     """axe-core's violations on the page as it is now."""
     from axe_playwright_python.sync_playwright import Axe
 
-    return Axe().run(page, context=INACTIVE).response["violations"]
+    return Axe().run(page).response["violations"]
 
 
 def blocking(violations: list[dict]) -> list[dict]:

@@ -25,8 +25,10 @@ def test_train_watch_the_curve_and_see_test_accuracy(page, app_url):
     # the test accuracy shows already while the run is saved; the run has ended only when it says so
     page.get_by_text("Finished after 2 of 2 epochs").wait_for(timeout=180_000)
     curves = page.get_by_test_id("stPlotlyChart").first
-    expect(curves.locator(".scatterlayer .trace")).to_have_count(2)  # loss and accuracy, train
-    expect(curves.locator(".scatterlayer .point")).to_have_count(4)  # 2 epochs x 2 panels
+    expect(curves.locator(".scatterlayer .trace")).to_have_count(4)  # loss and accuracy: train, and held-out dashed
+    expect(curves.locator(".scatterlayer .point")).to_have_count(8)  # 2 epochs x 2 curves x 2 panels
+    expect(curves.get_by_text("held-out (2,000 test digits)")).to_be_visible()  # the legend says which digits
+    assert "held-out accuracy" in page.get_by_test_id("stMain").inner_text()
     expect(page.get_by_test_id("stMetric").filter(has_text="Test accuracy")).to_be_visible()
     assert "overfitting" in page.get_by_test_id("stMain").inner_text()
     screenshot(page, "training-finished")

@@ -70,3 +70,12 @@ def test_the_augmentation_preview_follows_the_sliders():
     assert any("as the augmentation layers would change it" in caption.value for caption in app.caption)
     assert app.query_params["rotation"] == "10.0" and app.query_params["shear"] == "0.3"  # part of the link
     assert len(app.get("plotly_chart")) == 1
+
+
+def test_a_cnns_own_fields_show_only_for_a_cnn_and_keep_their_value():
+    app = open_model_page(filters="64")
+    labels = [widget.label for widget in app.sidebar.select_slider]
+    assert "Conv filters" not in labels  # the seed is dense: a field that does nothing is not shown
+    app.sidebar.radio(key="hp_family").set_value("cnn").run()
+    assert not app.exception
+    assert app.sidebar.select_slider(key="hp_filters").value == 64  # the link's value, kept while hidden

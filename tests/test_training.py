@@ -59,7 +59,8 @@ def test_one_epoch_writes_the_run_into_the_store_with_its_metrics_model_snapshot
     store = RunStore(tmp_path)
     progress = train(store=store, owner="alice")
     assert progress.state is RunState.FINISHED and progress.epoch == 1 and progress.message == ""
-    assert set(progress.result.history) == {"loss", "accuracy"}
+    assert set(progress.result.history) == {"loss", "accuracy", "test_loss", "test_accuracy"}
+    assert progress.result.held_out == 2_000  # the first 2,000 test digits, read after every epoch
     assert progress.batches_per_epoch == 16 and progress.batch == 16 and progress.samples_per_second > 0
     assert 0.5 < progress.result.test_accuracy < 1 and progress.result.test_loss > 0
     assert progress.compile_mode == "no XLA, 32 steps per call" and progress.worker.split("@")[0].isdigit()
@@ -202,3 +203,25 @@ def test_fine_tuning_starts_from_a_saved_model_and_learns_on(tmp_path):
     # a fresh run of the same seed starts where the base did (test_same_seed_gives_the_same_curves); this one did not
     assert tuned.result.history["loss"][0] < base.result.history["loss"][0]
     assert tuned.result.test_accuracy >= base.result.test_accuracy - 0.02
+
+
+def test_the_held_out_curve_reads_test_digits_after_every_epoch_and_goes_on_when_continued(tmp_path, mnist):
+    store = RunStore(tmp_path)
+    config = dataclasses.replace(QUICK, epochs=3)
+    stopped = train(config, store=store, reporter=StopAt(2))
+    history = stopped.result.history
+    assert len(history["test_loss"]) == len(history["test_accuracy"]) == 2
+    model = store.load_model(stopped.run_id, epoch=2)
+    x = mnist.x_test[:2_000].reshape(-1, 784).astype(np.float32) / 255
+    probabilities = predict_probabilities(model, x)
+    assert history["test_accuracy"][1] == pytest.approx(np.mean(probabilities.argmax(1) == mnist.y_test[:2_000]))
+    continued = train(config, store=store, run_id=stopped.run_id, resume=True)
+    assert continued.result.history["test_loss"][:2] == history["test_loss"]
+    assert len(continued.result.history["test_loss"]) == 3
+
+
+def test_the_held_out_set_grows_with_the_training_images():
+    assert training.held_out_size(2_000, 10_000) == 2_000
+    assert training.held_out_size(30_000, 10_000) == 5_000
+    assert training.held_out_size(60_000, 10_000) == 10_000  # MNIST's whole test set
+    assert training.held_out_size(1_000, 359) == 359  # the 8x8 digits' test split, whole
