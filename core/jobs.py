@@ -348,13 +348,17 @@ class RunBoard:
         client = self.cluster.existing_client()
         if client is None:
             return False  # no cluster: nothing trains it (the store shows it interrupted)
-        Event(stop_key(run_id), client=client).set()
-        waiting = self._waiting().get(run_id)
-        if waiting:
-            client.cancel([Future(waiting["key"], client)], force=True)
-            stopped = Progress.from_dict(waiting["progress"])
-            stopped.state, stopped.message = RunState.STOPPED, STOPPED_BEFORE_START
-            client.set_metadata([WAITING, run_id], {**waiting, "progress": stopped.to_dict()})
+        try:
+            Event(stop_key(run_id), client=client).set()
+            waiting = self._waiting().get(run_id)
+            if waiting:
+                client.cancel([Future(waiting["key"], client)], force=True)
+                stopped = Progress.from_dict(waiting["progress"])
+                stopped.state, stopped.message = RunState.STOPPED, STOPPED_BEFORE_START
+                client.set_metadata([WAITING, run_id], {**waiting, "progress": stopped.to_dict()})
+        except (OSError, TimeoutError) as error:  # the cluster went away meanwhile: its runs show interrupted
+            log.warning("Run %s could not be stopped: %s", run_id, first_line(error))
+            return False
         return True
 
     def _waiting(self) -> dict[str, dict]:
