@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import fcntl
 import gc
 import json
@@ -292,7 +293,7 @@ class RunBoard:
 
     def start(self, owner: str, request: TrainingRequest) -> str:
         """Send a run to the cluster; returns its run id (JobError when it cannot start)."""
-        request = TrainingRequest(**{**request.__dict__, "owner": owner, "store_root": str(self.store.root.resolve())})
+        request = dataclasses.replace(request, owner=owner, store_root=str(self.store.root.resolve()))
         try:
             client = self.cluster.client()
             self._refuse_a_second_run(owner)
@@ -323,9 +324,10 @@ class RunBoard:
         if not run_id:
             return None
         waiting = self._waiting().get(run_id)
-        if waiting and Progress.from_dict(waiting["progress"]).active:
-            return Progress.from_dict(waiting["progress"])  # sent again (continued), not yet taken by a worker
-        return self.store.progress(run_id) or (Progress.from_dict(waiting["progress"]) if waiting else None)
+        queued = Progress.from_dict(waiting["progress"]) if waiting else None
+        if queued is not None and queued.active:
+            return queued  # also a run sent again (continued) that no worker has taken yet
+        return self.store.progress(run_id) or queued
 
     def owner_of(self, run_id: str) -> str:
         record = self.store.get(run_id)

@@ -299,8 +299,7 @@ class RunWriter:
         with _replacing(snapshot) as temporary, open(temporary, "wb") as file:
             np.savez(file, *model.get_weights())
         with _replacing(self.folder / MODEL_FILE) as temporary:
-            model.save(temporary.with_suffix(".keras"))
-            temporary.with_suffix(".keras").rename(temporary)
+            model.save(temporary)
         self._write_record(progress)
         self.publish(progress)
 
@@ -331,8 +330,9 @@ class RunWriter:
 
 @contextlib.contextmanager
 def _replacing(path: Path, durable: bool = True):
-    """Yields a temporary path beside `path`; what is written there replaces `path` whole, or not at all."""
-    temporary = path.with_name(f"{TEMPORARY_PREFIX}{path.name}-{secrets.token_hex(3)}")
+    """Yields a temporary path beside `path` (with its suffix: Keras saves only to a .keras name); what is written
+    there replaces `path` whole, or not at all."""
+    temporary = path.with_name(f"{TEMPORARY_PREFIX}{secrets.token_hex(3)}-{path.name}")
     try:
         yield temporary
         if durable:

@@ -109,9 +109,9 @@ def test_the_sweep_removes_stale_partial_saves_and_recovers_a_model_without_reco
     empty.mkdir()
     leftover = tmp_path / "20250101-000000-fedcbb" / "epochs"  # a killed worker's half-written snapshot
     leftover.mkdir(parents=True)
-    (leftover / ".tmp-epoch-001.npz-a1b2c3").write_bytes(b"half")
+    (leftover / ".tmp-a1b2c3-epoch-001.npz").write_bytes(b"half")
     (leftover.parent / RECORD_FILE).write_text(RunRecord(leftover.parent.name, "mnist", {}, RunState.STOPPED).to_json())
-    for path in (orphan, empty, leftover.parent, leftover / ".tmp-epoch-001.npz-a1b2c3"):
+    for path in (orphan, empty, leftover.parent, leftover / ".tmp-a1b2c3-epoch-001.npz"):
         os.utime(path, (old, old))
     starting = tmp_path / new_run_id()  # a worker creating its run right now: left alone
     starting.mkdir()

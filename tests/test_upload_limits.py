@@ -31,7 +31,7 @@ from core.uploads import (
     model_cost,
     prepare_upload,
 )
-from tests.test_uploads import private_temp_folder  # noqa: F401  (autouse: no upload leaves a temporary file)
+from tests.test_uploads import private_temp_folder, zip_of  # noqa: F401  (autouse: no upload leaves a temporary file)
 
 layers = keras.layers
 
@@ -64,14 +64,6 @@ def digit_png(digit: int) -> bytes:
         pen.line([(12, 10 + 5 * digit), (48, 16)], fill=0, width=5)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def zip_of(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in files.items():
-            archive.writestr(name, content)
     return buffer.getvalue()
 
 
