@@ -276,6 +276,7 @@ class RunWriter:
         self._latest: dict | None = None
         self._lock = threading.Lock()
         self._stopped = threading.Event()
+        self._started, self._seconds_before = time.perf_counter(), record.result.seconds  # a continued run's earlier
         self._heartbeat = threading.Thread(target=self._beat, name=f"heartbeat-{record.run_id}", daemon=True)
 
     def start(self, progress: Progress) -> RunWriter:
@@ -295,6 +296,7 @@ class RunWriter:
     def epoch_end(self, model, progress: Progress) -> None:
         """After an epoch: its weights, the model with its optimizer's state (to continue from), the record."""
         epoch = progress.epoch
+        progress.result.seconds = self.seconds()  # so a run that is interrupted later still says how long it took
         snapshot = self.folder / EPOCHS_FOLDER / epoch_file(epoch)
         with _replacing(snapshot) as temporary, open(temporary, "wb") as file:
             np.savez(file, *model.get_weights())
@@ -302,6 +304,10 @@ class RunWriter:
             model.save(temporary)
         self._write_record(progress)
         self.publish(progress)
+
+    def seconds(self) -> float:
+        """How long the run has trained so far, its earlier sessions included."""
+        return round(self._seconds_before + time.perf_counter() - self._started, 2)
 
     def finish(self, progress: Progress) -> None:
         """The run ended: its final record and progress; a run with nothing to keep keeps only those two."""

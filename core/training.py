@@ -93,7 +93,7 @@ def run_training(request: TrainingRequest, reporter: Reporter, callbacks=(), kee
     model: (progress, model). `request.resume` continues the stored run from its last epoch."""
     progress = Progress(request.run_id, epochs=request.config.epochs, worker=f"{os.getpid()}@{os.uname().nodename}")
     model, state, writer = None, RunState.STOPPED, None
-    started = time.perf_counter()
+    started = time.perf_counter()  # without a store (nothing continued): the run's whole time
     try:
         store = RunStore(request.store_root) if request.store_root else None
         if store is not None:
@@ -106,7 +106,7 @@ def run_training(request: TrainingRequest, reporter: Reporter, callbacks=(), kee
     except Exception as error:  # shown to the user as the run's message; the worker must stay up
         state, progress.message = RunState.FAILED, f"Training failed: {first_line(error)}"
     progress.state = state
-    progress.result.seconds = round(progress.result.seconds + time.perf_counter() - started, 2)
+    progress.result.seconds = writer.seconds() if writer else round(time.perf_counter() - started, 2)
     progress.batch, progress.seconds_left = progress.batches_per_epoch if progress.epoch else 0, None
     if writer is not None:
         try:

@@ -112,6 +112,7 @@ def test_a_killed_worker_interrupts_its_run_which_continues_from_its_last_epoch(
     assert progress.state is RunState.INTERRUPTED and progress.message == INTERRUPTED_MESSAGE
     epochs = board.store.epochs_saved(run_id)
     assert epochs >= 2 and [record.run_id for record in board.store.records()] == [run_id]
+    assert board.store.get(run_id).result.seconds > 0  # as long as it trained before its worker died
     with pytest.raises(JobError, match="Only the browser that started"):
         board.continue_run("mallory", run_id)
     assert board.continue_run("alice", run_id) == run_id  # the same run, trained on from its last epoch

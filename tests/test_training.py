@@ -133,6 +133,7 @@ def test_continuing_a_stopped_run_equals_never_stopping(tmp_path):
     assert int(checkpoint.optimizer.iterations.numpy()) == 2 * 16  # its optimizer's state is in the checkpoint
     continued = train(config, store=store, run_id=stopped.run_id, resume=True)
     assert continued.state is RunState.FINISHED and continued.epoch == 4
+    assert continued.result.seconds > stopped.result.seconds > 0  # its time goes on from where it stopped
     np.testing.assert_allclose(continued.result.history["loss"], straight.result.history["loss"], rtol=1e-6)
     for ours, theirs in zip(store.load_model(stopped.run_id).get_weights(), store.load_model(straight.run_id)
                             .get_weights(), strict=True):  # fmt: skip
