@@ -352,3 +352,39 @@ def hidden_map_scatter(coordinates: np.ndarray, labels: np.ndarray, star: np.nda
                                     "xaxis": {"title": {"text": "hidden component 1"}},
                                     "yaxis": {"title": {"text": "hidden component 2"}}}}
     )  # fmt: skip
+
+
+# ---- Fooling the network -------------------------------------------------------------------------------------
+
+CHANGE_SCALE = "RdBu_r"  # ink added red, ink taken away blue, unchanged white
+
+
+def change_heatmap(change: np.ndarray, title: str) -> go.Figure:
+    """An attack's change to each pixel, scaled to its largest so even a faint change shows; the true values on
+    hover (a plain figure: redrawn with each drawing)."""
+    limit = float(np.abs(change).max()) or 1.0
+    height, width = change.shape
+    return plain_figure(
+        [{"type": "heatmap", "z": np.round(np.asarray(change, np.float64), 3), "colorscale": CHANGE_SCALE,
+          "zmid": 0, "zmin": -limit, "zmax": limit, "colorbar": {"title": {"text": "change"}, "thickness": 12},
+          "hovertemplate": "row %{y}, col %{x}: %{z:+.3f}<extra></extra>"}],
+        {"title": titled(title), "height": 420, **COMPACT,
+         "xaxis": {"constrain": "domain", "range": [-0.5, width - 0.5]},
+         "yaxis": {"autorange": "reversed", "scaleanchor": "x", "constrain": "domain"}},
+    )  # fmt: skip
+
+
+def probabilities_before_after(before: np.ndarray, after: np.ndarray) -> go.Figure:
+    """The probability of each digit before an attack (grey) and after it (red), side by side."""
+    bars = [
+        {"type": "bar", "name": name, "x": DIGITS, "y": np.asarray(values, np.float64), "marker": {"color": color},
+         "hovertemplate": f"digit %{{x}} {name}: %{{y:.2%}}<extra></extra>"}
+        for name, values, color in (("before", before, "#888888"), ("after", after, "#d62728"))
+    ]  # fmt: skip
+    return plain_figure(
+        bars,
+        {"height": 300, **COMPACT, "barmode": "group", "legend": {"orientation": "h", "y": 1.12, "x": 1,
+                                                                  "xanchor": "right"},
+         "xaxis": {"title": {"text": "digit"}, "type": "category"},
+         "yaxis": {"title": {"text": "probability"}, "range": [0, 1], "tickformat": ".0%"}},
+    )  # fmt: skip

@@ -1,5 +1,5 @@
 """Inside the network: what the first layer learned, what each layer answers, why it read a digit the way it
-did, and how that answer grew while the network trained."""
+did, how little it takes to fool it, and how that answer grew while the network trained."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from core.model import predict_probabilities
 from pages.widgets import (
     LATEST_DRAWING_KEY,
     ensure_frame,
+    fooling_ui,
     load_selected_dataset,
     model_picker,
     runs_for,
@@ -56,6 +57,7 @@ def main() -> None:
         weights_ui(model, image)
         layers_ui(model, image)
         why_ui(model, image, probabilities)
+        fooling_section(model, image)
         hidden_map_ui(root, run_id, epoch, dataset, model, image)
     if epochs > 1:
         history_ui(root, run_id, image, epoch or epochs)
@@ -160,6 +162,15 @@ def why_ui(model, image: np.ndarray, probabilities: np.ndarray) -> None:
         "Integrated gradients: how much each pixel moved the probability of that digit, on the way from a black "
         "image to this one. Red pixels are evidence for it, blue against; they add up to the change in probability."
     )
+
+
+def fooling_section(model, image: np.ndarray) -> None:
+    st.header("Fool the network")
+    st.caption(
+        "The gradient that explains an answer also shows how to change it: move every pixel a little in the "
+        "direction that hurts the network most. Pick a digit to aim for (or any other) and how far a pixel may move."
+    )
+    fooling_ui(model, image, key="inside-fool")
 
 
 def hidden_map_ui(root: str, run_id: str, epoch: int | None, dataset: Dataset, model, image: np.ndarray) -> None:

@@ -24,6 +24,7 @@ from pages.widgets import (
     LATEST_DRAWING_KEY,
     browser_owner,
     ensure_frame,
+    fooling_ui,
     load_selected_dataset,
     model_picker,
     runs_for,
@@ -183,7 +184,7 @@ def picture_ui(model, run_id: str, dataset: Dataset) -> None:
 
 def show_prediction(model, run_id: str, image: np.ndarray, started: float, column_input, column_output, source: str):
     """The image the model sees, its answer and the probabilities; `started` times the whole server path.
-    The digit is kept for the Inside page, and its Why view is one switch away."""
+    The digit is kept for the Inside page; its Why view and an attack on it are each one switch away."""
     probabilities = predict_probabilities(model, image.reshape((1, *model_input_shape(model))))[0]
     digit = int(np.argmax(probabilities))
     st.session_state[LATEST_DRAWING_KEY] = {"image": image, "run_id": run_id}
@@ -200,6 +201,9 @@ def show_prediction(model, run_id: str, image: np.ndarray, started: float, colum
         st.caption(f"The server answered in {milliseconds:.1f} ms.")
     if st.toggle("Why? Show the evidence in each pixel", key=f"why-{source}"):
         why_view(model, image, probabilities, source)
+    if st.toggle("Fool it: change each pixel a little to change the answer", key=f"fool-{source}",
+                 help="An adversarial attack (FGSM or PGD) on this digit, run only while this is on."):  # fmt: skip
+        fooling_ui(model, image, key=f"fooling-{source}")
 
 
 def why_view(model, image: np.ndarray, probabilities: np.ndarray, source: str) -> None:

@@ -22,6 +22,7 @@ def test_every_view_shows_for_a_test_image(trained_run, mnist):
         "What the first layer looks for",
         "What each layer answers",
         "Why it read it this way",
+        "Fool the network",
         "Where your digit lands among the test digits",
         "How its answer grew while it trained",
     ]
@@ -50,3 +51,16 @@ def test_the_latest_drawing_is_the_default_digit(trained_run):
     assert app.radio(key="inside_source").value == "Your latest drawing"
     [read] = [m for m in app.metric if m.label == "The network reads"]
     assert read.value == "1"
+
+
+def test_a_test_digit_is_fooled_toward_the_digit_asked_for(trained_run):
+    app = open_page(PAGE, chosen_run=trained_run)
+    assert [m for m in app.metric if m.label == "After the attack it reads"]  # shown at once: FGSM at 0.1
+    assert app.radio(key="inside-fool-method").value == "FGSM"
+    app.selectbox(key="inside-fool-target").set_value(3).run()
+    app.slider(key="inside-fool-epsilon").set_value(0.3).run()
+    app.radio(key="inside-fool-method").set_value("PGD").run()
+    assert not app.exception
+    [after] = [m for m in app.metric if m.label == "After the attack it reads"]
+    assert after.value == "3"  # test image 0, a 7, read as a 3
+    assert any(c.value.startswith("Fooled: the network now reads a 3") for c in app.caption)

@@ -118,3 +118,22 @@ def test_the_why_switch_shows_the_evidence_for_the_answer_and_another_digit(trai
     assert not app.exception
     titles = [chart.proto.spec for chart in app.get("plotly_chart") if '"evidence"' in chart.proto.spec]
     assert len(titles) == 2 and any("Evidence for 1" in spec for spec in titles)
+
+
+def test_the_fool_switch_attacks_the_drawing_and_shows_it_before_and_after(trained_run):
+    app = open_predict_page(drawn(slice(40, 240), slice(125, 150)), chosen_run=trained_run)
+    assert not [m for m in app.metric if m.label == "After the attack it reads"]  # no attack until it is asked for
+    app.toggle(key="fool-canvas").set_value(True).run()
+    assert not app.exception
+    assert app.selectbox(key="fooling-canvas-target").value == "any other"
+    app.slider(key="fooling-canvas-epsilon").set_value(0.2).run()
+    app.radio(key="fooling-canvas-method").set_value("PGD").run()
+    assert not app.exception
+    [after] = [m for m in app.metric if m.label == "After the attack it reads"]
+    assert after.value != "1"
+    specs = " ".join(chart.proto.spec for chart in app.get("plotly_chart"))
+    for title in ("The fooling image", "x stronger", '"before"', '"after"'):
+        assert title in specs
+    assert any(c.value.startswith("Fooled: the network now reads a") for c in app.caption)
+    app.selectbox(key="fooling-canvas-target").set_value(1).run()  # what it already reads
+    assert "already reads a 1" in app.info[0].value
