@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
@@ -351,6 +353,29 @@ def hidden_map_scatter(coordinates: np.ndarray, labels: np.ndarray, star: np.nda
                                     "legend": {"title": {"text": "label"}},
                                     "xaxis": {"title": {"text": "hidden component 1"}},
                                     "yaxis": {"title": {"text": "hidden component 2"}}}}
+    )  # fmt: skip
+
+
+def learning_rate_sweep(learning_rates: list[float], losses: list[float], suggestion: float, lowest: float
+                        ) -> go.Figure:  # fmt: skip
+    """The learning-rate finder's smoothed loss against the rate (log axis), with the lowest loss and the suggestion
+    as vertical lines named in the legend (narrow enough for the sidebar)."""
+
+    def line(name: str, x: list, y: list, color: str, dash: str = "solid") -> dict:
+        return {"type": "scatter", "x": x, "y": y, "mode": "lines", "name": name,
+                "line": {"color": color, "dash": dash}}  # fmt: skip
+
+    loss = {**line("loss", learning_rates, losses, "#1f77b4"), "hovertemplate": "rate %{x:.2g}: loss %{y:.3f}"}
+    span = [min(losses), max(losses)]
+    traces = [loss, line(f"suggested {suggestion:g}", [suggestion] * 2, span, "#117733", "dash"),
+              line(f"lowest {lowest:.2g}", [lowest] * 2, span, "#882255", "dot")]  # fmt: skip
+    return go.Figure(
+        {"data": traces,
+         "layout": {"height": 260, "margin": {"l": 10, "r": 10, "t": 36, "b": 10},
+                    "legend": {"orientation": "h", "y": -0.4},
+                    "xaxis": {"type": "log", "title": {"text": "learning rate"}, "exponentformat": "power",
+                              "range": [math.log10(learning_rates[0]), math.log10(learning_rates[-1])]},
+                    "yaxis": {"title": {"text": "loss"}}}}
     )  # fmt: skip
 
 

@@ -1,6 +1,7 @@
 """Short jobs that must not run in the web server: importing a zip of digits, checking and evaluating an uploaded
-model. Like training, they run on the Dask cluster, so a large upload never holds up anyone's strokes; unlike a
-training run they belong to the page that asked (a server that dies takes them along; the user uploads again).
+model, the learning-rate finder. Like training, they run on the Dask cluster, so a large upload never holds up
+anyone's strokes; unlike a training run they belong to the page that asked (a server that dies takes them along;
+the user asks again).
 
 A task reports its progress through a Dask Variable, listens for Cancel on a Dask Event, and stops itself with a
 clear message once it has used its time budget. The uploaded bytes reach the worker through a spool file in the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -116,6 +118,20 @@ def check_model(task_id: str, upload: str, filename: str, store_root: str, budge
         gc.collect()  # the model sits in reference cycles: the worker gives its memory back now (as after a run)
 
 
+def find_learning_rate(task_id: str, upload: str, config: dict, dataset_name: str, budget_seconds: float) -> str:
+    """The learning-rate finder (core.lr_finder) for a config; returns its sweep as JSON."""
+    from core.config import ModelConfig
+    from core.lr_finder import find_learning_rate as sweep
+
+    context = TaskContext(task_id, budget_seconds)
+    context.report(0.0, "Building the network...")
+    try:
+        rising = lambda done: context.report(done, "Raising the learning rate batch by batch...")  # noqa: E731
+        return json.dumps(sweep(ModelConfig(**config), dataset_name, progress=rising).to_dict())
+    finally:
+        gc.collect()
+
+
 def _take(upload: str) -> bytes:
     """The spooled upload's bytes; the spool file is gone afterwards."""
     path = Path(upload)
@@ -139,13 +155,15 @@ def cancel_key(task_id: str) -> str:
 class Task:
     """The page's handle on a task running on the cluster; `label` names it for the user (a file name)."""
 
-    def __init__(self, client: Client, spool: Path, label: str, function: Callable[..., str], data: bytes, *args,
-                 budget_seconds: float = BUDGET_SECONDS):  # fmt: skip
+    def __init__(self, client: Client, spool: Path, label: str, function: Callable[..., str], data: bytes | None,
+                 *args, budget_seconds: float = BUDGET_SECONDS):  # fmt: skip
+        """`data`, when given, reaches the task through a spool file (its path is the task's second argument)."""
         self.task_id, self.label = secrets.token_hex(6), label
         self._client = client
-        spool.mkdir(parents=True, exist_ok=True)
         self._upload = spool.resolve() / f"{self.task_id}.upload"
-        self._upload.write_bytes(data)
+        if data is not None:
+            spool.mkdir(parents=True, exist_ok=True)
+            self._upload.write_bytes(data)
         Variable(progress_key(self.task_id), client=client).set({"fraction": 0.0, "message": "Waiting for a worker..."})
         # Ahead of queued training runs; still behind runs in progress when every worker trains.
         self._future: Future = client.submit(function, self.task_id, str(self._upload), *args, budget_seconds,
@@ -182,7 +200,8 @@ class Task:
 
 def _explained(error: Exception) -> bool:
     """Whether an error carries a message meant for the user (the tasks' own refusals)."""
+    from core.config import ConfigError
     from core.data import DatasetError
     from core.uploads import UploadError
 
-    return isinstance(error, DatasetError | UploadError | TaskStopped)
+    return isinstance(error, ConfigError | DatasetError | UploadError | TaskStopped)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import binascii
 import dataclasses
 import hashlib
+import json
 import re
 import string
 import uuid
@@ -13,8 +14,7 @@ import numpy as np
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from core import cache, charts
-from core.adversarial import AttackError, Fooling, fool
+from core import cache, charts, tasks
 from core.config import (
     FIELD_GROUPS,
     FIELDS,
@@ -29,6 +29,7 @@ from core.config import (
 )
 from core.data import DATASET_NAMES, DATASET_TITLES, Dataset, DatasetError, image_format_of, uploaded_dataset_names
 from core.insight import integrated_gradients
+from core.lr_finder import LearningRateSweep
 from core.store import RunRecord
 from core.tasks import TaskState
 
@@ -118,56 +119,6 @@ def show_evidence(container, model, image: np.ndarray, digit: int, title: str, k
     attribution = integrated_gradients(model, image, digit)
     show_chart(container, charts.attribution_overlay(image, attribution, title), key=key)
     return attribution
-
-
-# ---- Fooling the network (Draw & predict, Inside the network) -------------------------------------------------
-
-ANY_OTHER = "any other"
-FOOL_METHODS = {"FGSM": "FGSM (one step)", "PGD": "PGD (10 small steps)"}
-
-
-def fooling_ui(model, image: np.ndarray, key: str) -> Fooling | None:
-    """Attack one digit: the target, epsilon and method, then the fooling image, the change scaled up until it
-    shows, and the probabilities before and after. Widget keys start with `key`."""
-    target_column, epsilon_column, method_column = st.columns(3)
-    target = target_column.selectbox("Make it read", [ANY_OTHER, *range(10)], key=f"{key}-target",
-                                     format_func=lambda t: f"{t} digit" if t == ANY_OTHER else f"a {t}")  # fmt: skip
-    epsilon = epsilon_column.slider("Epsilon: the most any pixel may change", 0.01, 0.3, 0.1, step=0.01,
-                                    key=f"{key}-epsilon", help="On the model's 0-to-1 scale of gray: 0.1 is 26 "
-                                    "levels of 255.")  # fmt: skip
-    method = method_column.radio("Method", list(FOOL_METHODS), format_func=FOOL_METHODS.get, horizontal=True,
-                                 key=f"{key}-method", help="FGSM moves every pixel by epsilon at once, along the "
-                                 "sign of the gradient. PGD takes 10 smaller steps, each kept within epsilon of "
-                                 "the original: slower, and stronger.")  # fmt: skip
-    try:
-        result = fool(model, image, method, epsilon, None if target == ANY_OTHER else int(target))
-    except AttackError as error:
-        show_refusal("This digit cannot be attacked.", str(error))
-        return None
-    if result.target == result.answer_before:
-        st.info(f"The network already reads a {target}: pick another digit to aim for.", icon=":material/info:")
-        return result
-    fooled_column, change_column, bars_column = st.columns(3)
-    show_chart(fooled_column, charts.image_heatmap(result.adversarial, "The fooling image"), key=f"{key}-image")
-    scale = 1 / max(float(np.abs(result.change).max()), 1e-6)
-    show_chart(change_column, charts.change_heatmap(result.change, f"The change, {scale:.0f}x stronger"),
-               key=f"{key}-change")  # fmt: skip
-    with bars_column:
-        after = result.answer_after
-        st.metric("After the attack it reads", str(after), f"{result.after[after]:.1%} sure", delta_color="off",
-                  delta_arrow="off")  # fmt: skip
-        show_chart(st, charts.probabilities_before_after(result.before, result.after), key=f"{key}-bars")
-    before = result.answer_before
-    if result.fooled:
-        outcome = f"Fooled: the network now reads a {after} ({result.after[after]:.1%}), not a {before}."
-    elif result.target is None:
-        outcome = f"Not fooled at this epsilon: it still reads a {after}. Raise epsilon or try PGD."
-    else:
-        outcome = f"Not fooled into a {result.target}: it reads a {after}. Raise epsilon or try PGD."
-    st.caption(f"{outcome} No pixel moved by more than {epsilon:g} ({round(epsilon * 255)} gray levels of 255): "
-               "the two images look alike to a person. In the middle, ink the attack added is red and ink it took "
-               "away blue.")  # fmt: skip
-    return result
 
 
 # ---- Who is this browser ------------------------------------------------------------------------------------
@@ -332,10 +283,65 @@ def hyperparameter_panel() -> ModelConfig:
                 for name, spec in FIELDS.items():  # a CNN's fields only for a CNN (a faded label reads badly)
                     if spec.group == group and (config.family == "cnn" or not spec.cnn_only):
                         field_widget(name)
+                    if name == "learning_rate" and spec.group == group:
+                        learning_rate_finder(config)
 
     st.session_state[CONFIG_KEY] = config
     mirror_in_url(config)
     return config
+
+
+FINDER_KEY = "lr_finder"  # the finder's task on the cluster (core.tasks.Task)
+FOUND_KEY = "lr_found"  # (the config it swept, its LearningRateSweep)
+
+
+def learning_rate_finder(config: ModelConfig) -> None:
+    """The finder's button under the slider: the sweep runs on the cluster; its curve, suggestion and "Use it"
+    stay until the network changes."""
+    button = st.container()  # drawn last: it is enabled again in the very run that shows the result
+    if (ended := task_ui(FINDER_KEY)) is not None:
+        if ended.error:
+            show_refusal("The learning-rate finder failed.", ended.error)
+        else:
+            st.session_state[FOUND_KEY] = (config, LearningRateSweep.from_dict(json.loads(ended.result)))
+    explained = ("Trains this network from fresh weights for up to 300 batches while the rate rises from 0.000001 "
+                 "to 10, and plots the loss (Smith, 2017; fastai's lr_find).")  # fmt: skip
+    running = FINDER_KEY in st.session_state
+    if button.button(
+        "Find a learning rate", icon=":material/search:", key="find_rate", disabled=running, help=explained
+    ):
+        try:
+            st.session_state[FINDER_KEY] = cache.start_task(
+                "Learning-rate finder", tasks.find_learning_rate, None, dataclasses.asdict(config),
+                selected_dataset_name())  # fmt: skip
+            st.rerun()  # its progress bar, under the button
+        except OSError as error:
+            show_refusal("The learning-rate finder could not start.", f"The cluster is not reachable: {error}")
+    found = st.session_state.get(FOUND_KEY)
+    if found is None:
+        return
+    swept, sweep = found
+    if _finder_relevant(swept) != _finder_relevant(config):
+        st.caption("The network changed since the last search: find again for this one.")
+        return
+    show_chart(st, charts.learning_rate_sweep(sweep.learning_rates, sweep.losses, sweep.suggestion,
+                                              sweep.lowest_rate), key="lr_sweep")  # fmt: skip
+    stop = "the loss exploded" if sweep.exploded else "the last batch"
+    st.caption(f"{len(sweep.learning_rates)} batches in {sweep.seconds:.1f} s, until {stop}. Lowest loss at "
+               f"{sweep.lowest_rate:.2g}; suggested: {sweep.suggestion:g} ({sweep.rule}, the slider's "
+               "nearest).")  # fmt: skip
+    if sweep.suggestion != config.learning_rate:
+        st.button(f"Use {sweep.suggestion:g}", icon=":material/check:", key="use_rate", on_click=_use_rate,
+                  args=(sweep.suggestion,))  # fmt: skip
+
+
+def _finder_relevant(config: ModelConfig) -> ModelConfig:
+    """What the finder's answer depends on: everything but the rate, the schedule and how long training lasts."""
+    return dataclasses.replace(config, learning_rate=SEED.learning_rate, schedule=SEED.schedule, epochs=SEED.epochs)
+
+
+def _use_rate(rate: float) -> None:
+    st.session_state[widget_key("learning_rate")] = rate
 
 
 def field_widget(name: str) -> None:

@@ -88,3 +88,22 @@ def test_a_killed_worker_interrupts_only_its_run_which_continues_from_its_last_e
     expect(stop_button(page)).to_be_enabled()
     stop_button(page).click()
     page.get_by_text("Stopped after").wait_for(timeout=120_000)
+
+
+def test_the_learning_rate_finder_draws_its_curve_and_its_suggestion_moves_the_slider(page, app_url):
+    page.goto(f"{app_url}/training?optimizer=sgd")  # SGD at the panel's 0.001 learns slowly: the finder says so
+    wait_for_app(page)
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_role("button", name="Find a learning rate").click()
+    sidebar.get_by_text("suggested:").wait_for(timeout=120_000)
+    curve = sidebar.get_by_test_id("stPlotlyChart")
+    expect(curve.locator(".scatterlayer .trace")).to_have_count(3)  # the loss, the suggestion, the lowest loss
+    suggestion = re.search(r"suggested: ([0-9.e-]+)", sidebar.inner_text()).group(1)
+    expect(curve.get_by_text(f"suggested {suggestion}", exact=True)).to_be_visible()  # in the legend
+    assert float(suggestion) > 0.001
+    screenshot(page, "learning-rate-finder")
+    sidebar.get_by_role("button", name=f"Use {suggestion}").click()
+    wait_for_app(page)
+    expect(page).to_have_url(re.compile(f"learning_rate={re.escape(suggestion)}"))
+    slider = sidebar.get_by_test_id("stSlider").filter(has_text="Learning rate")
+    expect(slider.get_by_role("slider")).to_have_attribute("aria-valuetext", suggestion)
