@@ -15,6 +15,7 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from core import cache, charts, tasks
+from core.adversarial import AttackError, Fooling, fool
 from core.config import (
     FIELD_GROUPS,
     FIELDS,
@@ -119,6 +120,56 @@ def show_evidence(container, model, image: np.ndarray, digit: int, title: str, k
     attribution = integrated_gradients(model, image, digit)
     show_chart(container, charts.attribution_overlay(image, attribution, title), key=key)
     return attribution
+
+
+# ---- Fooling the network (Draw & predict, Inside the network) -------------------------------------------------
+
+ANY_OTHER = "any other"
+FOOL_METHODS = {"FGSM": "FGSM (one step)", "PGD": "PGD (10 small steps)"}
+
+
+def fooling_ui(model, image: np.ndarray, key: str) -> Fooling | None:
+    """Attack one digit: the target, epsilon and method, then the fooling image, the change scaled up until it
+    shows, and the probabilities before and after. Widget keys start with `key`."""
+    target_column, epsilon_column, method_column = st.columns(3)
+    target = target_column.selectbox("Make it read", [ANY_OTHER, *range(10)], key=f"{key}-target",
+                                     format_func=lambda t: f"{t} digit" if t == ANY_OTHER else f"a {t}")  # fmt: skip
+    epsilon = epsilon_column.slider("Epsilon: the most any pixel may change", 0.01, 0.3, 0.1, step=0.01,
+                                    key=f"{key}-epsilon", help="On the model's 0-to-1 scale of gray: 0.1 is 26 "
+                                    "levels of 255.")  # fmt: skip
+    method = method_column.radio("Method", list(FOOL_METHODS), format_func=FOOL_METHODS.get, horizontal=True,
+                                 key=f"{key}-method", help="FGSM moves every pixel by epsilon at once, along the "
+                                 "sign of the gradient. PGD takes 10 smaller steps, each kept within epsilon of "
+                                 "the original: slower, and stronger.")  # fmt: skip
+    try:
+        result = fool(model, image, method, epsilon, None if target == ANY_OTHER else int(target))
+    except AttackError as error:
+        show_refusal("This digit cannot be attacked.", str(error))
+        return None
+    if result.target == result.answer_before:
+        st.info(f"The network already reads a {target}: pick another digit to aim for.", icon=":material/info:")
+        return result
+    fooled_column, change_column, bars_column = st.columns(3)
+    show_chart(fooled_column, charts.image_heatmap(result.adversarial, "The fooling image"), key=f"{key}-image")
+    scale = 1 / max(float(np.abs(result.change).max()), 1e-6)
+    show_chart(change_column, charts.change_heatmap(result.change, f"The change, {scale:.0f}x stronger"),
+               key=f"{key}-change")  # fmt: skip
+    with bars_column:
+        after = result.answer_after
+        st.metric("After the attack it reads", str(after), f"{result.after[after]:.1%} sure", delta_color="off",
+                  delta_arrow="off")  # fmt: skip
+        show_chart(st, charts.probabilities_before_after(result.before, result.after), key=f"{key}-bars")
+    before = result.answer_before
+    if result.fooled:
+        outcome = f"Fooled: the network now reads a {after} ({result.after[after]:.1%}), not a {before}."
+    elif result.target is None:
+        outcome = f"Not fooled at this epsilon: it still reads a {after}. Raise epsilon or try PGD."
+    else:
+        outcome = f"Not fooled into a {result.target}: it reads a {after}. Raise epsilon or try PGD."
+    st.caption(f"{outcome} No pixel moved by more than {epsilon:g} ({round(epsilon * 255)} gray levels of 255): "
+               "the two images look alike to a person. In the middle, ink the attack added is red and ink it took "
+               "away blue.")  # fmt: skip
+    return result
 
 
 # ---- Who is this browser ------------------------------------------------------------------------------------
