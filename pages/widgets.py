@@ -167,8 +167,8 @@ def fooling_ui(model, image: np.ndarray, key: str) -> Fooling | None:
     else:
         outcome = f"Not fooled into a {result.target}: it reads a {after}. Raise epsilon or try PGD."
     st.caption(f"{outcome} No pixel moved by more than {epsilon:g} ({round(epsilon * 255)} gray levels of 255): "
-               "the two images look alike to a person. In the middle, ink the attack added is red and ink it took "
-               "away blue.")  # fmt: skip
+               "a person still reads the digit they read before. In the middle, ink the attack added is red and ink "
+               "it took away blue.")  # fmt: skip
     return result
 
 
