@@ -165,9 +165,13 @@ def _logits_function(model):
     import tensorflow as tf
 
     model_ref = weakref.ref(model)  # the cached graph must not keep its model alive
-    last = model.layers[-1]
+    last, body = model.layers[-1], None
     if isinstance(last, keras.layers.Dense) and getattr(last.activation, "__name__", "") == "softmax":
-        body = keras.Model(model.inputs[0], last.input)
+        try:
+            body = keras.Model(model.inputs[0], last.input)
+        except (ValueError, TypeError, AttributeError):  # a graph Keras cannot cut there: use the probabilities
+            body = None
+    if body is not None:
 
         def logits(x):
             scores = tf.matmul(body(x, training=False), last.kernel)
