@@ -33,6 +33,7 @@ from core.store import MODEL_FILE, SPOOL_FOLDER, RunStore, default_store_root, n
 
 if TYPE_CHECKING:
     from core.jobs import RunBoard
+    from core.stepper import StepSessions
     from core.tasks import Task
 
 
@@ -126,6 +127,18 @@ def _run_board(root: str) -> RunBoard:
 def run_board() -> RunBoard:
     """Every run of this model folder, live or saved: started here, on a replica, or before a restart."""
     return _run_board(str(default_store_root()))
+
+
+@st.cache_resource(show_spinner=False)
+def _step_sessions(root: str) -> StepSessions:
+    from core.stepper import StepSessions
+
+    return StepSessions(_run_board(root).cluster)
+
+
+def step_sessions() -> StepSessions:
+    """Step-mode networks on the cluster, one per browser and per worker (core.stepper)."""
+    return _step_sessions(str(default_store_root()))
 
 
 def start_training(

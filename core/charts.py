@@ -413,3 +413,19 @@ def probabilities_before_after(before: np.ndarray, after: np.ndarray) -> go.Figu
          "xaxis": {"title": {"text": "digit"}, "type": "category"},
          "yaxis": {"title": {"text": "probability"}, "range": [0, 1], "tickformat": ".0%"}},
     )  # fmt: skip
+
+
+def batch_curves(losses: list[float], accuracies: list[float]) -> go.Figure:
+    """Step mode: each batch's loss and accuracy as it was trained (a plain figure: redrawn after every click)."""
+    batches = list(range(1, len(losses) + 1))
+    return plain_figure(
+        [{"type": "scatter", "x": batches, "y": losses, "name": "loss", "mode": "lines+markers",
+          "line": {"color": "#1f77b4"}, "marker": {"size": 4}},
+         {"type": "scatter", "x": batches, "y": accuracies, "name": "batch accuracy", "mode": "lines+markers",
+          "line": {"color": "#d62728"}, "marker": {"size": 4}, "yaxis": "y2"}],
+        {"height": 280, **COMPACT, "legend": {"orientation": "h", "y": -0.3},
+         "xaxis": {"title": {"text": "batch"}, "rangemode": "tozero", "tickformat": ",d"},
+         "yaxis": {"title": {"text": "loss"}, "rangemode": "tozero"},
+         "yaxis2": {"title": {"text": "accuracy"}, "overlaying": "y", "side": "right", "range": [0, 1],
+                    "tickformat": ".0%"}},
+    )  # fmt: skip

@@ -55,6 +55,9 @@ def main() -> None:
 
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
+    # A worker holding a step-mode network (a Dask actor, core.stepper) is never closed while it lives; the
+    # memory manager says so every second the worker is idle.
+    logging.getLogger("distributed.active_memory_manager").setLevel(logging.ERROR)
     dask.config.set(SCHEDULER_SETTINGS)
     get_mp_context()  # Dask names its own forkserver preload on first use: name ours after it, before the first worker
     multiprocessing.get_context("forkserver").set_forkserver_preload(WORKER_PRELOAD)

@@ -107,3 +107,25 @@ def test_the_learning_rate_finder_draws_its_curve_and_its_suggestion_moves_the_s
     expect(page).to_have_url(re.compile(f"learning_rate={re.escape(suggestion)}"))
     slider = sidebar.get_by_test_id("stSlider").filter(has_text="Learning rate")
     expect(slider.get_by_role("slider")).to_have_attribute("aria-valuetext", suggestion)
+
+
+def test_step_mode_steps_twice_and_the_weight_pictures_change(page, app_url):
+    page.goto(f"{app_url}/training?units=64")
+    wait_for_app(page)
+    main = page.get_by_test_id("stMain")
+    main.get_by_role("button", name="Start step mode").click()
+    batches = page.get_by_test_id("stMetric").filter(has_text="Batches trained")
+    expect(batches).to_contain_text("0", timeout=120_000)
+    weights = main.get_by_test_id("stPlotlyChart").filter(has=page.locator(".heatmaplayer")).last
+    expect(weights.locator(".heatmaplayer")).to_be_visible()
+    before = weights.screenshot()
+    for count in ("1", "2"):
+        main.get_by_role("button", name="Step", exact=True).click()
+        expect(batches).to_contain_text(count, timeout=30_000)
+        expect(main.get_by_text(f"Epoch 1, batch {count} of 469 next")).to_be_visible()
+    page.wait_for_timeout(500)  # the heatmap's redraw
+    assert weights.screenshot() != before  # two batches moved the first layer's weights
+    expect(page.get_by_test_id("stMetric").filter(has_text="Loss of the last batch")).to_be_visible()
+    screenshot(page, "step-mode")
+    main.get_by_role("button", name="Leave step mode").click()
+    expect(main.get_by_role("button", name="Start step mode")).to_be_visible()
