@@ -133,7 +133,8 @@ class StepSessions:
         registry = self._registry(client)
         workers = list(client.scheduler_info()["workers"])
         taken = {entry["worker"] for entry in registry.values()}
-        free = [worker for worker in workers if worker not in taken]
+        busy = {worker: len(tasks) for worker, tasks in client.processing().items()}
+        free = sorted((worker for worker in workers if worker not in taken), key=lambda worker: busy.get(worker, 0))
         if workers and not free:
             raise StepModeError(
                 f"Every worker ({len(workers)}) already runs another learner's step mode. One closes after "

@@ -1,0 +1,96 @@
+"""Step mode in Chromium: the time from a click on "Step" to the page showing the new batch count, for the seed
+network on all of MNIST, in a real `streamlit run app.py` with its embedded cluster.
+
+Measured inside the page (the click and the first painted frame that shows the new count), so Playwright's own
+polling adds nothing. Two conditions: nothing else running, and while another browser trains the seed network on
+all 60,000 images (the machine's two cores shared by the server, the run's worker and the step-mode worker).
+Run: python bench/step_mode.py [--clicks 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.browser import (  # noqa: E402
+    AppServer,
+    chromium_browser,
+    new_visitor,
+    shut_down_embedded_cluster,
+    start_a_run,
+    wait_for_app,
+)
+
+CLICK_TO_COUNT = """async ([button, expected]) => {
+    const count = () => [...document.querySelectorAll('[data-testid="stMetric"]')]
+        .find(metric => metric.innerText.includes('Batches trained'))
+        ?.querySelector('[data-testid="stMetricValue"]')?.innerText.trim();
+    const started = performance.now();
+    button.click();
+    await new Promise(resolve => {
+        const check = () => count() === expected ? resolve() : requestAnimationFrame(check);
+        check();
+    });
+    return performance.now() - started;
+}"""
+
+
+def click_times(page, clicks: int) -> list[float]:
+    """Milliseconds from each click on Step to the new count on screen."""
+    main = page.get_by_test_id("stMain")
+    main.get_by_role("button", name="Start step mode").click()
+    page.get_by_test_id("stMetric").filter(has_text="Batches trained").wait_for(timeout=120_000)
+    times = []
+    for done in range(1, clicks + 1):
+        button = main.get_by_role("button", name="Step", exact=True).element_handle()
+        times.append(page.evaluate(CLICK_TO_COUNT, [button, f"{done:,}"]))
+        page.wait_for_timeout(150)  # a person's clicks are not back to back
+    main.get_by_role("button", name="Leave step mode").click()
+    return times[2:]  # the first clicks warm the page's caches
+
+
+def summary(times: list[float]) -> dict:
+    return {"clicks": len(times), "p50_ms": round(float(np.median(times)), 1),
+            "p95_ms": round(float(np.percentile(times, 95)), 1), "max_ms": round(max(times), 1)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clicks", type=int, default=30)
+    args = parser.parse_args()
+    store = tempfile.mkdtemp(prefix="digitlab-step-")
+    env = {"DIGITLAB_MODEL_DIR": store}
+    server = AppServer(env).start()
+    results = {}
+    try:
+        with chromium_browser() as browser:
+            page = new_visitor(browser).new_page()
+            page.goto(f"{server.url}/training")
+            wait_for_app(page)
+            results["idle"] = summary(click_times(page, args.clicks))
+            print("idle", results["idle"], flush=True)
+            trainer = new_visitor(browser).new_page()
+            start_a_run(trainer, server.url, epochs=30, images="all")
+            page.reload()
+            wait_for_app(page)
+            results["one training running"] = summary(click_times(page, args.clicks))
+            print("one training running", results["one training running"], flush=True)
+            status = trainer.get_by_test_id("stMain").inner_text()
+            results["training still running"] = "samples/s" in status
+    finally:
+        server.stop()
+        shut_down_embedded_cluster(env)
+        shutil.rmtree(store, ignore_errors=True)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
