@@ -26,6 +26,7 @@ from core.model import (
     model_input_shape,
     predict_probabilities,
     probabilities_on_test_set,
+    serve_in_numpy,
 )
 from core.my_digits import MyDigitsStore
 from core.runs import TrainingRequest
@@ -186,6 +187,7 @@ def saved_model(store_root: str, run_id: str, epoch: int | None = None):
 def _saved_model(store_root: str, run_id: str, epoch: int | None, version: int):
     model = RunStore(store_root).load_model(run_id, epoch)
     predict_probabilities(model, np.zeros((1, *model_input_shape(model)), np.float32))  # trace it once, now
+    serve_in_numpy(model)  # never mutated (see above): a stroke's digit is read without TensorFlow
     return model
 
 

@@ -39,10 +39,17 @@ def model_input_shape(model) -> tuple[int, ...]:
 
 
 def predict_probabilities(model, x: np.ndarray, batch_size: int = 1024, progress=None) -> np.ndarray:
-    """Class probabilities through the model's traced forward pass (much faster than `predict` for small inputs);
-    `progress(fraction done)` is called after each batch (it may raise to stop)."""
-    forward = traced_forward(model)
+    """Class probabilities through the model's traced forward pass (much faster than `predict` for small inputs),
+    or in NumPy for a few images of a dense network marked with `serve_in_numpy`; `progress(fraction done)` is
+    called after each batch (it may raise to stop)."""
     x = np.asarray(x, np.float32)
+    layers = _numpy_passes.get(model)
+    if layers is not None and len(x) <= NUMPY_MAX_BATCH:
+        probabilities = _numpy_forward(layers, x)
+        if progress is not None:
+            progress(1.0)
+        return probabilities
+    forward = traced_forward(model)
     parts = []
     for start in range(0, len(x), batch_size):
         parts.append(np.asarray(forward(x[start : start + batch_size])))
@@ -65,6 +72,79 @@ def traced_forward(model):
         forward = tf.function(lambda x: model_ref()(x, training=False), reduce_retracing=True)
         _forward_passes[model] = forward
     return forward
+
+
+# ---- Serving a few digits without TensorFlow ---------------------------------------------------------------
+
+NUMPY_MAX_BATCH = 64  # larger batches (a test set) go through TensorFlow's graph
+PASSIVE_LAYERS = {"Dropout", "RandomShear", "RandomRotation", "RandomTranslation", "RandomZoom",
+                  "RandomStrokeWidth"}  # fmt: skip  # identity at inference
+NUMPY_ACTIVATIONS = {
+    "linear": lambda z: z,
+    "relu": lambda z: np.maximum(z, 0),
+    "tanh": np.tanh,
+    "sigmoid": lambda z: _expit(z),
+    "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0))),
+    "gelu": lambda z: 0.5 * z * (1 + _erf(z / np.float32(np.sqrt(2)))),  # Keras' exact gelu (approximate=False)
+    "softmax": lambda z: _softmax(z),
+}
+_numpy_passes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def serve_in_numpy(model) -> bool:
+    """Read a few digits at a time of this model in NumPy from now on, when it is a plain dense network (Dense,
+    Flatten, Reshape, and layers that act only in training); True when it is. Only for a model whose weights never
+    change again (a saved run's model, loaded once and shared): its weights are copied here once.
+
+    Measured in the web server under a class's load (bench/class_load.py, py-spy): a stroke's model call through
+    TensorFlow was 40% of the Prediction's server time, ~0.45 ms of CPU a call and a hand-off to TensorFlow's thread
+    pool that waits for a core; the seed network in NumPy takes 0.03 ms, in the script's own thread."""
+    if type(model).__name__ != "Sequential":
+        return False
+    layers = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind in PASSIVE_LAYERS:
+            continue
+        if kind in ("Flatten", "Reshape"):  # a shape, not values: a dense layer reads the same numbers flat
+            layers.append(("flatten", None, None))
+            continue
+        activation = layer.get_config().get("activation") if kind == "Dense" else None
+        if kind != "Dense" or not isinstance(activation, str) or activation not in NUMPY_ACTIVATIONS:
+            return False
+        weights = [np.asarray(w, np.float32) for w in layer.get_weights()]
+        layers.append((activation, weights[0], weights[1] if len(weights) > 1 else None))
+    _numpy_passes[model] = layers
+    return True
+
+
+def _numpy_forward(layers: list, x: np.ndarray) -> np.ndarray:
+    for activation, kernel, bias in layers:
+        if activation == "flatten":
+            x = x.reshape((len(x), -1))
+            continue
+        x = x @ kernel
+        if bias is not None:
+            x = x + bias
+        x = NUMPY_ACTIVATIONS[activation](x).astype(np.float32, copy=False)
+    return x
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _erf(z: np.ndarray) -> np.ndarray:
+    from scipy.special import erf
+
+    return erf(z)
+
+
+def _expit(z: np.ndarray) -> np.ndarray:
+    from scipy.special import expit
+
+    return expit(z)
 
 
 def probabilities_on_test_set(model, dataset, progress=None) -> np.ndarray:
