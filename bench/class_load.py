@@ -29,9 +29,11 @@ and 1 s.
 The app runs on a fresh model folder holding the seed notebook's network, trained here first (full MNIST,
 5 epochs), on a free loopback port; the server and its cluster are ended on exit. `--url` uses a server that is
 already running (a replica set behind nginx, say): its CPU and memory are measured when it is a local process.
-To see where the server's time goes: `pip install py-spy`, then `py-spy record -o profile.svg --pid <server pid>`
-(or `py-spy top`) while this runs; the pid is printed.
+To see where the server's time goes: `pip install py-spy` (not a test requirement) and `--profile profile.svg`
+(a flame graph) or `--profile profile.txt` (collapsed stacks, one line each) samples the web server with py-spy
+during the window; or `py-spy top --pid <server pid>` while this runs (the pid is printed).
 Run: python bench/class_load.py [--learners 30] [--trainings 2] [--seconds 60] [--url URL] [--sweep]
+                                [--profile FILE]
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ import math
 import os
 import random
 import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -571,6 +575,10 @@ class Learner:
 
     async def send_canvas(self, kind: str, value: str, wait: bool, **extra) -> Reply | None:
         canvas = self.widget("canvas")
+        waited = time.perf_counter()
+        while canvas is None and time.perf_counter() - waited < TIMEOUT_SECONDS and not self.closed:
+            await asyncio.sleep(0.1)  # the page is still being drawn (a run queued behind an auto-rerun, say)
+            canvas = self.widget("canvas")
         if canvas is None:
             self.errors.append("no canvas on Draw & predict")
             return None
@@ -834,6 +842,17 @@ def local_server(url: str) -> tuple[int | None, str | None]:
     return None, None
 
 
+def start_profiler(pid: int, path: str, seconds: float) -> subprocess.Popen:
+    """py-spy sampling the web server for `seconds` (100 Hz, without pausing it) into `path`: only the thread
+    holding the GIL, so the profile shows where the server's Python time goes, not its threads waiting."""
+    if shutil.which("py-spy") is None:
+        raise SystemExit("--profile needs py-spy: pip install py-spy")
+    form = "raw" if path.endswith(".txt") else "flamegraph"
+    command = ["py-spy", "record", "--pid", str(pid), "--output", path, "--duration", str(int(seconds)),
+               "--format", form, "--nonblocking", "--rate", "100", "--gil"]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def make_pool(count: int = 40, seed: int = 0) -> list[Drawing]:
     rng = random.Random(seed)
     return [make_drawing(rng) for _ in range(count)]
@@ -846,6 +865,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--url", help="an app already running (else one is started on a fresh model folder)")
     parser.add_argument("--sweep", action="store_true", help=f"{', '.join(map(str, SWEEP))} learners in turn")
+    parser.add_argument("--profile", help="sample the web server with py-spy into this .svg (or .txt: raw stacks)")
     args = parser.parse_args()
     pool = make_pool()
     counts = SWEEP if args.sweep else (args.learners,)
@@ -865,6 +885,9 @@ def main() -> None:
         print(f"app at {url}, web server pid {server}, model folder {model_dir}")
         results = []
         for learners in counts:
+            if args.profile and server:
+                profiler = start_profiler(server, args.profile, args.seconds)
+                stack.callback(profiler.wait, 60)
             result = asyncio.run(run_class(url, learners, args.trainings, args.seconds, server, model_dir, pool))
             report(result, model_dir)
             print(json.dumps(result.summary()))
