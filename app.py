@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.widgets import dataset_selector
+from pages.widgets import dataset_selector, learner_name_ui
 
 st.set_page_config(page_title="Digit Lab", page_icon="✍️", layout="wide")
 
@@ -18,4 +18,5 @@ PAGES = [
 navigation = st.navigation(PAGES)
 st.sidebar.title("Digit Lab")
 dataset_selector()
+learner_name_ui()
 navigation.run()

@@ -34,6 +34,7 @@ from core.store import MODEL_FILE, SPOOL_FOLDER, RunStore, default_store_root, n
 
 if TYPE_CHECKING:
     from core.jobs import RunBoard
+    from core.names import NameBook
     from core.stepper import StepSessions
     from core.tasks import Task
 
@@ -146,7 +147,15 @@ def start_training(
     owner: str, config: ModelConfig, dataset_name: str, limit: int | None = None, base_run: str | None = None
 ) -> str:
     """Start a run for `owner`, a new network or a fine-tuned saved run; its run id (JobError when it cannot)."""
-    return run_board().start(owner, TrainingRequest(new_run_id(), config, dataset_name, limit, base_run))
+    name = name_book().name_of(owner)
+    return run_board().start(owner, TrainingRequest(new_run_id(), config, dataset_name, limit, base_run, name=name))
+
+
+def name_book() -> NameBook:
+    """Learners' display names (core.names), in the model folder every server shares."""
+    from core.names import NameBook
+
+    return NameBook(default_store_root())
 
 
 def start_task(label: str, function, data: bytes, *args) -> Task:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
-import fcntl
 import gc
 import json
 import logging
@@ -36,7 +35,7 @@ from pathlib import Path
 from distributed import Client, Event, Future, fire_and_forget, get_client
 
 from core.runs import Progress, RunState, TrainingRequest, first_line
-from core.store import RunStore
+from core.store import RunStore, locked
 
 SCHEDULER_ENV = "DIGITLAB_DASK_SCHEDULER"
 MAX_LOCAL_WORKERS = 4
@@ -103,7 +102,7 @@ class TrainingCluster:
                 return client
             if not self.embedded:
                 raise OSError(f"the scheduler at {self.address} is not reachable")
-            with _locked(self.state_file.with_suffix(".lock")):  # two servers must not start two clusters
+            with locked(self.state_file.with_suffix(".lock")):  # two servers must not start two clusters
                 client = self.existing_client()
                 if client is None:
                     self._client = self._start_embedded()
@@ -211,17 +210,6 @@ def close_all() -> None:
     """Close every cluster connection of this process (at exit: no client left waiting for a scheduler)."""
     for cluster in list(_clusters):
         cluster.close()
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as file:
-        fcntl.flock(file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(file, fcntl.LOCK_UN)
 
 
 def _wait_for_exit(pid: int, timeout: float) -> None:

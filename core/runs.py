@@ -152,6 +152,8 @@ class TrainingRequest:
     base_run: str | None = None  # fine-tune this saved run (its layers and weights) instead of a new network
     store_root: str | None = None  # the run folder's store (the same path on every machine); None: keep nothing
     owner: str = ""  # who may stop or continue it (a hash, never shown)
+    name: str = ""  # the owner's display name when it started (core.names), shown on the leaderboard
+    sweep: str = ""  # the sweep it belongs to (core.sweeps), if any
     resume: bool = False  # continue the stored run `run_id` from its last epoch, optimizer state included
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import json
 import logging
 import os
@@ -79,6 +80,8 @@ class RunRecord:
     card: dict = field(default_factory=dict)  # an uploaded model's card: what it expects, its layers, notes
     owner: str = ""  # who may stop or continue it: a hash of the starting browser's cookie, never shown
     message: str = ""  # how it ended, in words
+    name: str = ""  # its owner's display name (core.names), cleaned; escaped wherever it is shown
+    sweep: str = ""  # the sweep it belongs to (core.sweeps), if any
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -347,6 +350,41 @@ def _replacing(path: Path, durable: bool = True):
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def locked(path: Path):
+    """One holder at a time, across threads, processes and servers sharing the folder (a file lock at `path`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
+
+
+class JsonFile:
+    """A small JSON object in the model folder (names, the class's challenge), read whole and replaced whole."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    def read(self) -> dict:
+        try:
+            values = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return values if isinstance(values, dict) else {}
+
+    @contextlib.contextmanager
+    def updating(self):
+        """Yields the object to change in place; it is written back whole when the block ends."""
+        with locked(self.path.with_name(f".{self.path.name}.lock")):
+            values = self.read()
+            yield values
+            with _replacing(self.path) as temporary:
+                temporary.write_text(json.dumps(values, ensure_ascii=False, indent=1))
 
 
 def epoch_file(epoch: int) -> str:

@@ -126,7 +126,8 @@ def _open_run(store: RunStore, request: TrainingRequest, progress: Progress) -> 
     else:
         source = f"fine-tuned from {request.base_run}" if request.base_run else "trained"
         record = RunRecord(request.run_id, request.dataset_name, dataclasses.asdict(request.config),
-                           RunState.RUNNING, owner=request.owner, source=source)  # fmt: skip
+                           RunState.RUNNING, owner=request.owner, source=source, name=request.name,
+                           sweep=request.sweep)  # fmt: skip
     progress.state, progress.message = RunState.RUNNING, "Loading the data..."
     return RunWriter(store, record).start(progress)
 

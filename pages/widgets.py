@@ -31,6 +31,7 @@ from core.config import (
 from core.data import DATASET_NAMES, DATASET_TITLES, Dataset, DatasetError, image_format_of, uploaded_dataset_names
 from core.insight import integrated_gradients
 from core.lr_finder import LearningRateSweep
+from core.names import MAX_NAME_CHARACTERS, NameRefused
 from core.store import RunRecord
 from core.tasks import TaskState
 
@@ -173,6 +174,27 @@ def fooling_ui(model, image: np.ndarray, key: str) -> Fooling | None:
 
 
 # ---- Who is this browser ------------------------------------------------------------------------------------
+
+NAME_KEY = "learner_name"
+
+
+def learner_name_ui() -> None:
+    """The sidebar's "Your name": a generated one until the learner gives theirs, kept for this browser."""
+    owner = browser_owner()
+    book = cache.name_book()
+    if NAME_KEY not in st.session_state:
+        st.session_state[NAME_KEY] = book.name_of(owner)
+    st.sidebar.text_input("Your name", key=NAME_KEY, max_chars=MAX_NAME_CHARACTERS, on_change=_keep_name,
+                          args=(owner,), help="Shown beside your runs and digits on the leaderboard; remembered "
+                          "by this browser. No account, no e-mail.")  # fmt: skip
+
+
+def _keep_name(owner: str) -> None:
+    try:
+        st.session_state[NAME_KEY] = cache.name_book().set(owner, st.session_state[NAME_KEY])
+    except NameRefused as error:
+        st.session_state[NAME_KEY] = cache.name_book().name_of(owner)
+        st.toast(escape_markdown(str(error)), icon=":material/badge:")
 
 
 def browser_owner() -> str:
