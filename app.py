@@ -13,6 +13,8 @@ PAGES = [
     st.Page("pages/training.py", title="Training", icon=":material/monitoring:", url_path="training"),
     st.Page("pages/predict.py", title="Draw & predict", icon=":material/draw:", url_path="predict"),
     st.Page("pages/inside.py", title="Inside the network", icon=":material/neurology:", url_path="inside"),
+    st.Page("pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:", url_path="leaderboard"),
+    st.Page("pages/teacher.py", title="Teacher", icon=":material/school:", url_path="teacher"),
 ]
 
 navigation = st.navigation(PAGES)

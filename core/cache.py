@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -144,11 +145,34 @@ def step_sessions() -> StepSessions:
 
 
 def start_training(
-    owner: str, config: ModelConfig, dataset_name: str, limit: int | None = None, base_run: str | None = None
+    owner: str,
+    config: ModelConfig,
+    dataset_name: str,
+    limit: int | None = None,
+    base_run: str | None = None,
+    class_digits: bool = False,
 ) -> str:
-    """Start a run for `owner`, a new network or a fine-tuned saved run; its run id (JobError when it cannot)."""
+    """Start a run for `owner`, a new network or a fine-tuned saved run, with the class's labelled digits or not;
+    its run id (JobError when it cannot)."""
     name = name_book().name_of(owner)
-    return run_board().start(owner, TrainingRequest(new_run_id(), config, dataset_name, limit, base_run, name=name))
+    request = TrainingRequest(new_run_id(), config, dataset_name, limit, base_run, name=name, class_digits=class_digits)
+    return run_board().start(owner, request)
+
+
+SCORING_KEY = "digitlab-scoring"  # scheduler metadata: when a server last sent the class-digits scoring
+SCORING_GAP_SECONDS = 60
+
+
+def start_scoring() -> Task | None:
+    """Send the class-digits scoring (core.tasks.score_class_digits) unless a server sent it in the last minute:
+    thirty learners opening the leaderboard after a new digit start it once. OSError when the cluster is away."""
+    from core.tasks import score_class_digits
+
+    client = run_board().cluster.client()
+    if time.time() - (client.get_metadata([SCORING_KEY], default=None) or 0) < SCORING_GAP_SECONDS:
+        return None
+    client.set_metadata([SCORING_KEY], time.time())
+    return start_task("Reading the class's digits", score_class_digits, None, str(run_store().root.resolve()))
 
 
 def name_book() -> NameBook:

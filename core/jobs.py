@@ -35,7 +35,7 @@ from pathlib import Path
 from distributed import Client, Event, Future, fire_and_forget, get_client
 
 from core.runs import Progress, RunState, TrainingRequest, first_line
-from core.store import RunStore, locked
+from core.store import JsonFile, RunStore, locked, new_run_id
 
 SCHEDULER_ENV = "DIGITLAB_DASK_SCHEDULER"
 MAX_LOCAL_WORKERS = 4
@@ -47,9 +47,15 @@ RETRY_SECONDS = 5  # after a failed connection, pages do not wait for the cluste
 START_TIMEOUT = 60  # seconds for the embedded cluster's process to report its address
 CLUSTER_FILE = ".cluster.json"  # in the model folder: the embedded cluster's address, process and scheduler id
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-WAITING = "digitlab-waiting"  # scheduler metadata: run id -> {"owner", "key", "progress"} until a worker takes it
+WAITING = "digitlab-waiting"  # metadata: run id -> {"owner", "key", "sweep", "progress"} until a worker takes it
 STOPPED_BEFORE_START = "Stopped before it started."
 CLUSTER_LOST = "The training cluster could not be reached; press Train to try again."
+SWEEPS_FILE = "sweeps.json"  # in the model folder: sweep id -> core.sweeps.Sweep.to_dict()
+# Fair queue (Dask runs the highest priority first, on the scheduler and on each worker): a single run goes ahead of
+# every sweep's waiting runs, so another learner's run takes the next free worker during a sweep; a sweep's k-th
+# run has priority -k, so two learners' sweeps take turns instead of one waiting for the whole other. (Short tasks,
+# core.tasks, have 10.)
+SINGLE_RUN_PRIORITY = 0
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +279,7 @@ def stop_key(run_id: str) -> str:
 
 class RunBoard:
     """Start, find, stop and continue runs: the store holds them, the cluster trains them. At most one live run
-    per owner."""
+    per owner, or one sweep (its runs, see start_sweep)."""
 
     def __init__(self, store: RunStore, cluster: TrainingCluster | None = None):
         self.store = store
@@ -285,14 +291,80 @@ class RunBoard:
         try:
             client = self.cluster.client()
             self._refuse_a_second_run(owner)
-            Event(stop_key(request.run_id), client=client).clear()  # a continued run may have been stopped before
-            key = f"train-{request.run_id}-{time.time_ns()}"
-            waiting = Progress(request.run_id, epochs=request.config.epochs, message="Waiting for a training worker...")
-            client.set_metadata([WAITING, request.run_id], {"owner": owner, "key": key, "progress": waiting.to_dict()})
-            fire_and_forget(client.submit(train_run, request, key=key, pure=False))
+            self._submit(client, owner, request, SINGLE_RUN_PRIORITY)
         except (OSError, TimeoutError) as error:
             raise JobError(f"The training cluster is not reachable: {first_line(error)}") from error
         return request.run_id
+
+    def _submit(self, client: Client, owner: str, request: TrainingRequest, priority: int) -> None:
+        Event(stop_key(request.run_id), client=client).clear()  # a continued run may have been stopped before
+        key = f"train-{request.run_id}-{time.time_ns()}"
+        waiting = Progress(request.run_id, epochs=request.config.epochs, message="Waiting for a training worker...")
+        client.set_metadata([WAITING, request.run_id], {"owner": owner, "key": key, "sweep": request.sweep,
+                                                        "progress": waiting.to_dict()})  # fmt: skip
+        fire_and_forget(client.submit(train_run, request, key=key, pure=False, priority=priority))
+
+    # -- sweeps --
+
+    def start_sweep(self, owner: str, config, values: dict[str, list], dataset_name: str, limit: int | None = None,
+                    name: str = ""):  # fmt: skip
+        """Send a grid (core.sweeps.grid: SweepError for values the panel does not offer) to the cluster at once,
+        one normal run per configuration, each recording the sweep's id; returns the core.sweeps.Sweep. JobError
+        while the owner has a run or a sweep in flight: a learner trains one thing at a time, so a single run of
+        their own cannot jump ahead of their sweep either."""
+        from core.sweeps import Sweep, grid
+
+        configs = grid(config, values)
+        sweep = Sweep(new_run_id(), owner, tuple(values), tuple(new_run_id() for _ in configs), tuple(configs),
+                      dataset_name, limit, name)  # fmt: skip
+        root = str(self.store.root.resolve())
+        try:
+            client = self.cluster.client()
+            with self._sweeps().updating() as sweeps:  # one at a time across servers: two tabs, one sweep
+                self._refuse_a_second_run(owner)
+                for index, (run_id, run_config) in enumerate(zip(sweep.run_ids, configs, strict=True)):
+                    request = TrainingRequest(run_id, run_config, dataset_name, limit, store_root=root, owner=owner,
+                                              name=name, sweep=sweep.sweep_id)  # fmt: skip
+                    self._submit(client, owner, request, priority=-1 - index)
+                sweeps[sweep.sweep_id] = sweep.to_dict()
+        except (OSError, TimeoutError) as error:
+            raise JobError(f"The training cluster is not reachable: {first_line(error)}") from error
+        return sweep
+
+    def sweep(self, sweep_id: str):
+        """A sweep by id (a core.sweeps.Sweep), or None."""
+        from core.sweeps import Sweep
+
+        entry = self._sweeps().read().get(sweep_id)
+        try:
+            return Sweep.from_dict(entry) if entry else None
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def latest_sweep(self, owner: str):
+        """The owner's latest sweep (a core.sweeps.Sweep), found again after a reload or on another server; None."""
+        if not owner:
+            return None
+        mine = [sweep_id for sweep_id, entry in self._sweeps().read().items()
+                if isinstance(entry, dict) and entry.get("owner") == owner]  # fmt: skip
+        return self.sweep(max(mine)) if mine else None
+
+    def sweep_progress(self, sweep) -> list[Progress | None]:
+        """Where each of a sweep's runs stands, in grid order (None for a run that is gone)."""
+        waiting = self._waiting()
+        return [self._progress_from(run_id, waiting) for run_id in sweep.run_ids]
+
+    def stop_sweep(self, sweep_id: str, owner: str) -> int:
+        """Stop every live run of a sweep, for its owner only (the waiting ones first, so none starts on a worker
+        freed meanwhile); returns how many were asked to stop."""
+        sweep = self.sweep(sweep_id)
+        if sweep is None or not owner or sweep.owner != owner:
+            return 0
+        live = [(p.state is not RunState.WAITING, p.run_id) for p in self.sweep_progress(sweep) if p and p.active]
+        return sum(self.stop(run_id, owner) for _, run_id in sorted(live))
+
+    def _sweeps(self) -> JsonFile:
+        return JsonFile(self.store.root / SWEEPS_FILE)
 
     def continue_run(self, owner: str, run_id: str) -> str:
         """Train a stopped or interrupted run on from its last epoch, for its owner (JobError otherwise)."""
@@ -311,7 +383,10 @@ class RunBoard:
         """Where a run stands, from the store, or from the cluster while it waits for a worker; None if unknown."""
         if not run_id:
             return None
-        waiting = self._waiting().get(run_id)
+        return self._progress_from(run_id, self._waiting())
+
+    def _progress_from(self, run_id: str, waiting_entries: dict[str, dict]) -> Progress | None:
+        waiting = waiting_entries.get(run_id)
         queued = Progress.from_dict(waiting["progress"]) if waiting else None
         if queued is not None and queued.active:
             return queued  # also a run sent again (continued) that no worker has taken yet
@@ -330,10 +405,10 @@ class RunBoard:
         training = [progress for record in self.store.live_records() if (progress := self.progress(record.run_id))]
         return sorted([*waiting, *training], key=lambda progress: progress.run_id, reverse=True)
 
-    def stop(self, run_id: str, owner: str) -> bool:
-        """Stop a run for its owner only (False, and nothing happens, for anyone else): after the step in flight,
-        keeping its whole epochs; a run still waiting for a worker never starts."""
-        if not owner or self.owner_of(run_id) != owner:
+    def stop(self, run_id: str, owner: str, teacher: bool = False) -> bool:
+        """Stop a run for its owner only, or for the teacher (False, and nothing happens, for anyone else): after
+        the step in flight, keeping its whole epochs; a run still waiting for a worker never starts."""
+        if not teacher and (not owner or self.owner_of(run_id) != owner):
             return False
         client = self.cluster.existing_client()
         if client is None:
@@ -364,5 +439,14 @@ class RunBoard:
 
     def _refuse_a_second_run(self, owner: str) -> None:
         live = [p for p in self.live() if p.active and self.owner_of(p.run_id) == owner]
+        if live and (sweep := self._sweep_of(live[0].run_id)):
+            raise JobError(f"Your sweep {sweep} is still training ({len(live)} of its runs waiting or training): "
+                           "stop it or wait for it before starting another run or sweep.")  # fmt: skip
         if live:
             raise JobError(f"Run {live[0].run_id} is still training: stop it or wait for it before starting another.")
+
+    def _sweep_of(self, run_id: str) -> str:
+        record = self.store.get(run_id)
+        if record is not None:
+            return record.sweep
+        return (self._waiting().get(run_id) or {}).get("sweep", "")

@@ -240,6 +240,17 @@ class RunStore:
             log.warning("Run store %s: %s", self.root, line)
         return done
 
+    def remove(self, run_id: str) -> bool:
+        """Delete a run that is not training (the teacher's clean-up); False when it is live or unknown."""
+        record = self.get(run_id)
+        if record is None or not record.state.ended:
+            return False
+        folder = self.root / run_id
+        doomed = self.root / f"{PARTIAL_PREFIX}removed-{run_id}"
+        folder.rename(doomed)  # gone from every listing at once; sweep() finishes it if this process dies now
+        shutil.rmtree(doomed, ignore_errors=True)
+        return True
+
     def forget_weights(self, run_id: str) -> None:
         """Remove a run's model, snapshots and logs (a run that ended with nothing to keep)."""
         folder = self.model_path(run_id).parent

@@ -132,6 +132,37 @@ def find_learning_rate(task_id: str, upload: str, config: dict, dataset_name: st
         gc.collect()
 
 
+def score_class_digits(task_id: str, upload: str, store_root: str, budget_seconds: float) -> str:
+    """Read the class's labelled digits (My digits, everyone's) with every saved run whose score is stale, and
+    keep the scores (core.classroom); returns how many runs were read."""
+    from core.classroom import digits_version, keep_scores, read_scores
+    from core.data import image_format_of
+    from core.my_digits import MyDigitsStore, read_digits
+    from core.store import RunStore
+
+    context = TaskContext(task_id, budget_seconds)
+    store, scores = RunStore(store_root), read_scores(store_root)
+    digit_stores = {image_format: MyDigitsStore(store_root, image_format) for image_format in ("mnist", "digits")}
+    versions = {image_format: digits_version(digits) for image_format, digits in digit_stores.items()}
+
+    def is_stale(record) -> bool:
+        return (scores.get(record.run_id) or {}).get("digits") != versions[image_format_of(record.dataset)]
+
+    stale = [record for record in store.records() if is_stale(record)]
+    fresh = {}
+    try:
+        for done, record in enumerate(stale):
+            context.report(done / max(len(stale), 1), f"Reading the class's digits with run {done + 1} of {len(stale)}")
+            image_format = image_format_of(record.dataset)
+            digits = digit_stores[image_format].load()
+            accuracy = read_digits(store.load_model(record.run_id), digits).accuracy if len(digits) else None
+            fresh[record.run_id] = {"digits": versions[image_format], "accuracy": accuracy, "count": len(digits)}
+    finally:
+        keep_scores(store_root, fresh)  # what was read before a stop is kept
+        gc.collect()
+    return str(len(fresh))
+
+
 def _take(upload: str) -> bytes:
     """The spooled upload's bytes; the spool file is gone afterwards."""
     path = Path(upload)

@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from core import cache, charts, tasks
+from core import cache, charts, classroom, tasks
 from core.adversarial import AttackError, Fooling, fool
 from core.config import (
     FIELD_GROUPS,
@@ -171,6 +171,21 @@ def fooling_ui(model, image: np.ndarray, key: str) -> Fooling | None:
                "a person still reads the digit they read before. In the middle, ink the attack added is red and ink "
                "it took away blue.")  # fmt: skip
     return result
+
+
+# ---- The class ---------------------------------------------------------------------------------------------------
+
+
+def class_rows(challenge: classroom.Challenge) -> tuple[list[classroom.LeaderRow], dict[str, str]]:
+    """Every saved and training run of the class as the leaderboard ranks it, and the version of the class's
+    digits of each image format (a score read on another version is stale)."""
+    store, live = cache.run_store(), cache.run_board().live()
+    names = cache.name_book().all()
+    versions = {image_format: classroom.digits_version(cache.my_digits(image_format))
+                for image_format in ("mnist", "digits")}  # fmt: skip
+    records = [*store.records(), *store.live_records()]
+    scores = classroom.read_scores(store.root)
+    return classroom.leaderboard(records, live, names, scores, versions, challenge), versions
 
 
 # ---- Who is this browser ------------------------------------------------------------------------------------

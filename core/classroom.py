@@ -1,0 +1,249 @@
+"""The class together: the leaderboard's rows, the teacher's challenge, the class's digits as a benchmark, and the
+teacher's key. Plain data and small files in the model folder; no Streamlit.
+
+The leaderboard ranks every saved and running run by test accuracy on its dataset, beside its accuracy on the
+labelled digits the whole class drew (My digits, pooled): a benchmark that grows during the lesson. Those scores
+are computed on the cluster (core.tasks.score_class_digits) and kept in class-scores.json, each with the version of
+the digits it read, so a new digit makes every score stale and they are read again.
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import math
+import time
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.config import ModelConfig, config_to_query
+from core.my_digits import OWNER_CHARACTERS, LabelledDigits, MyDigitsStore
+from core.runs import Progress
+from core.store import JsonFile, RunRecord
+
+CHALLENGE_FILE = "challenge.json"
+SCORES_FILE = "class-scores.json"
+ATTEMPTS_FILE = "teacher-attempts.json"
+TEACHER_KEY_ENV = "DIGITLAB_TEACHER_KEY"
+TRIES_PER_MINUTE = 5  # wrong teacher keys from one browser before it has to wait out the minute
+
+
+# ---- The challenge -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A constraint the teacher sets for the class; None: no limit on that."""
+
+    max_parameters: int | None = None
+    max_epochs: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.max_parameters is not None or self.max_epochs is not None
+
+    def describe(self) -> str:
+        limits = [f"at most {self.max_parameters:,} parameters" if self.max_parameters is not None else "",
+                  f"at most {self.max_epochs} epochs" if self.max_epochs is not None else ""]  # fmt: skip
+        return " and ".join(limit for limit in limits if limit)
+
+    def allows(self, parameters: int | None, epochs: int) -> bool:
+        fits_parameters = self.max_parameters is None or (parameters is not None and parameters <= self.max_parameters)
+        return fits_parameters and (self.max_epochs is None or epochs <= self.max_epochs)
+
+
+def read_challenge(root: Path | str) -> Challenge:
+    values = JsonFile(Path(root) / CHALLENGE_FILE).read()
+    try:
+        return Challenge(**{key: int(value) for key, value in values.items() if value is not None})
+    except (TypeError, ValueError):
+        return Challenge()
+
+
+def set_challenge(root: Path | str, challenge: Challenge) -> None:
+    with JsonFile(Path(root) / CHALLENGE_FILE).updating() as values:
+        values.clear()
+        values.update(asdict(challenge))
+
+
+# ---- Parameters, from a config alone -----------------------------------------------------------------------------
+
+
+def parameter_count(config: ModelConfig, image_shape: tuple[int, int], classes: int = 10) -> int:
+    """What Keras' count_params says for core.model.build_model(config), counted without building it."""
+    height, width = image_shape
+    total, features = 0, height * width
+    if config.family == "cnn":
+        channels = 1
+        for filters in (config.filters, 2 * config.filters):
+            total += (9 * channels + 1) * filters  # 3x3 kernels and a bias; "same" padding keeps the size
+            channels, height, width = filters, height // 2, width // 2  # then 2x2 max pooling
+        features = height * width * channels
+    for _ in range(config.hidden_layers):
+        total += (features + 1) * config.units
+        features = config.units
+    return total + (features + 1) * classes
+
+
+# ---- The leaderboard ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeaderRow:
+    """One run as the leaderboard shows it."""
+
+    run_id: str
+    name: str
+    owner: str  # the owner hash's prefix (OWNER_CHARACTERS): "mine" compares it, it is never shown
+    state: str
+    family: str
+    dataset: str
+    test_accuracy: float | None
+    class_accuracy: float | None  # on the class's labelled digits; None until scored (or none drawn)
+    class_digits: int
+    parameters: int | None
+    epochs: int
+    seconds: float
+    qualifies: bool | None  # the challenge's verdict; None without a challenge
+    sweep: str
+    try_it: str  # the Training page's query that rebuilds its hyperparameters ("train this yourself")
+
+
+def leaderboard(records: list[RunRecord], live: list[Progress], names: dict[str, str], scores: dict,
+                digits_versions: dict[str, str], challenge: Challenge) -> list[LeaderRow]:  # fmt: skip
+    """Saved and running runs, best test accuracy first (running ones by their latest held-out accuracy), then by
+    the class's digits; each with its owner's name as chosen, or as recorded. `digits_versions`: the class's
+    digits' version per image format (core.data.image_format_of), to tell fresh scores from stale ones."""
+    from core.data import image_format_of
+    from core.names import generated_name
+
+    progress_of = {progress.run_id: progress for progress in live}
+    rows = []
+    for record in records:
+        progress = progress_of.get(record.run_id)
+        result = progress.result if progress is not None else record.result
+        config = _config_of(record)
+        image_format = image_format_of(record.dataset)
+        shape = (8, 8) if image_format == "digits" else (28, 28)
+        if record.card:
+            parameters = record.card.get("parameters")
+        else:
+            parameters = parameter_count(config, shape) if config is not None else None
+        owner = record.owner[:OWNER_CHARACTERS]
+        score = scores.get(record.run_id) or {}
+        fresh = score.get("digits") == digits_versions.get(image_format)
+        test = result.test_accuracy
+        if test is None and result.history.get("test_accuracy"):
+            test = result.history["test_accuracy"][-1]  # still training: its latest held-out reading
+        epochs = result.epochs_done
+        rows.append(LeaderRow(
+            run_id=record.run_id, name=names.get(owner) or record.name or generated_name(record.owner or "0"),
+            owner=owner, state=(progress.state if progress is not None else record.state).value,
+            family=config.family if config is not None else "uploaded", dataset=record.dataset,
+            test_accuracy=test, class_accuracy=score.get("accuracy") if fresh else None,
+            class_digits=int(score.get("count", 0)) if fresh else 0, parameters=parameters, epochs=epochs,
+            seconds=result.seconds, qualifies=challenge.allows(parameters, epochs) if challenge.active else None,
+            sweep=record.sweep, try_it=_query(config),
+        ))  # fmt: skip
+    return sorted(rows, key=lambda row: (-(row.test_accuracy or -1), -(row.class_accuracy or -1), row.run_id))
+
+
+def _config_of(record: RunRecord) -> ModelConfig | None:
+    try:
+        return ModelConfig(**record.config) if record.config else None
+    except TypeError:  # a record from a version with other fields
+        return None
+
+
+def _query(config: ModelConfig | None) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode(config_to_query(config)) if config is not None else ""
+
+
+def results_csv(rows: list[LeaderRow]) -> str:
+    """The class's results for the teacher's export (names as text: a spreadsheet must not run them)."""
+    buffer = io.StringIO()
+    columns = ["rank", "name", "run_id", "state", "family", "dataset", "test_accuracy", "class_accuracy",
+               "class_digits", "parameters", "epochs", "seconds", "qualifies", "sweep"]  # fmt: skip
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    for rank, row in enumerate(rows, start=1):
+        values = {**asdict(row), "rank": rank, "name": _spreadsheet_safe(row.name)}
+        writer.writerow([values[column] for column in columns])
+    return buffer.getvalue()
+
+
+def _spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet shows as text, never as a formula (=, +, -, @ first)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+# ---- The class's digits ------------------------------------------------------------------------------------------
+
+
+def digits_version(store: MyDigitsStore) -> str:
+    """Changes whenever a digit is added or removed: a score read on another version is stale."""
+    try:
+        stat = store.path.stat()
+    except OSError:
+        return "none"
+    return f"{stat.st_mtime_ns}-{stat.st_size}"
+
+
+def read_scores(root: Path | str) -> dict:
+    return JsonFile(Path(root) / SCORES_FILE).read()
+
+
+def keep_scores(root: Path | str, scores: dict) -> None:
+    with JsonFile(Path(root) / SCORES_FILE).updating() as kept:
+        kept.update(scores)
+
+
+def digits_zip(digits: LabelledDigits) -> bytes:
+    """The labelled digits as PNGs in folders 0-9: the layout "upload your own digits" reads."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for index, (image, label) in enumerate(zip(digits.images, digits.labels, strict=True)):
+            picture = io.BytesIO()
+            Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(picture, format="PNG")
+            archive.writestr(f"{int(label)}/digit-{index:05d}.png", picture.getvalue())
+    return buffer.getvalue()
+
+
+# ---- The teacher's key -------------------------------------------------------------------------------------------
+
+
+def key_matches(given: str, expected: str) -> bool:
+    """Compared in constant time (a wrong key's first letters say nothing)."""
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+class TeacherGate:
+    """Wrong keys per browser over the last minute, kept in the model folder (every server and replica)."""
+
+    def __init__(self, root: Path | str):
+        self.file = JsonFile(Path(root) / ATTEMPTS_FILE)
+
+    def wait_seconds(self, owner: str, now: float | None = None) -> int:
+        """How long this browser must wait before its next try (0: it may try now)."""
+        now = now or time.time()
+        recent = [moment for moment in self.file.read().get(owner[:OWNER_CHARACTERS], []) if now - moment < 60]
+        return math.ceil(60 - (now - min(recent))) if len(recent) >= TRIES_PER_MINUTE else 0
+
+    def try_key(self, owner: str, given: str, expected: str, now: float | None = None) -> bool:
+        """Whether the key opens the view; a wrong one is counted. Call only when wait_seconds is 0."""
+        if key_matches(given, expected):
+            return True
+        now = now or time.time()
+        with self.file.updating() as attempts:
+            for other in [key for key, times in attempts.items() if all(now - moment >= 60 for moment in times)]:
+                del attempts[other]  # a browser quiet for a minute is forgotten
+            attempts[owner[:OWNER_CHARACTERS]] = [*attempts.get(owner[:OWNER_CHARACTERS], []), now][-20:]
+        return False

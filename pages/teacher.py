@@ -1,0 +1,189 @@
+"""Teacher's view: watch and stop every run, set the class's challenge, clean up, and export the class's work.
+
+Opens only with the teacher key (DIGITLAB_TEACHER_KEY, or teacher_key in .streamlit/secrets.toml).
+"""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from core import cache, classroom
+from core.my_digits import OWNER_CHARACTERS
+from pages.widgets import browser_owner, class_rows, ensure_frame, escape_markdown, show_refusal
+
+UNLOCKED_KEY = "teacher_unlocked"
+HOW_TO_SET = (
+    "This page opens with a teacher key, and none is set on this server. Set the environment variable "
+    f"{classroom.TEACHER_KEY_ENV} before starting it (`{classroom.TEACHER_KEY_ENV}=... streamlit run app.py`), or put "
+    '`teacher_key = "..."` in `.streamlit/secrets.toml` beside app.py; then restart the server.'
+)
+
+
+def main() -> None:
+    ensure_frame()
+    st.title("Teacher's view")
+    expected = teacher_key()
+    if not expected:
+        st.info(HOW_TO_SET, icon=":material/key:")
+        return
+    if not st.session_state.get(UNLOCKED_KEY):
+        unlock(expected)
+        return
+    live_runs()
+    challenge()
+    clean_up()
+    export()
+
+
+def teacher_key() -> str:
+    """The key from the environment, else from Streamlit's secrets; "" when neither is set."""
+    key = os.environ.get(classroom.TEACHER_KEY_ENV, "")
+    if not key:
+        try:
+            key = str(st.secrets.get("teacher_key", ""))
+        except Exception:  # no secrets file, or one that does not parse: no key
+            key = ""
+    return key.strip()
+
+
+def unlock(expected: str) -> None:
+    """The key form; a wrong key is refused without saying why, and a browser that tried five in a minute
+    waits out the minute."""
+    gate = classroom.TeacherGate(cache.run_store().root)
+    owner = browser_owner()
+    with st.form("teacher_key_form"):
+        given = st.text_input("Teacher key", type="password", max_chars=200)
+        submitted = st.form_submit_button("Open", icon=":material/lock_open:")
+    if not submitted:
+        return
+    if (wait := gate.wait_seconds(owner)) > 0:
+        st.warning(f"Too many tries from this browser: wait {wait} s before the next.", icon=":material/timer:")
+    elif gate.try_key(owner, given, expected):
+        st.session_state[UNLOCKED_KEY] = True
+        st.rerun()
+    else:
+        st.error("That key does not open the teacher's view.", icon=":material/block:")
+
+
+def live_runs() -> None:
+    """Every run training now, whoever started it; the teacher can stop any."""
+    st.header("Training now")
+    board = cache.run_board()
+    live = board.live()
+    if not live:
+        st.caption("No run is training.")
+        return
+    names = cache.name_book()
+    label = {p.run_id: f"{p.run_id}: {names.name_of(board.owner_of(p.run_id))[:40]}, {p.state.value}, epoch "
+             f"{p.epoch} of {p.epochs}" for p in live}  # fmt: skip
+    st.dataframe([{"run": p.run_id, "who": names.name_of(board.owner_of(p.run_id)), "state": p.state.value,
+                   "epoch": f"{p.epoch} of {p.epochs}"} for p in live], hide_index=True)  # fmt: skip
+    run_column, stop_column = st.columns([3, 1], vertical_alignment="bottom")
+    run_id = run_column.selectbox("Run", list(label), format_func=label.get, key="teacher_run")
+    if stop_column.button("Stop it", icon=":material/stop:", key="teacher_stop", width="stretch"):
+        if board.stop(run_id, "", teacher=True):
+            st.success(f"Run {run_id} stops after its current step; its whole epochs are kept.")
+        else:
+            show_refusal("The run could not be stopped.", "The training cluster is not reachable now.")
+
+
+def challenge() -> None:
+    """A constraint for the class: the leaderboard marks the runs that meet it."""
+    st.header("Challenge")
+    root = cache.run_store().root
+    current = classroom.read_challenge(root)
+    st.caption(f"Now: {current.describe()}." if current.active else "No challenge set.")
+    parameters_column, epochs_column = st.columns(2)
+    parameters = parameters_column.number_input(
+        "At most this many parameters (0: no limit)",
+        0,
+        10_000_000,
+        current.max_parameters or 0,
+        step=10_000,
+        key="challenge_parameters",
+    )
+    epochs = epochs_column.number_input("At most this many epochs (0: no limit)", 0, 30, current.max_epochs or 0,
+                                        key="challenge_epochs")  # fmt: skip
+    save_column, clear_column, _ = st.columns([1, 1, 2])
+    if save_column.button("Set the challenge", icon=":material/flag:", key="challenge_set", width="stretch"):
+        classroom.set_challenge(root, classroom.Challenge(int(parameters) or None, int(epochs) or None))
+        st.rerun()
+    if clear_column.button("Clear it", icon=":material/flag_circle:", key="challenge_clear", width="stretch",
+                           disabled=not current.active):  # fmt: skip
+        classroom.set_challenge(root, classroom.Challenge())
+        st.rerun()
+
+
+def clean_up() -> None:
+    """Remove one saved run or all of them; one learner's labelled digits or everyone's: each asked first."""
+    st.header("Clean up")
+    store = cache.run_store()
+    records = store.records()
+    names = cache.name_book()
+    runs_column, digits_column = st.columns(2)
+    with runs_column:
+        st.subheader("Saved runs")
+        if not records:
+            st.caption("None.")
+        else:
+            label = {r.run_id: f"{r.run_id}: {names.name_of(r.owner) if r.owner else r.source[:40]}" for r in records}
+            run_id = st.selectbox("Run", list(label), format_func=label.get, key="remove_run")
+            if confirmed(f"remove run {run_id}", "remove_one_run") and store.remove(run_id):
+                st.rerun()
+            if confirmed(f"remove all {len(records)} saved runs", "remove_all_runs"):
+                for record in records:
+                    store.remove(record.run_id)
+                st.rerun()
+    with digits_column:
+        st.subheader("Labelled digits")
+        for image_format in ("mnist", "digits"):
+            digits_store = cache.my_digits(image_format)
+            digits = digits_store.load()
+            if not len(digits):
+                continue
+            counts = {owner: int((digits.owners == owner).sum()) for owner in sorted(set(digits.owners.tolist()))}
+            label = {owner: f"{names.name_of(owner)} ({count} digits)" for owner, count in counts.items()}
+            who = st.selectbox(f"Whose ({image_format})", list(label), format_func=label.get,
+                               key=f"digits_owner_{image_format}")  # fmt: skip
+            if confirmed(f"remove {names.name_of(who)[:40]}'s {image_format} digits", f"remove_digits_{image_format}"):
+                digits_store.clear(who)
+                st.rerun()
+            if confirmed(f"remove all {len(digits)} {image_format} digits", f"remove_all_digits_{image_format}"):
+                digits_store.clear()
+                st.rerun()
+        if not any(len(cache.my_digits(image_format).load()) for image_format in ("mnist", "digits")):
+            st.caption("None.")
+
+
+def confirmed(action: str, key: str) -> bool:
+    """A button that asks first: ticking "Yes, ..." enables it."""
+    sure = st.checkbox(f"Yes, {escape_markdown(action)}", key=f"{key}_sure")
+    return st.button(action.capitalize(), icon=":material/delete:", key=key, disabled=not sure)
+
+
+def export() -> None:
+    """The class's results as CSV and its labelled digits as a zip that "upload your own digits" reads again."""
+    st.header("Export")
+    rows, _ = class_rows(classroom.read_challenge(cache.run_store().root))
+    results_column, mnist_column, digits_column = st.columns(3)
+    results_column.download_button("Class results (CSV)", classroom.results_csv(rows), file_name="class-results.csv",
+                                   mime="text/csv", icon=":material/table:", key="export_results")  # fmt: skip
+    for column, image_format in ((mnist_column, "mnist"), (digits_column, "digits")):
+        digits_store = cache.my_digits(image_format)
+        count = len(digits_store.load())
+        if count:
+            column.download_button(
+                f"{count} labelled {image_format} digits (zip, folders 0-9)",
+                lambda store=digits_store: classroom.digits_zip(store.load()),  # built on the click, not before
+                file_name=f"class-digits-{image_format}.zip",
+                mime="application/zip",
+                icon=":material/folder_zip:",
+                key=f"export_digits_{image_format}",
+            )
+    st.caption(f"Learners are told apart by a {OWNER_CHARACTERS}-character hash of their browser's cookie; names "
+               "are what they typed, exported as text.")  # fmt: skip
+
+
+main()

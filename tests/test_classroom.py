@@ -1,0 +1,143 @@
+"""The class together: parameter counts, the challenge, ranking, exports, the teacher's key; the Leaderboard and
+Teacher pages."""
+
+import csv
+import dataclasses
+import io
+import time
+
+import numpy as np
+import pytest
+
+from core import cache, classroom
+from core.config import PRESETS, SEED
+from core.data import dataset_from_zip
+from core.my_digits import LabelledDigits
+from core.runs import Progress, RunResult, RunState
+from core.store import RunRecord, RunStore
+from tests.apptest import open_page
+
+
+@pytest.mark.parametrize("config", [SEED, PRESETS["Small CNN"].config, PRESETS["Wider with dropout"].config,
+                                    dataclasses.replace(SEED, hidden_layers=0)])  # fmt: skip
+@pytest.mark.parametrize("shape", [(28, 28), (8, 8)])
+def test_parameters_are_counted_as_keras_counts_them(config, shape):
+    from core.model import build_model, input_shape_for
+
+    model = build_model(config, input_shape_for(config, shape))
+    assert classroom.parameter_count(config, shape) == model.count_params()
+
+
+def record(run_id: str, accuracy: float | None, owner: str = "a" * 64, name: str = "", epochs: int = 5,
+           **config) -> RunRecord:  # fmt: skip
+    history = {"loss": [1.0] * epochs, "accuracy": [0.9] * epochs}
+    return RunRecord(run_id, "mnist", dataclasses.asdict(dataclasses.replace(SEED, epochs=epochs, **config)),
+                     RunState.FINISHED, RunResult(history, test_accuracy=accuracy, seconds=3.0), owner=owner,
+                     name=name)  # fmt: skip
+
+
+def test_runs_rank_by_test_accuracy_then_the_class_digits_and_the_challenge_marks_who_qualifies():
+    records = [record("20260101-000001-aaaaaa", 0.95, units=32), record("20260101-000002-bbbbbb", 0.98),
+               record("20260101-000003-cccccc", 0.98, units=64, epochs=2, owner="b" * 64, name="Bo")]  # fmt: skip
+    running = RunRecord("20260101-000004-dddddd", "mnist", dataclasses.asdict(SEED), RunState.RUNNING)
+    live = [Progress(running.run_id, state=RunState.RUNNING, epochs=5,
+                     result=RunResult({"loss": [0.3], "test_accuracy": [0.96]}))]  # fmt: skip
+    scores = {"20260101-000003-cccccc": {"digits": "v1", "accuracy": 0.9, "count": 40},
+              "20260101-000002-bbbbbb": {"digits": "v0", "accuracy": 1.0, "count": 30}}  # fmt: skip
+    challenge = classroom.Challenge(max_parameters=60_000, max_epochs=3)
+    rows = classroom.leaderboard([*records, running], live, {"a" * 16: "Ada"}, scores, {"mnist": "v1"}, challenge)
+    assert [row.run_id[-6:] for row in rows] == ["cccccc", "bbbbbb", "dddddd", "aaaaaa"]  # ties: the class's digits
+    first, second, third, fourth = rows
+    assert (first.name, first.class_accuracy, first.class_digits) == ("Bo", 0.9, 40)
+    assert second.class_accuracy is None and second.name == "Ada"  # a score on older digits is stale
+    assert third.state == "running" and third.test_accuracy == 0.96  # its latest held-out reading
+    assert first.parameters == 784 * 64 + 64 + 65 * 10 and first.qualifies  # 50,890 parameters, 2 epochs
+    assert not second.qualifies and not fourth.qualifies  # 5 epochs
+    assert "units=64" in first.try_it and "epochs=2" in first.try_it
+    assert challenge.describe() == "at most 60,000 parameters and at most 3 epochs"
+
+
+def test_the_challenge_is_kept_and_cleared(tmp_path):
+    assert not classroom.read_challenge(tmp_path).active
+    classroom.set_challenge(tmp_path, classroom.Challenge(max_epochs=3))
+    assert classroom.read_challenge(tmp_path) == classroom.Challenge(max_epochs=3)
+    classroom.set_challenge(tmp_path, classroom.Challenge())
+    assert not classroom.read_challenge(tmp_path).active
+
+
+def test_results_csv_keeps_a_hostile_name_as_text():
+    row = classroom.leaderboard([record("20260101-000001-aaaaaa", 0.9, name="=HYPERLINK(\"x\")")], [], {}, {},
+                                {"mnist": "v"}, classroom.Challenge())  # fmt: skip
+    [header, line] = list(csv.reader(io.StringIO(classroom.results_csv(row))))
+    assert header[:3] == ["rank", "name", "run_id"] and line[1] == "'=HYPERLINK(\"x\")"
+
+
+def test_the_digits_zip_is_what_upload_your_own_digits_reads():
+    rng = np.random.default_rng(0)
+    digits = LabelledDigits(rng.random((12, 28, 28), dtype=np.float32), np.arange(12) % 10, np.array(["o"] * 12))
+    dataset = dataset_from_zip(classroom.digits_zip(digits), "class")
+    assert len(dataset.x_train) + len(dataset.x_test) == 12
+    assert sorted([*dataset.y_train, *dataset.y_test]) == sorted(digits.labels.tolist())
+
+
+def test_the_teacher_key_is_checked_and_five_wrong_tries_a_minute_wait(tmp_path):
+    assert classroom.key_matches("s3cret", "s3cret") and not classroom.key_matches("s3cre", "s3cret")
+    assert not classroom.key_matches("", "")  # no key configured opens nothing
+    gate, owner, now = classroom.TeacherGate(tmp_path), "c" * 64, time.time()
+    for tries in range(classroom.TRIES_PER_MINUTE):
+        assert gate.wait_seconds(owner, now + tries) == 0
+        assert not gate.try_key(owner, "wrong", "s3cret", now + tries)
+    assert 55 <= gate.wait_seconds(owner, now + 5) <= 60
+    assert gate.wait_seconds("d" * 64, now + 5) == 0  # another browser is not slowed down
+    assert gate.wait_seconds(owner, now + 61) == 0
+    assert gate.try_key(owner, "s3cret", "s3cret", now + 61)
+
+
+def test_a_removed_run_is_gone_and_a_live_one_is_kept(tmp_path, trained_run, model_dir):
+    store = RunStore(tmp_path)
+    finished = record("20260101-000001-aaaaaa", 0.9)
+    running = RunRecord("20260101-000002-bbbbbb", "mnist", {}, RunState.RUNNING)
+    store.save(finished, RunStore(model_dir).model_path(trained_run).read_bytes())
+    (tmp_path / running.run_id).mkdir()
+    (tmp_path / running.run_id / "run.json").write_text(running.to_json())
+    (tmp_path / running.run_id / "progress.json").write_text(json_progress(running.run_id))
+    assert store.remove(finished.run_id) and store.get(finished.run_id) is None
+    assert not list(tmp_path.glob(".partial-*"))
+    assert not store.remove(running.run_id) and store.get(running.run_id) is not None
+
+
+def json_progress(run_id: str) -> str:
+    import json
+
+    progress = Progress(run_id, state=RunState.RUNNING, epochs=5)
+    progress.updated = time.time() + 3600  # fresh for the test's duration
+    return json.dumps(progress.to_dict())
+
+
+def test_the_leaderboard_page_ranks_the_class_and_filters_mine(trained_run):
+    app = open_page("pages/leaderboard.py")
+    assert not app.exception
+    table = app.dataframe[0].value
+    assert trained_run in " ".join(table["run"].tolist())
+    app.toggle(key="board_mine").set_value(True).run()
+    assert not app.exception and any("No run matches" in caption.value for caption in app.caption)
+
+
+def test_the_teacher_page_says_how_to_set_a_key_refuses_a_wrong_one_and_opens_with_the_right_one(monkeypatch):
+    monkeypatch.delenv(classroom.TEACHER_KEY_ENV, raising=False)
+    app = open_page("pages/teacher.py")
+    assert not app.exception and classroom.TEACHER_KEY_ENV in app.info[0].value
+    monkeypatch.setenv(classroom.TEACHER_KEY_ENV, "class-key-42")
+    app = open_page("pages/teacher.py")
+    app.text_input[0].input("class-key-4")  # typed into the form, sent with its button
+    app.button[0].click().run()
+    assert app.error[0].value == "That key does not open the teacher's view." and not app.header
+    app.text_input[0].input("class-key-42")
+    app.button[0].click().run()
+    assert not app.exception
+    assert [header.value for header in app.header] == ["Training now", "Challenge", "Clean up", "Export"]
+    app.number_input(key="challenge_epochs").set_value(3).run()
+    next(b for b in app.button if b.label == "Set the challenge").click().run()
+    assert classroom.read_challenge(cache.run_store().root) == classroom.Challenge(max_epochs=3)
+    next(b for b in app.button if b.label == "Clear it").click().run()
+    assert not classroom.read_challenge(cache.run_store().root).active
