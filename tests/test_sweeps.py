@@ -1,0 +1,161 @@
+"""core.sweeps: the grid builder (values, order, every refusal); sweeps on a real cluster (marked cluster)."""
+
+import dataclasses
+import time
+
+import pytest
+
+from core.config import FIELDS, SEED
+from core.sweeps import MAX_RUNS, Sweep, SweepError, best_index, grid, parse_value, suggested_values
+
+SMALL_CNN = dataclasses.replace(SEED, family="cnn")
+
+
+# ---- grid ---------------------------------------------------------------------------------------------------
+
+
+def test_grid_is_the_product_in_order_the_last_field_fastest_on_top_of_the_config():
+    base = dataclasses.replace(SEED, epochs=2, dropout=0.2)
+    configs = grid(base, {"units": [64, 128], "optimizer": ["adam", "sgd", "rmsprop"]})
+    assert [(c.units, c.optimizer) for c in configs] == [
+        (64, "adam"), (64, "sgd"), (64, "rmsprop"), (128, "adam"), (128, "sgd"), (128, "rmsprop"),
+    ]  # fmt: skip
+    assert all(c.epochs == 2 and c.dropout == 0.2 for c in configs)  # the rest is the sidebar's
+
+
+def test_grid_of_three_fields_and_sixteen_runs():
+    configs = grid(SEED, {"learning_rate": [0.001, 0.01], "batch_size": [32, 64, 128, 256], "hidden_layers": [1, 2]})
+    assert len(configs) == MAX_RUNS == len(set(configs))
+    assert (configs[0].learning_rate, configs[0].batch_size, configs[0].hidden_layers) == (0.001, 32, 1)
+    assert (configs[1].learning_rate, configs[1].batch_size, configs[1].hidden_layers) == (0.001, 32, 2)
+    assert (configs[-1].learning_rate, configs[-1].batch_size, configs[-1].hidden_layers) == (0.01, 256, 2)
+
+
+def test_values_become_the_fields_type():
+    [first, _] = grid(SEED, {"units": [32.0, 64], "dropout": [0, 0.5]})[::2]
+    assert type(first.units) is int and first.units == 32
+    assert type(first.dropout) is float
+    assert grid(SMALL_CNN, {"filters": [8, 16], "l2": [0, 1e-4]})[0].l2 == 0.0
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"units": [32, 64]}, "2 or 3 hyperparameters, not 1"),
+        ({"units": [32, 64], "dropout": [0.1, 0.2], "epochs": [1, 2], "seed": [1, 2]}, "not 4"),
+        ([("units", [32, 64])], "not 0"),
+        ({"units": [32, 64], "colour": ["red", "blue"]}, "'colour' is not a hyperparameter"),
+        ({"units": [32, 64], 7: [1, 2]}, "'7' is not a hyperparameter"),
+        ({"units": [32], "dropout": [0.1, 0.2]}, "Units per hidden layer: choose 2 to 4 values, not 1"),
+        ({"units": [16, 32, 48, 64, 80], "dropout": [0.1, 0.2]}, "choose 2 to 4 values, not 5"),
+        ({"units": "32,64", "dropout": [0.1, 0.2]}, "choose 2 to 4 values, not 0"),
+        ({"units": [32, 32], "dropout": [0.1, 0.2]}, "each value once"),
+        ({"units": [32, 2048], "dropout": [0.1, 0.2]}, "Units per hidden layer: 2048 is outside 16 to 1024"),
+        ({"units": [32, 40], "dropout": [0.1, 0.2]}, "40 is not on the slider (steps of 16; nearest 48)"),
+        ({"units": [32, 64.5], "dropout": [0.1, 0.2]}, "64.5 is not a whole number"),
+        ({"units": [32, True], "dropout": [0.1, 0.2]}, "True is not a number"),
+        ({"units": [32, "64"], "dropout": [0.1, 0.2]}, "'64' is not a number"),
+        ({"units": [32, float("nan")], "dropout": [0.1, 0.2]}, "nan is not a number"),
+        ({"dropout": [0.1, 0.9], "units": [32, 64]}, "Dropout: 0.9 is outside 0 to 0.7"),
+        ({"optimizer": ["adam", "lbfgs"], "units": [32, 64]}, "'lbfgs' is not one of RMSprop, Adam, SGD + momentum"),
+        ({"learning_rate": [0.001, 0.003], "units": [32, 64]}, "Learning rate: 0.003 is not one of"),
+        ({"filters": [8, 16], "units": [32, 64]}, "Conv filters only changes a CNN"),
+        ({"units": [16, 32, 64, 128], "dropout": [0.0, 0.1, 0.2, 0.3], "epochs": [1, 2]}, "at most 16 runs, not "
+         "4 x 4 x 2 = 32"),
+    ],
+)  # fmt: skip
+def test_grid_refuses_with_a_message_naming_the_field_and_value(values, message):
+    with pytest.raises(SweepError) as refused:
+        grid(SEED, values)
+    assert message in str(refused.value)
+
+
+def test_a_cnn_only_field_is_refused_when_the_family_is_swept_too():
+    with pytest.raises(SweepError, match="Conv filters only changes a CNN"):
+        grid(SMALL_CNN, {"family": ["dense", "cnn"], "filters": [8, 16]})
+
+
+def test_a_sidebar_config_outside_the_panel_is_refused():
+    with pytest.raises(SweepError, match="cannot be swept: units must lie between"):
+        grid(dataclasses.replace(SEED, units=5000), {"dropout": [0.0, 0.1], "epochs": [1, 2]})
+
+
+def test_typed_values_are_parsed_then_checked_by_grid():
+    assert parse_value("units", " 64 ") == 64.0 and parse_value("dropout", 0.2) == 0.2
+    for text in ("lots", "inf", "nan", "1e999"):
+        with pytest.raises(SweepError, match="Units per hidden layer: .* is not a number"):
+            parse_value("units", text)
+    assert grid(SEED, {"units": [parse_value("units", "64"), 128], "epochs": [1, 2]})[0].units == 64
+
+
+def test_suggested_values_are_all_accepted_by_grid():
+    for name, spec in FIELDS.items():
+        offered = suggested_values(name, getattr(SEED, name))
+        assert 2 <= len(offered) <= 19, name
+        assert getattr(SEED, name) in offered or spec.choices, name
+        base = SMALL_CNN if spec.cnn_only else SEED
+        other = "epochs" if name != "epochs" else "units"
+        grid(base, {name: offered[:2], other: suggested_values(other, 1)[:2]})  # no refusal
+    assert suggested_values("units", 512) == [16, 32, 64, 128, 256, 512, 1024]
+
+
+def test_a_sweep_record_survives_json_and_the_best_run_is_found():
+    sweep = Sweep("20261201-120000-abcdef", "owner", ("units", "epochs"), ("r1", "r2"),
+                  tuple(grid(SEED, {"units": [32, 64], "epochs": [1, 2]})[:2]), "mnist", 2000, "Ada")  # fmt: skip
+    assert Sweep.from_dict(sweep.to_dict()) == sweep
+    assert best_index([None, 0.91, 0.95, 0.95]) == 2 and best_index([None, None]) is None
+
+
+# ---- On a real cluster --------------------------------------------------------------------------------------
+
+TINY = dataclasses.replace(SEED, units=32, epochs=1)
+TIMEOUT = 180
+
+
+@pytest.fixture
+def board(training_cluster, tmp_path):
+    from core.jobs import RunBoard
+    from core.store import RunStore
+
+    return RunBoard(RunStore(tmp_path), training_cluster)
+
+
+def wait_until(condition, timeout=TIMEOUT, what="the condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.mark.cluster
+def test_a_sweep_trains_its_runs_with_its_id_one_sweep_per_owner_and_another_learner_is_not_queued_behind_it(board):
+    from core.jobs import JobError
+    from core.runs import RunState, TrainingRequest
+    from core.store import new_run_id
+
+    values = {"dropout": [0.0, 0.1, 0.2], "epochs": [1, 2]}  # 6 runs on 2 workers: 3 rounds
+    sweep = board.start_sweep("alice", TINY, values, "mnist", limit=2_000, name="Alice")
+    assert len(sweep.run_ids) == 6 and board.latest_sweep("alice") == sweep and board.latest_sweep("bob") is None
+    with pytest.raises(JobError, match=f"Your sweep {sweep.sweep_id} is still training"):
+        board.start_sweep("alice", TINY, {"units": [32, 64], "epochs": [1, 2]}, "mnist", limit=2_000)
+    with pytest.raises(JobError, match="Your sweep .* is still training"):
+        board.start("alice", TrainingRequest(new_run_id(), TINY, "mnist", 2_000))
+
+    bob = board.start("bob", TrainingRequest(new_run_id(), TINY, "mnist", 2_000))
+    wait_until(lambda: (p := board.progress(bob)) is not None and p.state is not RunState.WAITING, what="bob's start")
+    still_waiting = [p for p in board.sweep_progress(sweep) if p is not None and p.state is RunState.WAITING]
+    assert still_waiting, "bob's run was queued behind the whole sweep"
+
+    wait_until(lambda: all(p is not None and p.ended for p in board.sweep_progress(sweep)), what="the sweep")
+    records = {record.run_id: record for record in board.store.records()}
+    for run_id, config in zip(sweep.run_ids, sweep.configs, strict=True):
+        record = records[run_id]
+        assert record.state is RunState.FINISHED and record.sweep == sweep.sweep_id and record.owner == "alice"
+        assert record.name == "Alice" and record.config["dropout"] == config.dropout
+    assert records[bob].sweep == ""
+    second = board.start_sweep("alice", TINY, {"units": [32, 48], "epochs": [1, 2]}, "mnist", limit=2_000)
+    assert board.latest_sweep("alice") == second  # once the first ended, a second may start
+    assert board.stop_sweep(second.sweep_id, "bob") == 0  # only its owner stops it
+    assert board.stop_sweep(second.sweep_id, "alice") == 4
+    wait_until(lambda: all(p is not None and p.ended for p in board.sweep_progress(second)), what="the stop")
+    assert {p.state for p in board.sweep_progress(second)} <= {RunState.STOPPED, RunState.FINISHED}
