@@ -90,6 +90,7 @@ SUCCESS = {ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY,
            ForwardMsg.ScriptFinishedStatus.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}  # fmt: skip
 EARLY = ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN
 MEDIA = re.compile(rb"/media/[0-9a-f]{16,}\.[a-z0-9]{2,5}")
+SERVER_TIME = re.compile(r"The server answered in ([\d.]+) ms")
 
 # ---- Digits as a person draws them on the canvas ------------------------------------------------------------
 
@@ -216,6 +217,7 @@ class Reply:
     sent: float
     seconds: float | None = None  # None: unanswered (a timeout)
     prediction: str | None = None  # the Prediction the page showed in that run (strokes)
+    page_ms: float | None = None  # the page's own time for it, from its "The server answered in" caption
     drawing: Drawing | None = None
     stroke: int = 0  # 1-based: which stroke of the drawing
     future: asyncio.Future | None = None  # done when answered
@@ -297,6 +299,7 @@ class Learner:
         self.pending: list[Reply] = []  # sent, waiting for a run that starts after it
         self.running: list[Reply] = []  # answered by the run now going
         self.prediction: str | None = None
+        self.page_ms: float | None = None
         self.auto_reruns: dict[str, asyncio.Task] = {}
         self.media_seen: set[bytes] = set()
         self.canvas_strokes = 0
@@ -470,7 +473,7 @@ class Learner:
         if not self.run_fragments:
             self.stop_auto_reruns()
         self.running, self.pending = self.pending, []
-        self.prediction = None
+        self.prediction = self.page_ms = None
 
     def delta(self, message: ForwardMsg) -> None:
         delta = message.delta
@@ -482,6 +485,8 @@ class Learner:
             self.errors.append(f"exception: {element.exception.type}: {element.exception.message[:160]}")
         elif kind == "metric" and element.metric.label == "Prediction":
             self.prediction = element.metric.body
+        elif kind == "markdown" and (match := SERVER_TIME.search(element.markdown.body)):
+            self.page_ms = float(match.group(1))
         elif kind in WIDGET_KINDS:
             proto = getattr(element, kind)
             if not proto.id:
@@ -501,7 +506,7 @@ class Learner:
         now = time.perf_counter()
         for reply in self.running:
             if not reply.timed_out:
-                reply.seconds, reply.prediction = now - reply.sent, self.prediction
+                reply.seconds, reply.prediction, reply.page_ms = now - reply.sent, self.prediction, self.page_ms
                 self.replies.append(reply)
                 reply.future.set_result(None)
         self.running = []
@@ -785,6 +790,9 @@ def report(result: Result, model_dir: str | None) -> None:
             print(f"  {label:28} n={len(times):5}  p50 {p50:7.0f} ms  p95 {p95:7.0f} ms  p99 {p99:7.0f} ms  "
                   f"max {times[-1]:7.0f} ms")  # fmt: skip
     strokes = [r for r in result.replies if r.kind == "stroke" and r.seconds is not None]
+    if own := sorted(r.page_ms for r in strokes if r.page_ms is not None):
+        print(f"  {'of which the page itself':28} n={len(own):5}  p50 {percentile(own, 50):7.1f} ms  p95 "
+              f"{percentile(own, 95):7.1f} ms  (its caption: the fragment's own run, queueing excluded)")  # fmt: skip
     shown = sum(r.prediction is not None for r in strokes)
     print(f"  strokes answered with a Prediction: {shown} of {len(strokes)}; timeouts (> {TIMEOUT_SECONDS:.0f} s): "
           f"{result.timeouts()}; errors: {len(result.errors)}")  # fmt: skip
