@@ -429,3 +429,54 @@ def batch_curves(losses: list[float], accuracies: list[float]) -> go.Figure:
          "yaxis2": {"title": {"text": "accuracy"}, "overlaying": "y", "side": "right", "range": [0, 1],
                     "tickformat": ".0%"}},
     )  # fmt: skip
+
+
+# ---- Sweeps --------------------------------------------------------------------------------------------------
+
+SWEEP_BEST_COLOR = "#CC3311"  # Paul Tol's vibrant red, on every theme
+SWEEP_OTHER_COLOR = "#88CCEE"
+
+
+def sweep_axis(name: str, values: list) -> dict:
+    """One hyperparameter's parallel-coordinates axis: log10 for a log-scale field, the choice's position for a
+    categorical one (its labels as ticks), the value itself otherwise; the range covers every swept value."""
+    from core.config import FIELDS
+
+    spec = FIELDS[name]
+    swept = sorted(set(values), key=spec.choices.index if spec.choices else None)
+    if spec.log_scale and min(swept) > 0:
+        position, label = (lambda value: math.log10(value)), f"{spec.label} (log)"
+    elif spec.choices:
+        position, label = swept.index, spec.label
+    else:
+        position, label = (lambda value: value), spec.label
+    ticks = [position(value) for value in swept]
+    return {"label": label, "values": [position(value) for value in values], "range": [min(ticks), max(ticks)],
+            "tickvals": ticks, "ticktext": [spec.text(value) for value in swept]}  # fmt: skip
+
+
+def sweep_coordinates(fields: list[str], configs: list, accuracies: list[float | None], best: int | None
+                      ) -> go.Figure:  # fmt: skip
+    """A sweep in parallel coordinates: its hyperparameters, then test accuracy; one line per run that has one,
+    the best run's in red (drawn last, on top) and starred on the accuracy axis."""
+    done = [index for index, accuracy in enumerate(accuracies) if accuracy is not None]
+    done.sort(key=lambda index: index == best)  # the best line last: on top
+    dimensions = []
+    for name in fields:
+        axis = sweep_axis(name, [getattr(config, name) for config in configs])  # every run: stable axes
+        dimensions.append({**axis, "values": [axis["values"][index] for index in done]})
+    scores = [accuracies[index] for index in done]
+    low, high = (min(scores), max(scores)) if scores else (0.0, 1.0)
+    pad = max((high - low) * 0.05, 0.001)
+    ticks = sorted({low, high, *([] if best is None else [accuracies[best]])})
+    labels = [f"{'★ ' if best is not None and tick == accuracies[best] else ''}{tick:.2%}" for tick in ticks]
+    dimensions.append({"label": "test accuracy", "values": scores, "range": [max(low - pad, 0), min(high + pad, 1)],
+                       "tickvals": ticks, "ticktext": labels})  # fmt: skip
+    colors = [1 if index == best else 0 for index in done]
+    title = "Test accuracy by hyperparameters" + ("" if scores else ": lines appear as runs finish")
+    return go.Figure(
+        {"data": [{"type": "parcoords", "dimensions": dimensions,
+                   "line": {"color": colors, "colorscale": [[0, SWEEP_OTHER_COLOR], [1, SWEEP_BEST_COLOR]],
+                            "cmin": 0, "cmax": 1}}],
+         "layout": {"title": titled(title), "height": 380, "margin": {"l": 70, "r": 70, "t": 90, "b": 20}}}
+    )  # fmt: skip

@@ -126,6 +126,13 @@ def suggested_values(name: str, current) -> list:
     return sorted(offered)
 
 
+def starting_values(name: str, current) -> list:
+    """Two values to start a field's choice from: the current one and the next offered (the one before, at the end)."""
+    offered = suggested_values(name, current)
+    at = offered.index(current) if current in offered else 0
+    return offered[at : at + 2] if at + 1 < len(offered) else offered[at - 1 : at + 1]
+
+
 # ---- A sweep sent to the cluster ------------------------------------------------------------------------------
 
 

@@ -1,12 +1,14 @@
 """core.sweeps: the grid builder (values, order, every refusal); sweeps on a real cluster (marked cluster)."""
 
 import dataclasses
+import json
 import time
 
 import pytest
 
 from core.config import FIELDS, SEED
 from core.sweeps import MAX_RUNS, Sweep, SweepError, best_index, grid, parse_value, suggested_values
+from tests.apptest import open_page, plain
 
 SMALL_CNN = dataclasses.replace(SEED, family="cnn")
 
@@ -159,3 +161,74 @@ def test_a_sweep_trains_its_runs_with_its_id_one_sweep_per_owner_and_another_lea
     assert board.stop_sweep(second.sweep_id, "alice") == 4
     wait_until(lambda: all(p is not None and p.ended for p in board.sweep_progress(second)), what="the stop")
     assert {p.state for p in board.sweep_progress(second)} <= {RunState.STOPPED, RunState.FINISHED}
+
+
+# ---- The Sweep section of the Training page (AppTest) -------------------------------------------------------
+
+PAGE = "pages/training.py"
+
+
+def sweep_button(app):
+    return app.button(key="start_sweep")
+
+
+def sweep_note(app) -> str:
+    return next((plain(c.value) for c in app.caption if c.value.startswith("Not a sweep yet")), "")
+
+
+def test_the_sweep_form_counts_runs_and_refuses_what_grid_refuses():
+    app = open_page(PAGE, {"units": "32"})
+    assert not app.exception
+    assert app.multiselect(key="sweep_fields").value == ["units", "learning_rate"]
+    assert app.multiselect(key="sweep_values_units").value == [32, 64]
+    assert sweep_button(app).label == "Start sweep (4 runs)" and not sweep_button(app).disabled
+
+    app.multiselect(key="sweep_values_units").set_value([32, "64", "<b>x</b>"]).run()  # typed values are text
+    assert not app.exception and sweep_button(app).disabled
+    assert sweep_note(app) == "Not a sweep yet: Units per hidden layer: '<b>x</b>' is not a number."
+    app.multiselect(key="sweep_values_units").set_value([32, "100"]).run()
+    assert "100.0 is not on the slider (steps of 16; nearest 96)" in sweep_note(app)
+    app.multiselect(key="sweep_values_units").set_value([32, "96", "4096"]).run()
+    assert "4096.0 is outside 16 to 1024" in sweep_note(app)
+
+    app.multiselect(key="sweep_values_units").set_value([32, "96", 128]).run()
+    app.multiselect(key="sweep_fields").set_value(["units", "learning_rate", "dropout"]).run()
+    app.multiselect(key="sweep_values_learning_rate").set_value([0.001, 0.01, 0.1]).run()
+    assert sweep_note(app) == "Not a sweep yet: A sweep has at most 16 runs, not 3 x 3 x 2 = 18: choose fewer values."
+    app.multiselect(key="sweep_values_dropout").set_value([0.0]).run()
+    assert "Dropout: choose 2 to 4 values, not 1" in sweep_note(app)
+    app.multiselect(key="sweep_fields").set_value(["units"]).run()
+    assert "2 or 3 hyperparameters, not 1" in sweep_note(app) and sweep_button(app).disabled
+    assert not app.exception
+
+
+@pytest.mark.cluster
+def test_a_sweep_started_on_the_page_shows_its_runs_chart_and_links_and_a_second_is_refused():
+    from core import cache
+    from core.config import config_from_query
+
+    app = open_page(PAGE, {"units": "32", "epochs": "1"}, sweep_size="2,000")
+    sweep_button(app).click().run()
+    assert not app.exception
+    sweep = cache.run_board().latest_sweep(app.session_state["session_owner"])
+    assert sweep is not None and len(sweep.run_ids) == 4 and sweep.limit == 2_000
+    assert f"Your sweep {sweep.sweep_id}" in [s.value for s in app.subheader]
+    sweep_button(app).click().run()
+    assert any("is still training" in e.value for e in app.error) and not app.exception
+
+    wait_until(lambda: all(p and p.ended for p in cache.run_board().sweep_progress(sweep)), what="the sweep")
+    app.run()
+    assert not app.exception
+    table = next(frame.value for frame in app.dataframe if "train this yourself" in frame.value.columns)
+    assert list(table["state"]) == ["finished"] * 4 and list(table[""]).count("★") == 1
+    assert list(table["Units per hidden layer"]) == ["32", "32", "64", "64"]
+    assert list(table["run"]) == [f"?run={run_id}" for run_id in sweep.run_ids]
+    for link, config in zip(table["train this yourself"], sweep.configs, strict=True):
+        params = dict(pair.split("=") for pair in link.lstrip("?").split("&"))
+        assert config_from_query(params) == (config, [])  # the link trains the same network
+    [chart] = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart") if "parcoords" in chart.proto.spec]
+    *hyperparameters, accuracy = chart["data"][0]["dimensions"]
+    assert [axis["label"] for axis in hyperparameters] == ["Units per hidden layer", "Learning rate (log)"]
+    assert accuracy["label"] == "test accuracy" and len(accuracy["values"]) == 4
+    assert any(label.startswith("★") for label in accuracy["ticktext"])  # the best run, marked
+    assert any(c.value.startswith("Best so far") for c in app.caption)
