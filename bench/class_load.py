@@ -50,6 +50,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -875,6 +876,7 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help=f"{', '.join(map(str, SWEEP))} learners in turn")
     parser.add_argument("--profile", help="sample the web server with py-spy into this .svg (or .txt: raw stacks)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill ends it as Ctrl-C does: server and cluster too
     pool = make_pool()
     counts = SWEEP if args.sweep else (args.learners,)
     with contextlib.ExitStack() as stack:
