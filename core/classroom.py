@@ -141,7 +141,8 @@ def leaderboard(records: list[RunRecord], live: list[Progress], names: dict[str,
             test = result.history["test_accuracy"][-1]  # still training: its latest held-out reading
         epochs = result.epochs_done
         rows.append(LeaderRow(
-            run_id=record.run_id, name=names.get(owner) or record.name or generated_name(record.owner or "0"),
+            run_id=record.run_id, name=names.get(owner) or record.name or (generated_name(record.owner) if record.owner
+                                                                              else "(no owner)"),
             owner=owner, state=(progress.state if progress is not None else record.state).value,
             family=config.family if config is not None else "uploaded", dataset=record.dataset,
             test_accuracy=test, class_accuracy=score.get("accuracy") if fresh else None,

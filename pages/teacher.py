@@ -81,7 +81,7 @@ def live_runs() -> None:
     st.dataframe([{"run": p.run_id, "who": names.name_of(board.owner_of(p.run_id)), "state": p.state.value,
                    "epoch": f"{p.epoch} of {p.epochs}"} for p in live], hide_index=True)  # fmt: skip
     run_column, stop_column = st.columns([3, 1], vertical_alignment="bottom")
-    run_id = run_column.selectbox("Run", list(label), format_func=label.get, key="teacher_run")
+    run_id = run_column.selectbox("Run to stop", list(label), format_func=label.get, key="teacher_run")
     if stop_column.button("Stop it", icon=":material/stop:", key="teacher_stop", width="stretch"):
         if board.stop(run_id, "", teacher=True):
             st.success(f"Run {run_id} stops after its current step; its whole epochs are kept.")
@@ -129,7 +129,7 @@ def clean_up() -> None:
             st.caption("None.")
         else:
             label = {r.run_id: f"{r.run_id}: {names.name_of(r.owner) if r.owner else r.source[:40]}" for r in records}
-            run_id = st.selectbox("Run", list(label), format_func=label.get, key="remove_run")
+            run_id = st.selectbox("Saved run", list(label), format_func=label.get, key="remove_run")
             if confirmed(f"remove run {run_id}", "remove_one_run") and store.remove(run_id):
                 st.rerun()
             if confirmed(f"remove all {len(records)} saved runs", "remove_all_runs"):

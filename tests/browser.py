@@ -28,6 +28,7 @@ CHROMIUM_FLAGS = [
     "--disable-dev-shm-usage",
 ]
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
+TEACHER_KEY = "a-teacher-key-for-tests"  # the session app's DIGITLAB_TEACHER_KEY
 
 
 def chromium_missing_reason() -> str | None:
@@ -149,7 +150,7 @@ def start_a_run(page, url: str, epochs: int, images: str = "10,000") -> str:
     """On the Training page: choose the number of epochs and images, press Train, wait until it trains; its id."""
     page.goto(f"{url}/training?epochs={epochs}")
     wait_for_app(page)
-    page.get_by_test_id("stMain").get_by_text(images, exact=True).click()
+    page.get_by_test_id("stMain").get_by_text(images, exact=True).first.click()  # the Train button's, not a sweep's
     wait_for_app(page)
     train_button(page).click()
     page.get_by_text("samples/s").wait_for(timeout=120_000)

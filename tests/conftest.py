@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.browser import chromium_browser, chromium_missing_reason, new_visitor, running_app
+from tests.browser import TEACHER_KEY, chromium_browser, chromium_missing_reason, new_visitor, running_app
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +92,7 @@ def browser():
 @pytest.fixture(scope="session")
 def app_url(browser, model_dir, trained_run):
     """The real app, started once for all browser tests, with a small trained model already in its store."""
-    with running_app(env={"DIGITLAB_MODEL_DIR": str(model_dir)}) as url:
+    with running_app(env={"DIGITLAB_MODEL_DIR": str(model_dir), "DIGITLAB_TEACHER_KEY": TEACHER_KEY}) as url:
         yield url
 
 

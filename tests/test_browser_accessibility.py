@@ -52,7 +52,7 @@ def start_tabbing_at_the_title(page) -> None:
 def test_train_and_stop_work_from_the_keyboard(page, app_url):
     page.goto(f"{app_url}/training?epochs=30")
     settle(page)
-    page.get_by_test_id("stMain").get_by_text("2,000", exact=True).click()
+    page.get_by_test_id("stMain").get_by_text("2,000", exact=True).first.click()
     settle(page)
     start_tabbing_at_the_title(page)
     tab_to(page, "Train")

@@ -207,7 +207,7 @@ def test_through_nginx_a_run_trains_live_and_a_3_mb_model_uploads(browser, repli
         page = context.new_page()
         page.goto(f"{url}/training?epochs=3")  # the page's websocket goes through nginx
         wait_for_app(page)
-        page.get_by_test_id("stMain").get_by_text("2,000", exact=True).click()
+        page.get_by_test_id("stMain").get_by_text("2,000", exact=True).first.click()
         wait_for_app(page)
         train_button(page).click()  # (not start_a_run: this run may end, in ~2 s, before "samples/s" ever shows)
         page.get_by_text("Finished after 3 of 3 epochs").wait_for(timeout=120_000)

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.browser
 
 
 def choose_small_slice(page) -> None:
-    page.get_by_test_id("stMain").get_by_text("2,000", exact=True).click()
+    page.get_by_test_id("stMain").get_by_text("2,000", exact=True).first.click()  # the Train button's
     wait_for_app(page)
 
 
