@@ -434,7 +434,8 @@ def batch_curves(losses: list[float], accuracies: list[float]) -> go.Figure:
 # ---- Sweeps --------------------------------------------------------------------------------------------------
 
 SWEEP_BEST_COLOR = "#CC3311"  # Paul Tol's vibrant red, on every theme
-SWEEP_OTHER_COLOR = "#88CCEE"
+SWEEP_OTHER_COLOR = "#4477AA"  # Tol's bright blue
+SWEEP_ACCURACY_TICKS = 6  # at most this many labelled accuracies (all of them when there are no more)
 
 
 def sweep_axis(name: str, values: list) -> dict:
@@ -468,7 +469,9 @@ def sweep_coordinates(fields: list[str], configs: list, accuracies: list[float |
     scores = [accuracies[index] for index in done]
     low, high = (min(scores), max(scores)) if scores else (0.0, 1.0)
     pad = max((high - low) * 0.05, 0.001)
-    ticks = sorted({low, high, *([] if best is None else [accuracies[best]])})
+    ticks = sorted(set(scores)) or [low, high]
+    if len(ticks) > SWEEP_ACCURACY_TICKS:
+        ticks = [low + (high - low) * index / 4 for index in range(4)] + [high]  # the best is the highest
     labels = [f"{'★ ' if best is not None and tick == accuracies[best] else ''}{tick:.2%}" for tick in ticks]
     dimensions.append({"label": "test accuracy", "values": scores, "range": [max(low - pad, 0), min(high + pad, 1)],
                        "tickvals": ticks, "ticktext": labels})  # fmt: skip
@@ -478,5 +481,7 @@ def sweep_coordinates(fields: list[str], configs: list, accuracies: list[float |
         {"data": [{"type": "parcoords", "dimensions": dimensions,
                    "line": {"color": colors, "colorscale": [[0, SWEEP_OTHER_COLOR], [1, SWEEP_BEST_COLOR]],
                             "cmin": 0, "cmax": 1}}],
-         "layout": {"title": titled(title), "height": 380, "margin": {"l": 70, "r": 70, "t": 90, "b": 20}}}
+         "layout": {"title": {"text": title, "x": 0, "xanchor": "left", "y": 0.98, "yref": "container",
+                              "yanchor": "top"},
+                    "height": 400, "margin": {"l": 70, "r": 70, "t": 100, "b": 20}}}
     )  # fmt: skip

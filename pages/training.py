@@ -480,7 +480,7 @@ def upload_ui(store: RunStore) -> None:
 
 # ---- Sweeps (issue 22, part 3) --------------------------------------------------------------------------------
 
-SWEEP_SIZES = {"10,000": 10_000, "2,000": 2_000, "all": None}
+SWEEP_SIZES = {"10,000 images": 10_000, "2,000 images": 2_000, "all images": None}  # not the Train button's labels
 SWEEP_FIELDS_KEY = "sweep_fields"
 SWEEP_DEFAULT_FIELDS = ["units", "learning_rate"]
 
@@ -529,12 +529,12 @@ def sweep_form(config: ModelConfig, dataset: Dataset, owner: str) -> None:
         except SweepError as error:
             problem = str(error)
     size_column, start_column = st.columns([2, 1], vertical_alignment="bottom")
-    size = size_column.segmented_control("Training images per run", list(SWEEP_SIZES), default="10,000",
+    size = size_column.segmented_control("Training images per run", list(SWEEP_SIZES), default="10,000 images",
                                          key="sweep_size", help="Fewer images train faster.")  # fmt: skip
     label = f"Start sweep ({len(configs)} runs)" if configs else "Start sweep"
     if start_column.button(label, icon=":material/grid_view:", disabled=not configs, width="stretch",
                            key="start_sweep"):  # fmt: skip
-        start_sweep(config, values, configs, dataset, SWEEP_SIZES[size or "10,000"], owner)
+        start_sweep(config, values, configs, dataset, SWEEP_SIZES[size or "10,000 images"], owner)
     if problem is not None:
         st.caption(f"Not a sweep yet: {escape_markdown(problem)}")
 

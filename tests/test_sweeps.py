@@ -207,7 +207,7 @@ def test_a_sweep_started_on_the_page_shows_its_runs_chart_and_links_and_a_second
     from core import cache
     from core.config import config_from_query
 
-    app = open_page(PAGE, {"units": "32", "epochs": "1"}, sweep_size="2,000")
+    app = open_page(PAGE, {"units": "32", "epochs": "1"}, sweep_size="2,000 images")
     sweep_button(app).click().run()
     assert not app.exception
     sweep = cache.run_board().latest_sweep(app.session_state["session_owner"])
