@@ -207,7 +207,7 @@ def draw_stroke(page, points: list[tuple[float, float]], steps: int = 10) -> Non
 # ---- Whole pages: settled, audited ------------------------------------------------------------------------
 
 PAGES = {"home": "", "dataset": "dataset", "model": "model", "training": "training", "predict": "predict",
-         "inside": "inside"}  # fmt: skip
+         "inside": "inside", "leaderboard": "leaderboard", "teacher": "teacher"}  # fmt: skip
 BLOCKING_IMPACTS = {"serious", "critical"}
 ALSO_BLOCKING = {"heading-order"}  # "moderate" for axe, but a screen reader user navigates by headings
 

@@ -5,7 +5,15 @@ from streamlit.testing.v1 import AppTest
 
 from tests.apptest import open_page, plain
 
-PAGES = ["pages/home.py", "pages/dataset.py", "pages/model.py", "pages/training.py", "pages/predict.py"]
+PAGES = [
+    "pages/home.py",
+    "pages/dataset.py",
+    "pages/model.py",
+    "pages/training.py",
+    "pages/predict.py",
+    "pages/leaderboard.py",
+    "pages/teacher.py",
+]
 
 
 @pytest.mark.parametrize("page", PAGES)
