@@ -7,6 +7,7 @@ lock: several users labelling at once lose nothing, and a crash never leaves hal
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import io
 import os
 import tempfile
@@ -20,6 +21,14 @@ from core.model import predict_probabilities
 
 MAX_DIGITS = 5000  # per file: 28x28 bytes each, under 4 MB
 OWNER_CHARACTERS = 16  # owners are stored as a prefix of the browser's hash: enough to tell people apart
+# Training on the class's digits (a run's "plus the class's digits" option): one digit in KEPT_BACK_EVERY is kept
+# back, chosen by its own pixels and label (so the choice never changes as digits are added or removed): never
+# trained on, it shows what training on the others did. The rest are repeated (oversampled) until they count as
+# about CLASS_DIGITS_WEIGHT training images, each at most MAX_REPEATS times; augmentation varies the copies.
+KEPT_BACK_EVERY = 5
+CLASS_DIGITS_WEIGHT = 600
+MAX_REPEATS = 100
+CLASS_DIGITS_SOURCE = "with the class's digits"  # in a run's record (its source) when it trained on them
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,35 @@ class LabelledDigits:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def select(self, mask: np.ndarray) -> LabelledDigits:
+        return LabelledDigits(self.images[mask], self.labels[mask], self.owners[mask])
+
+
+def kept_back(digits: LabelledDigits) -> np.ndarray:
+    """A mask of the digits kept back from training: about one in KEPT_BACK_EVERY, fixed by each digit's stored
+    pixels and label (a hash), so the same digit is kept back by every run and every server."""
+    pixels = np.round(np.asarray(digits.images, np.float32) * 255).astype(np.uint8)
+    return np.array([int.from_bytes(hashlib.sha256(image.tobytes() + bytes([int(label)])).digest()[:8], "big")
+                     % KEPT_BACK_EVERY == 0 for image, label in zip(pixels, digits.labels, strict=True)],
+                    dtype=bool).reshape(len(digits))  # fmt: skip
+
+
+def training_share(digits: LabelledDigits) -> tuple[LabelledDigits, LabelledDigits]:
+    """(the digits a run may train on, the digits kept back from it)."""
+    back = kept_back(digits)
+    return digits.select(~back), digits.select(back)
+
+
+def repeats_for(count: int, weight: int = CLASS_DIGITS_WEIGHT) -> int:
+    """How many times each of `count` digits is repeated so they weigh about `weight` training images."""
+    return 0 if count <= 0 else min(MAX_REPEATS, max(1, -(-weight // count)))
+
+
+def oversampled(digits: LabelledDigits, weight: int = CLASS_DIGITS_WEIGHT) -> tuple[np.ndarray, np.ndarray, int]:
+    """The digits' images and labels, each repeated `repeats_for(len(digits))` times, and that number."""
+    repeats = repeats_for(len(digits), weight)
+    return np.repeat(digits.images, repeats, axis=0), np.repeat(digits.labels, repeats), repeats
 
 
 class MyDigitsStore:

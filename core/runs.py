@@ -155,6 +155,7 @@ class TrainingRequest:
     name: str = ""  # the owner's display name when it started (core.names), shown on the leaderboard
     sweep: str = ""  # the sweep it belongs to (core.sweeps), if any
     resume: bool = False  # continue the stored run `run_id` from its last epoch, optimizer state included
+    class_digits: bool = False  # also train on the class's labelled digits (core.my_digits), oversampled
 
 
 class Stopped(Exception):

@@ -32,6 +32,7 @@ from core.model import (
     predict_probabilities,
     to_model_input,
 )
+from core.my_digits import CLASS_DIGITS_SOURCE, MyDigitsStore, oversampled, training_share
 from core.runs import LocalReporter, Progress, Reporter, RunState, TrainingRequest, first_line
 from core.store import LOGS_FOLDER, RunRecord, RunStore, RunWriter
 
@@ -158,6 +159,8 @@ def _train_and_evaluate(request, store, progress: Progress, reporter: Reporter, 
         base = None
     shape = model_input_shape(base) if base is not None else None
     data = TrainingData.from_dataset(cached_dataset(request.dataset_name), request.config, request.limit, shape)
+    if request.class_digits or (request.resume and writer is not None and CLASS_DIGITS_SOURCE in writer.record.source):
+        data = with_class_digits(data, request, writer)
     if writer is not None:
         writer.record.train_samples = len(data.x_train)
     progress.message = ""
@@ -173,6 +176,24 @@ def _train_and_evaluate(request, store, progress: Progress, reporter: Reporter, 
         progress.result.test_loss, progress.result.test_accuracy = loss_and_accuracy(probabilities, data.y_test)
         progress.message = ""
     return model, state
+
+
+def with_class_digits(data: TrainingData, request: TrainingRequest, writer: RunWriter | None) -> TrainingData:
+    """The training images with the class's labelled digits (My digits, everyone's) in front, oversampled; the
+    share kept back (core.my_digits.kept_back) is never among them. The run's record says how many, and how."""
+    if not request.store_root:
+        raise ValueError("training on the class's digits needs the model folder they are kept in")
+    image_format = cached_dataset(request.dataset_name).image_format
+    train, back = training_share(MyDigitsStore(request.store_root, image_format).load())
+    if not len(train):
+        raise ValueError("there are no labelled digits to train on yet (label some on Draw & predict)")
+    images, labels, repeats = oversampled(train)
+    x = to_model_input(images, 1.0, data.x_train.shape[1:])
+    if writer is not None and not request.resume:
+        writer.record.source += (f" {CLASS_DIGITS_SOURCE}: {len(train)} digits x {repeats}, "
+                                 f"{len(back)} kept back")  # fmt: skip
+    return dataclasses.replace(data, x_train=np.concatenate([x, data.x_train]),
+                               y_train=np.concatenate([labels.astype(data.y_train.dtype), data.y_train]))  # fmt: skip
 
 
 @contextlib.contextmanager

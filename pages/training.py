@@ -12,6 +12,7 @@ from core.config import FIELDS, ConfigError, ModelConfig, config_to_query
 from core.data import Dataset
 from core.export import TFLITE_SNIPPET
 from core.jobs import JobError
+from core.my_digits import repeats_for, training_share
 from core.runs import Progress, RunResult, RunState
 from core.stepper import StepModeError
 from core.store import RunRecord, RunStore, is_run_id
@@ -100,6 +101,7 @@ def training_controls(config: ModelConfig, dataset: Dataset, progress: Progress 
         except ConfigError as error:
             show_refusal("This configuration cannot be trained.", str(error))
             buildable = False
+    with_class = class_digits_option(dataset)
     active = progress is not None and progress.active
     size_column, train_column, stop_column = st.columns([2, 1, 1], vertical_alignment="bottom")
     size = size_column.segmented_control(
@@ -110,11 +112,28 @@ def training_controls(config: ModelConfig, dataset: Dataset, progress: Progress 
     if train_column.button("Train", type=emphasis, icon=":material/play_arrow:", disabled=(active and mine)
                            or not buildable, width="stretch", key="train"):  # fmt: skip
         try:
-            follow(cache.start_training(owner, config, dataset.name, TRAIN_SIZES[size or "all"], base_run))
+            follow(cache.start_training(owner, config, dataset.name, TRAIN_SIZES[size or "all"], base_run,
+                                        class_digits=with_class))  # fmt: skip
         except JobError as error:
             show_refusal("Training could not start.", str(error))
     if stop_column.button("Stop", icon=":material/stop:", disabled=not (active and mine), width="stretch", key="stop"):
         cache.run_board().stop(progress.run_id, owner)
+
+
+def class_digits_option(dataset: Dataset) -> bool:
+    """ "Plus the class's digits": train on the labelled digits of everyone on this server too, but a fixed share."""
+    train, back = training_share(cache.my_digits(dataset.image_format).load())
+    chosen = st.toggle("Also train on the class's labelled digits", key="class_digits", disabled=not len(train),
+                       help="The digits labelled on Draw & predict, everyone's on this server. One in five is kept "
+                            "back, never trained on, to show what this did.")  # fmt: skip
+    if not len(train):
+        st.caption("No labelled digits to train on yet: label some on Draw & predict (This is a...).")
+        return False
+    repeats = repeats_for(len(train))
+    st.caption(f"{len(train)} of the class's digits to train on, each repeated {repeats} times (about "
+               f"{len(train) * repeats:,} images beside the dataset's, varied by any augmentation); {len(back)} kept "
+               "back: Draw & predict, Your handwriting shows how each run reads them.")  # fmt: skip
+    return chosen
 
 
 def follow(run_id: str) -> None:
