@@ -141,3 +141,27 @@ def test_the_teacher_page_says_how_to_set_a_key_refuses_a_wrong_one_and_opens_wi
     assert classroom.read_challenge(cache.run_store().root) == classroom.Challenge(max_epochs=3)
     next(b for b in app.button if b.label == "Clear it").click().run()
     assert not classroom.read_challenge(cache.run_store().root).active
+
+
+@pytest.mark.cluster
+def test_the_leaderboard_reads_the_class_digits_on_the_cluster(trained_run, mnist, model_dir):
+    digits = cache.my_digits("mnist")
+    for index in range(20):
+        digits.add(mnist.x_test[index] / 255.0, int(mnist.y_test[index]), owner="e" * 64)
+    try:
+        app = open_page("pages/leaderboard.py")
+        deadline = time.monotonic() + 120
+        while True:
+            assert not app.exception and not app.error
+            table = app.dataframe[0].value
+            row = table[table["run"] == f"training?run={trained_run}"].iloc[0]
+            if row["digits read"] == 20:
+                break
+            assert time.monotonic() < deadline, "the class's digits were never read"
+            time.sleep(1)
+            app.run()
+        assert 0.5 <= row["class's digits"] <= 1.0  # a 90% model on 20 of MNIST's own test digits
+        scores = classroom.read_scores(model_dir)[trained_run]
+        assert scores["count"] == 20 and scores["digits"] == classroom.digits_version(digits)
+    finally:
+        digits.clear("e" * 64)
