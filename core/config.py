@@ -35,10 +35,11 @@ class ModelConfig:
     zoom: float = 0.0  # share, in or out
     shear: float = 0.0  # horizontal shear factor
     stroke: float = 0.0  # share of images whose strokes get thicker or thinner
+    elastic: float = 0.0  # elastic distortion's strength (Simard et al. 2003: alpha, in pixels); 0: none
 
     @property
     def augmented(self) -> bool:
-        return any((self.rotation, self.shift, self.zoom, self.shear, self.stroke))
+        return any((self.rotation, self.shift, self.zoom, self.shear, self.stroke, self.elastic))
 
 
 # ---- The table the panel reads: how each field is offered and what a link may set it to ----------------
@@ -117,6 +118,9 @@ FIELDS: dict[str, FieldSpec] = {
                        help="Slants the digits: italic handwriting."),
     "stroke": FieldSpec("Stroke width change (share of images)", "Augmentation", "slider", low=0.0, high=1.0,
                         step=0.1, help="Thickens or thins the strokes of this share of the training images."),
+    "elastic": FieldSpec("Elastic distortion (strength)", "Augmentation", "slider", low=0.0, high=40.0, step=2.0,
+                         help="Every pixel drifts along a smooth random field, as a wobbling hand does (Simard et "
+                              "al., 2003; 34 is their MNIST setting). 0: none."),
 }  # fmt: skip
 FIELD_GROUPS = ("Architecture", "Training", "Augmentation")
 

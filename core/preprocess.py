@@ -22,10 +22,16 @@ class ImageFormat:
     size: int  # side of the square output image
     box: int  # the digit's longer side after scaling
     centre: float  # where its centre of mass lands, in array-index coordinates (row and column)
+    stroke_range: tuple[float, float] | None = None  # the training digits' usual stroke widths, output pixels
 
 
 # MNIST: 20x20 box in a 28x28 field; its centres of mass average (14.0, 14.0), the "size / 2" convention.
-MNIST_FORMAT = ImageFormat(size=28, box=20, centre=14.0)
+# Its strokes (`stroke_width`, 5,000 training digits): 10th-90th percentile 1.3-2.95 px. `normalize_width` brings a
+# digit whose width lies outside MNIST_STROKE_RANGE to its nearer end: only hairlines (under 1 px) are thickened;
+# 3 px for thick strokes was chosen on bench/handstyle.py's tuning set (seed network and Small CNN: 2.5 and 3.5
+# read fewer there, measured before the edge padding in normalize_stroke_width).
+MNIST_STROKE_RANGE = (1.0, 3.0)
+MNIST_FORMAT = ImageFormat(size=28, box=20, centre=14.0, stroke_range=MNIST_STROKE_RANGE)
 # scikit-learn's 8x8 digits: every digit's ink fills all 8 rows (usually cols 1-6), so the box is the whole field;
 # their centres of mass average (3.5, 3.6), the "(size - 1) / 2" convention.
 DIGITS_FORMAT = ImageFormat(size=8, box=8, centre=3.5)
@@ -39,6 +45,7 @@ MAX_IMAGE_PIXELS = 40_000_000  # refuse larger pictures before decoding them (de
 WORK_SIDE = 1024  # uploads are shrunk to fit this square first; the digit ends up 20 pixels anyway
 RESAMPLE = Image.Resampling.LANCZOS  # anti-aliased in both directions; its small overshoot is clipped
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's "L" mode
+WIDTH_ZOOM = 4  # stroke widths are measured and changed with the digit fitted into a box this many times the model's
 
 
 class ImageError(Exception):
@@ -52,38 +59,114 @@ class CanvasReading:
     image: np.ndarray | None  # (size, size) float32 in [0, 1]; None when nothing is drawn
     ink_fraction: float  # the ink box's longer side over the canvas's longer side; 0.0 when blank
     lean_degrees: float  # see `slant_degrees`
+    stroke_width: float = 0.0  # the drawing's stroke width on the model's image, pixels (`stroke_width`)
+    stroke_width_read: float = 0.0  # the width the model reads: changed only with `normalize_width`
 
 
-def read_canvas(rgba: np.ndarray, image_format: ImageFormat = MNIST_FORMAT, deslant: bool = False) -> CanvasReading:
+def read_canvas(
+    rgba: np.ndarray, image_format: ImageFormat = MNIST_FORMAT, deslant: bool = False, normalize_width: bool = False
+) -> CanvasReading:
     """(H, W, 4) canvas, light ink on black -> its CanvasReading (gray, ink box and lean computed once a stroke)."""
     gray = _to_gray(rgba)
     box = _ink_box(gray)
     if box is None:
         return CanvasReading(None, 0.0, 0.0)
     digit = _ink(gray[box])
-    return CanvasReading(_digit_to_image(digit, image_format, deslant), max(digit.shape) / max(gray.shape),
-                         _degrees(slant(digit)))  # fmt: skip
+    lean = _degrees(slant(digit))
+    image, found, read = _read_digit(digit, image_format, deslant, normalize_width)
+    return CanvasReading(image, max(digit.shape) / max(gray.shape), lean, found, read)
 
 
 def grayscale_to_mnist(
-    gray: np.ndarray, image_format: ImageFormat = MNIST_FORMAT, deslant: bool = False
+    gray: np.ndarray, image_format: ImageFormat = MNIST_FORMAT, deslant: bool = False, normalize_width: bool = False
 ) -> np.ndarray | None:
     """(H, W) light-on-dark gray image (uint8, or float in [0, 1]) -> the model's image; None when blank.
-    `deslant` first stands a leaning digit upright (see `straighten`)."""
+    `deslant` first stands a leaning digit upright (see `straighten`); `normalize_width` brings its stroke width
+    into the training digits' range (see `normalize_stroke_width`)."""
     gray = _to_unit(gray)
     box = _ink_box(gray)
-    return None if box is None else _digit_to_image(_ink(gray[box]), image_format, deslant)
+    return None if box is None else _digit_to_image(_ink(gray[box]), image_format, deslant, normalize_width)
 
 
-def _digit_to_image(digit: np.ndarray, image_format: ImageFormat, deslant: bool) -> np.ndarray | None:
+def _digit_to_image(
+    digit: np.ndarray, image_format: ImageFormat, deslant: bool, normalize_width: bool = False
+) -> np.ndarray | None:
     """The ink's bounding box -> the model's image (MNIST's recipe); None when scaling leaves no ink."""
+    return _read_digit(digit, image_format, deslant, normalize_width)[0]
+
+
+def _read_digit(
+    digit: np.ndarray, image_format: ImageFormat, deslant: bool, normalize_width: bool
+) -> tuple[np.ndarray | None, float, float]:
+    """The ink's bounding box -> (the model's image or None, stroke width found, stroke width read)."""
     if deslant:
         digit = straighten(digit)
+    found = read = 0.0
+    if normalize_width and image_format.stroke_range is not None:
+        digit, found, read = normalize_stroke_width(digit, image_format)
     digit = _fit_box(digit, image_format.box)
     if digit.max() <= 0.0:
-        return None
+        return None, found, read
     image = _place_centred(digit, image_format)
-    return (image / image.max()).astype(np.float32)
+    return (image / image.max()).astype(np.float32), found, read
+
+
+# ---- Stroke width -------------------------------------------------------------------------------------------
+
+
+def stroke_width(digit: np.ndarray, box: int = MNIST_FORMAT.box) -> float:
+    """How wide a digit's strokes are once it is fitted into a `box`-pixel box, as MNIST's are: twice the median
+    depth of the ink's ridge (the pixels deepest across the stroke: local maxima of the distance to the
+    background), less one pixel, measured at WIDTH_ZOOM times that size. 0.0 without ink."""
+    work = _fit_box(np.asarray(digit, np.float32), box * WIDTH_ZOOM)
+    return _ridge_width(_binary(work)) / WIDTH_ZOOM
+
+
+def normalize_stroke_width(digit: np.ndarray, image_format: ImageFormat = MNIST_FORMAT):
+    """Thin a thick digit or thicken a hairline one until its stroke width (`stroke_width`) lies in the format's
+    `stroke_range`: (the digit at WIDTH_ZOOM x its box, or unchanged when already in range; the width found; the
+    width now). The ink is moved by the signed distance to its edge, anti-aliased: ends shorten as strokes thin,
+    and a stroke never thins below one pixel of the model's image."""
+    digit = np.asarray(digit, np.float32)
+    low, high = image_format.stroke_range or (0.0, np.inf)
+    work = _fit_box(digit, image_format.box * WIDTH_ZOOM)
+    ink = _binary(work)
+    found = _ridge_width(ink) / WIDTH_ZOOM
+    target = min(max(found, low), high)
+    if found <= 0.0 or target == found:
+        return digit, found, found
+    ink = np.pad(ink, image_format.box * WIDTH_ZOOM // 4)  # room to thicken; the array's edge is no ink's edge
+    inside = ndimage.distance_transform_edt(ink) - 0.5
+    outside = ndimage.distance_transform_edt(~ink) - 0.5
+    signed = np.where(ink, inside, -outside)  # > 0 inside the ink, 0 on its edge
+    # > 0 thins, < 0 thickens, in work pixels; thinning also shortens the digit by the same amount at each end, and
+    # the shorter digit is scaled back up to the box: (w - 2s) * side / (side - 2s) = target, solved for s
+    side, wide, goal = image_format.box * WIDTH_ZOOM, found * WIDTH_ZOOM, target * WIDTH_ZOOM
+    shift = (wide - goal) / (2 * (1 - goal / side))
+    ridge_depth = (found * WIDTH_ZOOM + 1) / 2  # a stroke's deepest point lies this far inside
+    shift = min(shift, ridge_depth - WIDTH_ZOOM / 2)  # never thinner than one output pixel
+    changed = np.clip(signed - shift + 0.5, 0.0, 1.0).astype(np.float32)
+    box = _ink_box(changed)
+    if box is None:
+        return digit, found, found
+    changed = changed[box]
+    return changed, found, stroke_width(changed, image_format.box)
+
+
+def _binary(gray: np.ndarray) -> np.ndarray:
+    """Ink where the gray level is at least half the brightest."""
+    peak = float(gray.max()) if gray.size else 0.0
+    return gray >= 0.5 * peak if peak > 0 else np.zeros(gray.shape, bool)
+
+
+def _ridge_width(ink: np.ndarray) -> float:
+    """A binary stroke's width in pixels: 2 x the median distance-to-background of its ridge pixels, less 1
+    (a stroke n pixels wide has its centre (n + 1) / 2 pixels from the background)."""
+    if not ink.any():
+        return 0.0
+    depth = ndimage.distance_transform_edt(np.pad(ink, 1))[1:-1, 1:-1]
+    ridge = ink & (depth >= ndimage.maximum_filter(depth, size=3))
+    return float(max(2.0 * np.median(depth[ridge]) - 1.0, 1.0))
 
 
 def slant(digit: np.ndarray) -> float:
@@ -133,7 +216,11 @@ def is_dark_on_light(gray: np.ndarray) -> bool:
 
 
 def image_bytes_to_mnist(
-    data: bytes, image_format: ImageFormat = MNIST_FORMAT, max_bytes: int = MAX_IMAGE_BYTES, deslant: bool = False
+    data: bytes,
+    image_format: ImageFormat = MNIST_FORMAT,
+    max_bytes: int = MAX_IMAGE_BYTES,
+    deslant: bool = False,
+    normalize_width: bool = False,
 ) -> np.ndarray:
     """An uploaded PNG/JPEG/... of any size and polarity -> the model's image; ImageError when it can't be used."""
     if not data:
@@ -144,7 +231,7 @@ def image_bytes_to_mnist(
     if is_dark_on_light(gray):
         gray = 1.0 - gray
     gray = _stretch_contrast(gray)
-    image = None if gray is None else grayscale_to_mnist(gray, image_format, deslant)
+    image = None if gray is None else grayscale_to_mnist(gray, image_format, deslant, normalize_width)
     if image is None:
         raise ImageError("The image looks blank: no digit found.")
     return image

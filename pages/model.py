@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core import cache, charts
-from core.augmentation import augmented_examples
+from core.augmentation import ELASTIC_SIGMA, augmented_examples, elastic_examples
 from core.config import ConfigError
 from pages.widgets import ensure_frame, hyperparameter_panel, load_selected_dataset, show_chart, show_refusal
 
@@ -11,6 +11,8 @@ ensure_frame()
 
 LAST_GOOD_KEY = "last_good_model"
 AUGMENTED_EXAMPLES = 16
+ELASTIC_EXAMPLES = 8
+ELASTIC_PREVIEW_STRENGTH = 34.0  # shown while elastic distortion is off: Simard et al.'s MNIST setting
 
 dataset = load_selected_dataset()
 config = hyperparameter_panel()
@@ -78,3 +80,16 @@ else:
         "(new draws on every rerun). They sit in front of the network, act only while it trains and are saved with "
         "it: a digit to read passes through unchanged."
     )
+
+st.subheader("Elastic distortion")
+strength = config.elastic or ELASTIC_PREVIEW_STRENGTH
+digit = dataset.x_test[0] / dataset.pixel_max
+wobbled = elastic_examples(digit, strength, ELASTIC_EXAMPLES)
+show_chart(st, charts.image_grid(wobbled * 255, [""] * len(wobbled), columns=ELASTIC_EXAMPLES), key="elastic")
+state = ("on in this configuration" if config.elastic else
+         "off in this configuration: set Elastic distortion in the sidebar (Augmentation) to use it")  # fmt: skip
+st.caption(
+    f"The first test digit under elastic distortion of strength {strength:g} (Simard, Steinkraus and Platt, 2003): "
+    f"each pixel moves along a random field smoothed over {ELASTIC_SIGMA:g} pixels, as a hand wobbles. It is "
+    f"{state}."
+)

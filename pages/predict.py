@@ -11,11 +11,13 @@ from core import cache, charts
 from core.data import Dataset
 from core.jobs import JobError
 from core.model import model_input_shape, predict_probabilities
-from core.my_digits import read_digits
+from core.my_digits import CLASS_DIGITS_SOURCE, KEPT_BACK_EVERY, LabelledDigits, read_digits, training_share
 from core.preprocess import (
     FORMATS,
     TOO_SMALL_FRACTION,
+    CanvasReading,
     ImageError,
+    ImageFormat,
     image_bytes_to_mnist,
     read_canvas,
 )
@@ -41,6 +43,8 @@ NOTICEABLE_SLANT = 8  # degrees: a lean worth mentioning
 ANY = "any"
 KEPT_KEY = "kept_digit_message"  # said once the page has rerun after a digit was kept
 TOUCH_AGENTS = ("Mobi", "Android", "iPhone", "iPad")  # phones and tablets: no hover
+NORMALIZE_KEY = "normalize_width"
+NORMALIZE_BY_DEFAULT = True  # chosen on bench/handstyle.py's tuning set (README: Your handwriting vs MNIST)
 
 
 def main() -> None:
@@ -113,6 +117,10 @@ def drawing_ui(model, run_id: str, dataset: Dataset) -> None:
         deslant = st.toggle("Stand slanted digits upright", value=True, key="deslant",
                             help="Shears a leaning digit upright before reading it (image moments, as in the "
                                  "MNIST papers): slanted handwriting reads better.")  # fmt: skip
+        normalize = st.toggle("Bring the stroke width to MNIST's", value=NORMALIZE_BY_DEFAULT, key=NORMALIZE_KEY,
+                              help="Thins a thick digit, or thickens a hairline one, until its strokes are as wide "
+                                   "as MNIST's usually are (measured on the 28x28 image): a thick pen fills the gaps "
+                                   "that tell a 3 from an 8.")  # fmt: skip
         touch = on_a_touch_screen()
         drawing = st_canvas(
             stroke_width=pen, stroke_color="#FFFFFF", background_color="#000000", height=CANVAS_SIZE,
@@ -125,7 +133,8 @@ def drawing_ui(model, run_id: str, dataset: Dataset) -> None:
             st.caption("Draw one digit, large and centred. The toolbar above the canvas (point at it) undoes "
                        "and clears.")  # fmt: skip
     rgba = drawing.image_data
-    reading = read_canvas(rgba, FORMATS[dataset.image_format], deslant) if rgba is not None else None
+    image_format = FORMATS[dataset.image_format]
+    reading = read_canvas(rgba, image_format, deslant, normalize) if rgba is not None else None
     if reading is None or reading.image is None:
         output_column.info(
             "Draw a digit on the black square: the prediction appears after each stroke.", icon=":material/draw:"
@@ -140,7 +149,24 @@ def drawing_ui(model, run_id: str, dataset: Dataset) -> None:
                 side = "right" if lean > 0 else "left"
                 done = "stood upright before reading" if deslant else "read as drawn: switch on the toggle to compare"
                 st.caption(f"Your digit leans {abs(lean):.0f} degrees to the {side}: {done}.")
+            if normalize:
+                st.caption(stroke_width_caption(reading, image_format))
             label_ui(reading.image, dataset)
+
+
+def stroke_width_caption(reading: CanvasReading, image_format: ImageFormat) -> str:
+    """What the stroke-width toggle found and did, in pixels of the model's image."""
+    if image_format.stroke_range is None:
+        return "Stroke widths are brought to MNIST's only for 28x28 models."
+    low, high = image_format.stroke_range
+    size = f"{image_format.size}x{image_format.size}"
+    found, read = reading.stroke_width, reading.stroke_width_read
+    if abs(found - read) < 0.05:
+        return f"Stroke width found: {found:.1f} px on the {size} image, within MNIST's usual {low:g}-{high:g} px."
+    change = "thinned" if read < found else "thickened"
+    return (
+        f"Stroke width found: {found:.1f} px on the {size} image, {change} to {read:.1f} px (MNIST: {low:g}-{high:g})."
+    )
 
 
 def label_ui(image: np.ndarray, dataset: Dataset) -> None:
@@ -174,8 +200,10 @@ def picture_ui(model, run_id: str, dataset: Dataset) -> None:
     seen_column, output_column = st.columns(2)
     started = time.perf_counter()
     try:
-        image = image_bytes_to_mnist(picture.getvalue(), FORMATS[dataset.image_format],
-                                     deslant=st.session_state.get("deslant", True))  # fmt: skip
+        deslant = st.session_state.get("deslant", True)
+        normalize = st.session_state.get(NORMALIZE_KEY, NORMALIZE_BY_DEFAULT)
+        image = image_bytes_to_mnist(picture.getvalue(), FORMATS[dataset.image_format], deslant=deslant,
+                                     normalize_width=normalize)  # fmt: skip
     except ImageError as error:
         show_refusal(f"{picture.name[:80]} cannot be used.", str(error))
     else:
@@ -240,6 +268,9 @@ def handwriting_ui(store: RunStore, records: list[RunRecord], run_id: str, datas
     st.dataframe(rows, hide_index=True, column_config={
         "MNIST test accuracy": st.column_config.NumberColumn(format="percent"),
         "accuracy on these digits": st.column_config.NumberColumn(format="percent")})  # fmt: skip
+    if any(CLASS_DIGITS_SOURCE in record.source for record in records[:HANDWRITING_RUNS]):
+        st.caption("A run trained with the class's digits has seen most of these: compare runs on the digits kept "
+                   "back from it, below.")  # fmt: skip
     report = read_digits(cache.saved_model(str(store.root), run_id), digits)
     show_chart(st, charts.accuracy_by_digit(report.per_digit, report.counts), key="handwriting-per-digit")
     drawn = report.counts > 0
@@ -250,6 +281,7 @@ def handwriting_ui(store: RunStore, records: list[RunRecord], run_id: str, datas
         titles = [f"{report.predicted[i]}, true {digits.labels[i]} ({report.confidence[i]:.0%})" for i in misread]
         show_chart(st, charts.image_grid(digits.images[misread] * 255, titles), key="handwriting-misread")
         st.caption(f"The {len(misread)} digits the chosen model misread, as it saw them.")
+    kept_back_ui(store, records, everyone)
     download_column, clear_column = st.columns(2)
     download_column.download_button("Download as .npz", digits_store.download(owner if whose == "mine" else None),
                                     file_name=f"my-digits-{dataset.image_format}.npz", mime="application/octet-stream",
@@ -257,6 +289,43 @@ def handwriting_ui(store: RunStore, records: list[RunRecord], run_id: str, datas
     if clear_column.button("Forget my digits", icon=":material/delete:", key="clear_my_digits"):
         digits_store.clear(owner)
         st.rerun()
+
+
+def kept_back_ui(store: RunStore, records: list[RunRecord], everyone: LabelledDigits) -> None:
+    """What training on the class's digits did: every recent run on the class's digits that no run trains on."""
+    st.subheader("Trained on the class's digits: the digits kept back")
+    _, back = training_share(everyone)
+    if not len(back):
+        st.caption(f"One in {KEPT_BACK_EVERY} of the class's labelled digits (chosen by its pixels) is kept "
+                   "back from training on them; none is yet. Label more digits to see what training on them "
+                   "does.")  # fmt: skip
+        return
+    rows = []
+    for record in records[:HANDWRITING_RUNS]:
+        report = read_digits(cache.saved_model(str(store.root), record.run_id), back)
+        rows.append({"run": record.run_id, "trained on the class's digits": CLASS_DIGITS_SOURCE in record.source,
+                     "MNIST test accuracy": record.result.test_accuracy,
+                     "on the kept-back digits": report.accuracy})  # fmt: skip
+    st.dataframe(rows, hide_index=True, column_config={
+        "MNIST test accuracy": st.column_config.NumberColumn(format="percent"),
+        "on the kept-back digits": st.column_config.NumberColumn(format="percent")})  # fmt: skip
+    best = {with_them: max((row["on the kept-back digits"] for row in rows
+                            if row["trained on the class's digits"] == with_them), default=None)
+            for with_them in (True, False)}  # fmt: skip
+    summary = (
+        f"{len(back)} of the class's {len(everyone)} digits are kept back (one in {KEPT_BACK_EVERY}, by its pixels)"
+    )
+    if best[True] is not None and best[False] is not None:
+        summary += (f": the best run trained with the class's other digits reads {best[True]:.0%} of them, the best "
+                    f"without {best[False]:.0%}.")  # fmt: skip
+    else:
+        summary += (
+            ": no run trained with the class's digits is among these yet (Training: Also train on the class's "
+            "labelled digits)."
+            if best[True] is None
+            else ": every run here trained with the class's digits."
+        )
+    st.caption(summary)
 
 
 # ---- The test set, as in the notebook ------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def test_the_augmentation_preview_follows_the_sliders():
     assert not app.exception
     assert any("as the augmentation layers would change it" in caption.value for caption in app.caption)
     assert app.query_params["rotation"] == "10.0" and app.query_params["shear"] == "0.3"  # part of the link
-    assert len(app.get("plotly_chart")) == 1
+    assert [chart.key for chart in app.get("plotly_chart")] == ["augmented", "elastic"]  # all layers; elastic alone
 
 
 def test_a_cnns_own_fields_show_only_for_a_cnn_and_keep_their_value():
