@@ -472,6 +472,9 @@ def sweep_coordinates(fields: list[str], configs: list, accuracies: list[float |
     ticks = sorted(set(scores)) or [low, high]
     if len(ticks) > SWEEP_ACCURACY_TICKS:
         ticks = [low + (high - low) * index / 4 for index in range(4)] + [high]  # the best is the highest
+    apart = (high - low) * 0.06  # labels closer than this would print over each other
+    ticks = [tick for tick in ticks if tick in (low, high) or min(tick - low, high - tick) >= apart]
+    ticks = [tick for index, tick in enumerate(ticks) if index == 0 or tick - ticks[index - 1] >= apart or tick == high]
     labels = [f"{'★ ' if best is not None and tick == accuracies[best] else ''}{tick:.2%}" for tick in ticks]
     dimensions.append({"label": "test accuracy", "values": scores, "range": [max(low - pad, 0), min(high + pad, 1)],
                        "tickvals": ticks, "ticktext": labels})  # fmt: skip
