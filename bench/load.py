@@ -10,9 +10,14 @@ Prediction includes their wait for a core, which a class's own laptops would not
 web server (and its training cluster) runs on one core and Chromium on the others, as if the browsers ran
 elsewhere: the server's own time per stroke, without a renderer competing for its core.
 
+With --class-learners N, one Chromium tab draws while bench/class_load.py's N simulated learners (speaking
+Streamlit's protocol, no browser each; --trainings of them keep a full-MNIST run training) use the same server:
+mouse-up to Prediction in a real browser under a class's load, beside the class's own per-stroke numbers.
+
 The app runs on a fresh store holding the seed notebook's network, trained here first (full MNIST, 5 epochs).
 Needs Debian's chromium and the test extras.
 Run: python bench/load.py [--sessions 10] [--strokes 12] [--trainings 2] [--server-core]
+     python bench/load.py --class-learners 30 [--trainings 2] [--strokes 12] [--seconds 60]
 """
 
 from __future__ import annotations
@@ -178,13 +183,63 @@ async def run(url: str, server: int, sessions: int, strokes: int, trainings: int
     return results, errors, training, cpu
 
 
+async def one_tab_in_a_class(url: str, server: int, store: str, learners: int, trainings: int, strokes: int,
+                             seconds: float):  # fmt: skip
+    """One Chromium tab drawing `strokes` digits while a simulated class of `learners` uses the server."""
+    from playwright.async_api import async_playwright
+
+    from bench.class_load import make_pool, run_class
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        results: list[Stroke] = []
+        errors: list[str] = []
+
+        async def tab():
+            await asyncio.sleep(min(15.0, seconds / 4))  # once the class has arrived
+            await drawing_session(browser, url, 0, strokes, results, errors)
+
+        _, klass = await asyncio.gather(tab(), run_class(url, learners, trainings, seconds, server, store, make_pool()))
+        await browser.close()
+    return results, errors, klass
+
+
+def class_main(args) -> None:
+    """--class-learners: one real tab under a simulated class."""
+    from bench.class_load import prepare_store, report
+
+    with tempfile.TemporaryDirectory(prefix="digitlab-load-") as store:
+        prepare_store(store)
+        with running_app(env={"DIGITLAB_MODEL_DIR": store}) as url:
+            pid = server_pid(url)
+            results, errors, klass = asyncio.run(
+                one_tab_in_a_class(url, pid, store, args.class_learners, args.trainings, args.strokes, args.seconds)
+            )
+            report(klass, store)
+    seconds = sorted(stroke.seconds * 1000 for stroke in results)
+    print(f"one Chromium tab among {args.class_learners} simulated learners ({args.trainings} training): "
+          f"{len(results)} strokes, {len(errors)} errors")  # fmt: skip
+    for error in errors:
+        print(f"error: {error}")
+    if seconds:
+        server = sorted(stroke.server_ms for stroke in results if stroke.server_ms is not None)
+        p50, p95 = statistics.median(seconds), percentile(seconds, 95)
+        print(f"mouse-up to Prediction: p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {seconds[-1]:.0f} ms; the page's "
+              f"own server time p50 {statistics.median(server):.1f} ms")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--strokes", type=int, default=12, help="per session")
     parser.add_argument("--trainings", type=int, default=2, help="runs of 30 epochs on all of MNIST meanwhile")
     parser.add_argument("--server-core", action="store_true", help="the server on one core, Chromium on the others")
+    parser.add_argument("--class-learners", type=int, help="one tab draws among this many simulated learners")
+    parser.add_argument("--seconds", type=float, default=60, help="how long the simulated class stays")
     args = parser.parse_args()
+    if args.class_learners:
+        class_main(args)
+        return
     cores = sorted(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory(prefix="digitlab-load-") as store:
         run_id = new_run_id()
