@@ -134,10 +134,11 @@ def find_learning_rate(task_id: str, upload: str, config: dict, dataset_name: st
 
 def score_class_digits(task_id: str, upload: str, store_root: str, budget_seconds: float) -> str:
     """Read the class's labelled digits (My digits, everyone's) with every saved run whose score is stale, and
-    keep the scores (core.classroom); returns how many runs were read."""
+    keep the scores (core.classroom); returns how many runs were read. A run that trained on the class's digits
+    is read on the share kept back from training (core.my_digits.training_share) only."""
     from core.classroom import digits_version, keep_scores, read_scores
     from core.data import image_format_of
-    from core.my_digits import MyDigitsStore, read_digits
+    from core.my_digits import CLASS_DIGITS_SOURCE, MyDigitsStore, read_digits, training_share
     from core.store import RunStore
 
     context = TaskContext(task_id, budget_seconds)
@@ -155,6 +156,8 @@ def score_class_digits(task_id: str, upload: str, store_root: str, budget_second
             context.report(done / max(len(stale), 1), f"Reading the class's digits with run {done + 1} of {len(stale)}")
             image_format = image_format_of(record.dataset)
             digits = digit_stores[image_format].load()
+            if CLASS_DIGITS_SOURCE in record.source:  # it trained on most of them: read it on those kept back
+                digits = training_share(digits)[1]
             accuracy = read_digits(store.load_model(record.run_id), digits).accuracy if len(digits) else None
             fresh[record.run_id] = {"digits": versions[image_format], "accuracy": accuracy, "count": len(digits)}
     finally:

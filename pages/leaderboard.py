@@ -57,8 +57,9 @@ def board(challenge: classroom.Challenge, family: str, dataset: str, mine: bool)
         hide_index=True, key="leaderboard",
         column_config={
             "test accuracy": st.column_config.NumberColumn(format="percent"),
-            "class's digits": st.column_config.NumberColumn(format="percent",
-                                                            help="Accuracy on every labelled digit of the class."),
+            "class's digits": st.column_config.NumberColumn(format="percent", help="Accuracy on every labelled "
+                                                            "digit of the class; for a run that trained on them, on "
+                                                            "the fifth kept back from its training."),
             "parameters": st.column_config.NumberColumn(format="localized"),
             "run": st.column_config.LinkColumn(display_text="open", help="The run on the Training page."),
             "train it yourself": st.column_config.LinkColumn(display_text="its settings",

@@ -4,6 +4,7 @@ Teacher pages."""
 import csv
 import dataclasses
 import io
+import shutil
 import time
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from core import cache, classroom
 from core.config import PRESETS, SEED
 from core.data import dataset_from_zip
-from core.my_digits import LabelledDigits
+from core.my_digits import CLASS_DIGITS_SOURCE, LabelledDigits, kept_back
 from core.runs import Progress, RunResult, RunState
 from core.store import RunRecord, RunStore
 from tests.apptest import open_page
@@ -69,7 +70,7 @@ def test_results_csv_keeps_a_hostile_name_as_text():
     row = classroom.leaderboard([record("20260101-000001-aaaaaa", 0.9, name="=HYPERLINK(\"x\")")], [], {}, {},
                                 {"mnist": "v"}, classroom.Challenge())  # fmt: skip
     [header, line] = list(csv.reader(io.StringIO(classroom.results_csv(row))))
-    assert header[:3] == ["rank", "name", "run_id"] and line[1] == "'=HYPERLINK(\"x\")"
+    assert header[:3] == ["rank", "name", "run_id"] and line[1] == '\'=HYPERLINK("x")'
 
 
 def test_the_digits_zip_is_what_upload_your_own_digits_reads():
@@ -148,6 +149,11 @@ def test_the_leaderboard_reads_the_class_digits_on_the_cluster(trained_run, mnis
     digits = cache.my_digits("mnist")
     for index in range(20):
         digits.add(mnist.x_test[index] / 255.0, int(mnist.y_test[index]), owner="e" * 64)
+    with_digits = "20260101-000009-eeeeee"  # the same model, as if it had trained on the class's digits
+    shutil.copytree(model_dir / trained_run, model_dir / with_digits)
+    copied = RunStore(model_dir).get(with_digits)
+    copied = dataclasses.replace(copied, run_id=with_digits, source=f"trained {CLASS_DIGITS_SOURCE}")
+    (model_dir / with_digits / "run.json").write_text(copied.to_json())
     try:
         app = open_page("pages/leaderboard.py")
         deadline = time.monotonic() + 120
@@ -161,7 +167,9 @@ def test_the_leaderboard_reads_the_class_digits_on_the_cluster(trained_run, mnis
             time.sleep(1)
             app.run()
         assert 0.5 <= row["class's digits"] <= 1.0  # a 90% model on 20 of MNIST's own test digits
-        scores = classroom.read_scores(model_dir)[trained_run]
-        assert scores["count"] == 20 and scores["digits"] == classroom.digits_version(digits)
+        scores = classroom.read_scores(model_dir)
+        assert scores[trained_run]["count"] == 20 and scores[trained_run]["digits"] == classroom.digits_version(digits)
+        assert scores[with_digits]["count"] == int(kept_back(digits.load()).sum()) < 20  # only what it never saw
     finally:
         digits.clear("e" * 64)
+        RunStore(model_dir).remove(with_digits)
