@@ -59,16 +59,17 @@ def test_the_small_cnn_is_two_conv_blocks_and_a_dense_head():
 
 def test_the_robust_cnn_augments_in_training_only_and_keeps_its_augmentation_when_saved(tmp_path):
     model = build_model(PRESETS["Robust CNN"].config, (28, 28, 1))
-    assert [layer.name for layer in model.layers[:2]] == ["random_shear", "random_rotation"]
+    augmentation = ["random_elastic", "random_shear", "random_rotation"]
+    assert [layer.name for layer in model.layers[:3]] == augmentation
     image = np.zeros((1, 28, 28, 1), np.float32)
     image[0, 4:24, 13:15, 0] = 1.0
-    augment = keras.Sequential(model.layers[:2])
+    augment = keras.Sequential(model.layers[:3])
     np.testing.assert_array_equal(augment(image, training=False), image)  # inference sees the image as it is
     assert not np.allclose(augment(np.repeat(image, 8, axis=0), training=True), image)
     path = tmp_path / "robust.keras"
     model.save(path)
     loaded = keras.models.load_model(path)
-    assert [layer.name for layer in loaded.layers[:2]] == ["random_shear", "random_rotation"]
+    assert [layer.name for layer in loaded.layers[:3]] == augmentation
     np.testing.assert_allclose(loaded(image, training=False), model(image, training=False), atol=1e-6)
     np.testing.assert_allclose(loaded.predict(image, verbose=0), model.predict(image, verbose=0), atol=1e-6)
 
