@@ -42,6 +42,7 @@ def test_plain_sgd_is_told_to_go_much_faster_than_rmsprop(seed_sweep):
     assert sgd.suggestion >= 10 * seed_sweep.suggestion  # bench/lr_finder.py: 0.1 against 0.001
 
 
+@pytest.mark.cluster
 def test_the_training_page_finds_a_rate_and_uses_it():
     app = open_page("pages/training.py", {"optimizer": "sgd"})
     next(b for b in app.button if b.label == "Find a learning rate").click().run()
