@@ -12,7 +12,7 @@ PNG, black background>"}}` in a rerun of the canvas's fragment (see tests/test_c
 every stroke's reply carries the Prediction the model gives for that PNG).
 
 Learners join spread over the first seconds; each opens Draw & predict and draws a digit every 2-4 s (random digits
-0-9 from stroke templates, jittered in size, place and slant, 1-3 strokes each, each stroke one message; the canvas
+0-9 from stroke templates, jittered in size, place and slant, two strokes each, each stroke one message; the canvas
 is cleared first, as the toolbar's bin does), now and then opens Inside the network or Training and comes back.
 The first K learners train: they open /training?epochs=30 (a link from the teacher), press Train (full MNIST, the
 seed network), watch the live curves a few seconds (the page's 1 s auto-rerun), go drawing, look at Training now
@@ -95,7 +95,7 @@ SERVER_TIME = re.compile(r"The server answered in ([\d.]+) ms")
 
 # ---- Digits as a person draws them on the canvas ------------------------------------------------------------
 
-# Strokes as points in a unit box (x right, y down); a digit of 2-3 strokes is lifted between them.
+# Strokes as points in a unit box (x right, y down); the pen is lifted between a digit's two strokes.
 DIGIT_STROKES: dict[int, list[list[tuple[float, float]]]] = {
     0: [
         [(0.5, 0.0), (0.2, 0.15), (0.08, 0.5), (0.2, 0.85), (0.5, 1.0)],
