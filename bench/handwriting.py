@@ -1,86 +1,114 @@
-"""Your handwriting vs MNIST: each preset trained as the app trains it, then read on MNIST's test set and on a
-held-out set of hand-style digits (bench/handstyle.py: handwriting fonts and scripted pen strokes, never trained
-on), through the app's own preprocessing, with and without deslanting. Then, for the seed network, how accuracy
-on the hand-style digits varies with their slant and stroke width.
+"""Your handwriting vs MNIST: each preset trained as the app trains it, then read on MNIST's test set and on the two
+hand-style sets of bench/handstyle.py (tuning and held-out: fonts and pens never trained on, and never shared
+between the two), through the app's own preprocessing (deslanted, as the page does by default), with and without
+stroke-width normalization.
 
-Prints one table row per preset: epochs, seconds, MNIST test accuracy, hand-style accuracy, and hand-style
-accuracy with deslanting. Takes about five minutes on 2 cores.
-Run: python bench/handwriting.py [--per-digit 200] [--presets "Seed notebook" "Robust CNN"]
+Prints one row per preset: epochs, seconds, MNIST test (as is, and with stroke-width normalization applied to the
+test digits whose width lies outside MNIST's usual range), then each split without / with normalization. Then, per
+preset, accuracy by stroke weight (the drawn width on the 28x28 image) on each requested split.
+Tune on `--splits tuning` only; `--variant` trains a preset with changed fields, for tuning.
+Run: python bench/handwriting.py [--per-digit 100] [--presets "Seed notebook" "Robust CNN"] [--splits tuning]
+     [--variant "Robust CNN:elastic=34,stroke=0.5"]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.handstyle import fonts_found, hand_style_digits  # noqa: E402
-from core.config import PRESETS  # noqa: E402
+from bench.handstyle import SPLITS, WEIGHT_BUCKETS, fonts_found, hand_style_set  # noqa: E402
+from core.config import PRESETS, ModelConfig, check_config  # noqa: E402
 from core.data import load_dataset  # noqa: E402
 from core.model import predict_probabilities, to_model_input  # noqa: E402
-from core.preprocess import grayscale_to_mnist, slant_degrees  # noqa: E402
+from core.preprocess import MNIST_FORMAT, _ink, _ink_box, grayscale_to_mnist, stroke_width  # noqa: E402
 from core.training import train_model  # noqa: E402
 
 
-def accuracy(model, images: np.ndarray, labels: np.ndarray) -> float:
+def predictions(model, images: np.ndarray) -> np.ndarray:
     x = to_model_input(images, 1.0, tuple(model.inputs[0].shape[1:]))
-    return float(np.mean(predict_probabilities(model, x).argmax(axis=1) == labels))
+    return predict_probabilities(model, x).argmax(axis=1)
 
 
-def stroke_width(image: np.ndarray) -> float:
-    """Twice the mean distance from an ink pixel to the background: roughly the pen's width in pixels."""
-    ink = image > 0.5
-    return 2.0 * float(ndimage.distance_transform_edt(ink)[ink].mean()) if ink.any() else 0.0
+def normalized_mnist(images: np.ndarray) -> tuple[np.ndarray, int]:
+    """MNIST's test digits with stroke-width normalization: the digits whose width is outside MNIST's usual range
+    go through the preprocessing with it; the others are left as they are (the toggle changes nothing for them)."""
+    low, high = MNIST_FORMAT.stroke_range
+    out, changed = images.copy(), 0
+    for index, image in enumerate(images):
+        width = stroke_width(_ink(image[_ink_box(image)]))
+        if not low <= width <= high:
+            out[index] = grayscale_to_mnist(image, normalize_width=True)
+            changed += 1
+    return out, changed
 
 
-def by_bucket(right: np.ndarray, values: np.ndarray, edges: list[float], unit: str) -> str:
-    parts = []
-    for low, high in zip(edges, edges[1:], strict=False):
-        inside = (values >= low) & (values < high)
-        if inside.any():
-            parts.append(f"{low:g} to {high:g} {unit}: {right[inside].mean():.1%} of {inside.sum()}")
-    return "; ".join(parts)
+def variant(text: str) -> tuple[str, ModelConfig]:
+    """ "Preset:field=value,field=value" -> (a label, that preset's config with the fields changed)."""
+    preset, _, changes = text.partition(":")
+    config = PRESETS[preset].config
+    for change in filter(None, changes.split(",")):
+        name, _, value = change.partition("=")
+        config = dataclasses.replace(config, **{name: type(getattr(config, name))(value)})
+    check_config(config)
+    return f"{preset} ({changes})", config
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--per-digit", type=int, default=200, help="hand-style digits per class")
-    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
+    parser.add_argument("--per-digit", type=int, default=100, help="hand-style digits per class and split")
+    parser.add_argument("--presets", nargs="*", default=list(PRESETS), choices=list(PRESETS))
+    parser.add_argument("--variant", action="append", default=[], help='e.g. "Robust CNN:elastic=34"')
+    parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=list(SPLITS))
     args = parser.parse_args()
     mnist = load_dataset("mnist")
     mnist_x, mnist_y = mnist.x_test / 255.0, mnist.y_test
-    hand, labels = hand_style_digits(args.per_digit, seed=1)
-    upright, _ = hand_style_digits(
-        args.per_digit, seed=1, preprocess=functools.partial(grayscale_to_mnist, deslant=True)
+    mnist_normalized, changed = normalized_mnist(mnist_x)
+    sets = {}
+    for split in args.splits:
+        for normalize in (False, True):
+            read = functools.partial(grayscale_to_mnist, deslant=True, normalize_width=normalize)
+            sets[split, normalize] = hand_style_set(split, args.per_digit, seed=1, preprocess=read)
+        print(f"{split} set: {len(sets[split, False].labels)} digits, {len(fonts_found(split=split))} fonts")
+    print(f"MNIST test digits outside the usual stroke width {MNIST_FORMAT.stroke_range}: {changed}")
+    columns = [f"{split}{' +norm' if normalize else ''}" for split, normalize in sets]
+    print(
+        f"{'model':44} {'epochs':>6} {'seconds':>7} {'MNIST':>7} {'+norm':>7} " + " ".join(f"{c:>14}" for c in columns)
     )
-    print(f"hand-style set: {len(labels)} digits, {len(fonts_found())} handwriting fonts found, seed 1")
-    print(f"{'preset':20} {'epochs':>6} {'seconds':>8} {'MNIST test':>11} {'hand-style':>11} {'deslanted':>10}")
-    models = {}
-    for name in args.presets:
-        config = PRESETS[name].config
+    configs = [(name, PRESETS[name].config) for name in args.presets] + [variant(text) for text in args.variant]
+    details = []
+    for label, config in configs:
         started = time.perf_counter()
-        models[name] = model = train_model(config, "mnist")
+        model = train_model(config, "mnist")
         seconds = time.perf_counter() - started
-        scores = [accuracy(model, mnist_x, mnist_y), accuracy(model, hand, labels), accuracy(model, upright, labels)]
-        print(f"{name:20} {config.epochs:6d} {seconds:8.0f} {scores[0]:11.2%} {scores[1]:11.2%} {scores[2]:10.2%}",
-              flush=True)  # fmt: skip
-    seed = models.get("Seed notebook")
-    if seed is not None:
-        x = to_model_input(hand, 1.0, (784,))
-        right = predict_probabilities(seed, x).argmax(axis=1) == labels
-        slants = np.array([slant_degrees(image) for image in hand])
-        widths = np.array([stroke_width(image) for image in hand])
-        print(
-            "seed network on the hand-style digits, by slant:", by_bucket(right, slants, [-40, -10, 10, 25, 60], "deg")
-        )
-        print("  by stroke width on the 28x28 image:", by_bucket(right, widths, [0, 1.5, 2.5, 3.5, 9], "px"))
+        scores = [
+            np.mean(predictions(model, mnist_x) == mnist_y),
+            np.mean(predictions(model, mnist_normalized) == mnist_y),
+        ]
+        for made in sets.values():
+            scores.append(np.mean(predictions(model, made.images) == made.labels))
+        print(f"{label[:44]:44} {config.epochs:6d} {seconds:7.0f} " + " ".join(f"{s:7.2%}" for s in scores[:2]) + " "
+              + " ".join(f"{s:14.2%}" for s in scores[2:]), flush=True)  # fmt: skip
+        for (split, normalize), made in sets.items():
+            predicted = predictions(model, made.images)
+            right = predicted == made.labels
+            parts = [f"{name.split()[0]} {right[made.bucket(name)].mean():.1%} of {made.bucket(name).sum()}"
+                     for name in WEIGHT_BUCKETS if made.bucket(name).any()]  # fmt: skip
+            fonts = sorted({(right[made.sources == s].mean(), s) for s in set(made.sources)})[:3]
+            weakest = ", ".join(f"{source} {share:.0%}" for share, source in fonts)
+            pairs, counts = np.unique([f"{made.labels[i]}->{predicted[i]}" for i in np.flatnonzero(~right)],
+                                      return_counts=True)  # fmt: skip
+            top = ", ".join(f"{pairs[i]} {counts[i]}" for i in np.argsort(-counts)[:4])
+            name = f"{split}{' +norm' if normalize else ''}"
+            details.append(f"  {label} on {name}: by weight: {'; '.join(parts)}; weakest: {weakest}; top: {top}")
+    print("\n".join(details))
 
 
 if __name__ == "__main__":

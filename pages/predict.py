@@ -117,16 +117,18 @@ def drawing_ui(model, run_id: str, dataset: Dataset) -> None:
         deslant = st.toggle("Stand slanted digits upright", value=True, key="deslant",
                             help="Shears a leaning digit upright before reading it (image moments, as in the "
                                  "MNIST papers): slanted handwriting reads better.")  # fmt: skip
-        normalize = st.toggle("Bring the stroke width to MNIST's", value=NORMALIZE_BY_DEFAULT, key=NORMALIZE_KEY,
-                              help="Thins a thick digit, or thickens a hairline one, until its strokes are as wide "
-                                   "as MNIST's usually are (measured on the 28x28 image): a thick pen fills the gaps "
-                                   "that tell a 3 from an 8.")  # fmt: skip
         touch = on_a_touch_screen()
         drawing = st_canvas(
             stroke_width=pen, stroke_color="#FFFFFF", background_color="#000000", height=CANVAS_SIZE,
             width=CANVAS_SIZE, drawing_mode="freedraw", key=CANVAS_KEY, return_image_data=True,
             update_streamlit=not touch,  # on a touch screen the toolbar then stays in view, above the canvas
         )  # fmt: skip
+        # Under the canvas, not above it with the deslanting toggle: one more row above would push the canvas's
+        # bottom out of a 720-pixel-high window (bench/drawn_digits.py's 4 could not be drawn).
+        normalize = st.toggle("Match MNIST's stroke width", value=NORMALIZE_BY_DEFAULT, key=NORMALIZE_KEY,
+                              help="Thins a thick digit, or thickens a hairline one, until its strokes are as wide "
+                                   "as MNIST's usually are (measured on the 28x28 image): a thick pen fills the gaps "
+                                   "that tell a 3 from an 8.")  # fmt: skip
         if touch:
             st.caption("Draw one digit, large and centred, then tap the arrow above the canvas to read it.")
         else:
