@@ -4,10 +4,10 @@
 It starts a Dask LocalCluster on loopback (worker processes of one thread each, scaled between zero and N,
 a worker closed after S idle seconds so its memory comes back) and writes its scheduler's address, its process
 id and its scheduler's id into PATH (in the model folder), where every web server on that folder finds it.
-It runs at a lower CPU priority than the web server, and its workers inherit that: a stroke on the canvas is
-answered before the next training step. It does not follow the server that started it: a crashed or
-redeployed server finds it again, its runs still training. It exits after L seconds with no client connected
-(no web server) and no task waiting or running, and removes PATH.
+It runs at a lower CPU priority than the web server (its process and its session's autogroup), and its workers
+inherit that: a stroke on the canvas is answered before the next training step. It does not follow the server
+that started it: a crashed or redeployed server finds it again, its runs still training. It exits after L
+seconds with no client connected (no web server) and no task waiting or running, and removes PATH.
 
 Workers are forked from a forkserver that imports TensorFlow and `core.training` once, with the first worker:
 every later worker (the second, one after an idle close, one the nanny restarts after a crash) starts training
@@ -55,6 +55,11 @@ def main() -> None:
 
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
+    # Linux schedules each session (an "autogroup", on by default) as one: the cluster, in a session of its own,
+    # would compete with the web server as an equal whatever its nice says. Its whole autogroup is niced too
+    # (bench/class_load.py: 30 learners' stroke p95 from 2-6 s down to 0.1-0.5 s beside two trainings).
+    with contextlib.suppress(OSError):
+        Path("/proc/self/autogroup").write_text(str(NICENESS))
     # A worker holding a step-mode network (a Dask actor, core.stepper) is never closed while it lives; the
     # memory manager says so every second the worker is idle.
     logging.getLogger("distributed.active_memory_manager").setLevel(logging.ERROR)

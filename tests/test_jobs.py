@@ -68,6 +68,10 @@ def test_a_run_trains_in_a_worker_process_that_writes_it_into_the_store(board, t
     assert "'core.training'" in parent_command_line(worker_pid)
     [record] = board.store.records()
     assert record.run_id == run_id and record.owner == "alice" and board.store.epochs_saved(run_id) == 1
+    if Path("/proc/self/autogroup").exists():  # the kernel schedules sessions as groups: the cluster's is niced
+        assert Path(f"/proc/{worker_pid}/autogroup").read_text().split()[-1] == "10"
+        assert Path(f"/proc/{training_cluster.embedded_pid()}/autogroup").read_text() == Path(
+            f"/proc/{worker_pid}/autogroup").read_text()  # fmt: skip
 
 
 def test_progress_arrives_while_it_trains_and_only_the_owner_stops_it_keeping_its_epochs(board):
