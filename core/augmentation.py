@@ -19,6 +19,7 @@ ELASTIC_SIGMA = 4.0  # pixels: Simard et al.'s smoothing for 28x28 digits
 # The stroke-width range, in 3x3 steps (one step moves an edge by a pixel): up to two pixels thicker on each side,
 # enough for a 40-pixel pen on a small digit (bench/handstyle.py's heaviest strokes, 5-6 pixels on 28x28).
 STROKE_THIN, STROKE_THICKEN = 0.6, 2.0
+STROKE_CLOSE = 0.5  # share of the thickened images thinned back (a closing): see RandomStrokeWidth
 
 
 @keras.saving.register_keras_serializable(package="digitlab")
@@ -26,13 +27,25 @@ class RandomStrokeWidth(keras.layers.Layer):
     """Thickens (grey dilation) or thins (grey erosion) the strokes of a random share of the images.
 
     People draw with pens of every width; MNIST's strokes are about two pixels wide. Each image's amount is drawn
-    from [-thin, thicken]: its whole part is how many 3x3 steps, its fraction blends in the last. Only while training.
+    from [-thin, thicken]: its whole part is how many 3x3 steps, its fraction blends in the last. A `close` share of
+    the thickened images is then thinned back as much (a closing): the loops and gaps a thick pen filled stay filled
+    at the usual width, as a thick digit looks once the preprocessing thinned it. Only while training.
     """
 
-    def __init__(self, rate: float = 0.5, thin: float = 0.6, thicken: float = 1.0, seed: int | None = None, **kwargs):
+    def __init__(self, rate: float = 0.5, thin: float = 0.6, thicken: float = 1.0, seed: int | None = None,
+                 close: float = 0.0, **kwargs):  # fmt: skip
         super().__init__(**kwargs)
-        self.rate, self.thin, self.thicken, self.seed = rate, thin, thicken, seed
+        self.rate, self.thin, self.thicken, self.seed, self.close = rate, thin, thicken, seed, close
         self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _steps(self, images, sign, size):
+        """`size` 3x3 steps of dilation (sign +1) or erosion (sign -1), per image."""
+        changed, before = images, images
+        for step in range(math.ceil(max(self.thin, self.thicken, 1.0))):  # one 3x3 step per pixel of each edge
+            moved = sign * ops.max_pool(sign * before, 3, strides=1, padding="same")
+            changed = changed + ops.clip(size - step, 0.0, 1.0) * (moved - before)
+            before = moved
+        return changed
 
     def call(self, images, training=False):
         if not training:
@@ -42,11 +55,10 @@ class RandomStrokeWidth(keras.layers.Layer):
         chosen = keras.random.uniform(shape, seed=self.seed_generator) < self.rate
         amount = ops.where(chosen, amount, 0.0)
         sign = ops.where(amount < 0, -1.0, 1.0)  # +1: the 3x3 maximum (dilate), -1: the 3x3 minimum (erode)
-        size, changed, before = ops.abs(amount), images, images
-        for step in range(math.ceil(max(self.thin, self.thicken, 1.0))):  # one 3x3 step per pixel of each edge
-            moved = sign * ops.max_pool(sign * before, 3, strides=1, padding="same")
-            changed = changed + ops.clip(size - step, 0.0, 1.0) * (moved - before)
-            before = moved
+        changed = self._steps(images, sign, ops.abs(amount))
+        if self.close:
+            closing = (amount > 0) & (keras.random.uniform(shape, seed=self.seed_generator) < self.close)
+            changed = ops.where(closing, self._steps(changed, -1.0, ops.abs(amount)), changed)
         peak = ops.max(changed, axis=(1, 2, 3), keepdims=True)
         return changed / ops.maximum(peak, 1e-3)  # the brightest ink back at 1, as the preprocessing leaves it
 
@@ -60,6 +72,7 @@ class RandomStrokeWidth(keras.layers.Layer):
             "thin": self.thin,
             "thicken": self.thicken,
             "seed": self.seed,
+            "close": self.close,
         }
 
 
@@ -141,7 +154,7 @@ def augmentation_layers(config: ModelConfig, input_shape: tuple[int, ...]) -> li
                                                      name="random_shift", **fill))  # fmt: skip
     if config.stroke:
         layers.append(RandomStrokeWidth(config.stroke, STROKE_THIN, STROKE_THICKEN, seed=config.seed,
-                                        name="random_stroke_width"))  # fmt: skip
+                                        close=STROKE_CLOSE, name="random_stroke_width"))  # fmt: skip
     if len(input_shape) == 1:
         layers.append(keras.layers.Flatten(name="as_vector"))
     return layers
