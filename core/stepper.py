@@ -126,30 +126,36 @@ class StepSessions:
         self.cluster = cluster  # core.jobs.TrainingCluster
 
     def open(self, owner: str, config: ModelConfig, dataset_name: str, limit: int | None = None) -> Stepper:
-        """A new step-mode network for `owner` (closing its old one) on a worker that hosts none; its handle (a
-        Dask actor). StepModeError when every worker already hosts one."""
+        """A new step-mode network for `owner` (closing its old one) on an idle worker that hosts none; its handle
+        (a Dask actor). StepModeError when every worker already hosts one or is training."""
         client = self.cluster.client()
         self.close(owner)
         registry = self._registry(client)
         workers = list(client.scheduler_info()["workers"])
         taken = {entry["worker"] for entry in registry.values()}
         busy = {worker: len(tasks) for worker, tasks in client.processing().items()}
-        free = sorted((worker for worker in workers if worker not in taken), key=lambda worker: busy.get(worker, 0))
+        free = [worker for worker in workers if worker not in taken]
+        idle = [worker for worker in free if not busy.get(worker)]
         if workers and not free:
             raise StepModeError(
                 f"Every worker ({len(workers)}) already runs another learner's step mode. One closes after "
                 f"{STEPPER_IDLE_SECONDS // 60} minutes without a click; try again then, or train a whole run."
             )
-        placement = {"workers": free[:1], "allow_other_workers": False} if free else {}
+        if workers and not idle:  # building the network needs the worker's one task thread, which a run holds
+            raise StepModeError(
+                f"Every free worker ({len(free)}) is training a run now, and step mode needs one to build its network "
+                "in. Try again when a run ends: a network in step mode keeps its worker while others train."
+            )
+        placement = {"workers": idle[:1], "allow_other_workers": False} if idle else {}
         future = client.submit(Stepper, dataclasses.asdict(config), dataset_name, limit, actor=True, pure=False,
                                priority=10, **placement)  # fmt: skip
         try:
-            stepper = future.result(timeout=120)
+            stepper = future.result(timeout=60)
         except Exception as error:
             raise StepModeError(f"Step mode could not start: {str(error).splitlines()[0]}") from error
         name = f"digitlab-stepper-{owner}"
         client.publish_dataset(future, name=name, override=True)  # lives on the cluster, not in this server
-        worker = next(iter(client.who_has([future]).get(future.key, ())), free[0] if free else "")
+        worker = next(iter(client.who_has([future]).get(future.key, ())), idle[0] if idle else "")
         client.set_metadata([REGISTRY, owner], {"worker": worker, "name": name, "used": time.time()})
         return stepper
 

@@ -146,9 +146,10 @@ def stop_button(page):
     return page.get_by_test_id("stMain").get_by_role("button", name="Stop", exact=True)
 
 
-def start_a_run(page, url: str, epochs: int, images: str = "10,000") -> str:
-    """On the Training page: choose the number of epochs and images, press Train, wait until it trains; its id."""
-    page.goto(f"{url}/training?epochs={epochs}")
+def start_a_run(page, url: str, epochs: int, images: str = "10,000", query: str = "") -> str:
+    """On the Training page: choose the number of epochs and images (and other hyperparameters by `query`), press
+    Train, wait until it trains; its id."""
+    page.goto(f"{url}/training?epochs={epochs}{'&' + query if query else ''}")
     wait_for_app(page)
     page.get_by_test_id("stMain").get_by_text(images, exact=True).first.click()  # the Train button's, not a sweep's
     wait_for_app(page)
