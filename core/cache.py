@@ -175,6 +175,12 @@ def start_scoring() -> Task | None:
     return start_task("Reading the class's digits", score_class_digits, None, str(run_store().root.resolve()))
 
 
+def scoring_ended() -> None:
+    """The scoring this server sent has ended: the next stale score need not wait out the minute."""
+    with contextlib.suppress(OSError):
+        run_board().cluster.client().set_metadata([SCORING_KEY], 0)
+
+
 def name_book() -> NameBook:
     """Learners' display names (core.names), in the model folder every server shares."""
     from core.names import NameBook

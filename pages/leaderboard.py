@@ -75,6 +75,7 @@ def score_stale_runs(rows: list[classroom.LeaderRow], versions: dict[str, str]) 
     """Send the class-digits scoring to the cluster when a saved run has no fresh score and digits exist."""
     if (task := st.session_state.get(SCORING_KEY)) is not None and (state := task.state()).finished:
         del st.session_state[SCORING_KEY]
+        cache.scoring_ended()
         if state.error:
             show_refusal("The class's digits could not be read.", state.error)
     waiting = [row for row in rows if row.state in ("finished", "stopped", "interrupted", "uploaded")

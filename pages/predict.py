@@ -263,7 +263,8 @@ def handwriting_ui(store: RunStore, records: list[RunRecord], run_id: str, datas
         return
     st.caption(f"{len(digits)} labelled digits; models read them exactly as the canvas sends them.")
     rows = []
-    for record in records[:HANDWRITING_RUNS]:
+    picked_first = sorted(records, key=lambda record: record.run_id != run_id)  # the run chosen above, then the newest
+    for record in picked_first[:HANDWRITING_RUNS]:
         report = read_digits(cache.saved_model(str(store.root), record.run_id), digits)
         rows.append({"run": record.run_id, "source": record.source, "MNIST test accuracy": record.result.test_accuracy,
                      "accuracy on these digits": report.accuracy})  # fmt: skip

@@ -1,5 +1,7 @@
 """In headless Chromium: draw on the real canvas with the mouse and read the model's answer from the page."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -78,8 +80,12 @@ def test_undo_and_reset_follow_the_canvas(page, app_url):
     screenshot(page, "predict-reset")
 
 
-def test_why_view_then_inside_the_network_replays_the_drawing_epoch_by_epoch(page, app_url):
+def test_why_view_then_inside_the_network_replays_the_drawing_epoch_by_epoch(page, app_url, trained_run):
     open_canvas(page, app_url)
+    # the session's 2-epoch model, whatever other tests saved since (a 1-epoch run has no history to replay)
+    page.get_by_test_id("stSelectbox").filter(has_text="Model").click()
+    page.get_by_role("option", name=re.compile(re.escape(trained_run))).click()
+    wait_for_app(page)
     draw_stroke(page, [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)])
     assert prediction(page) == "7"
     page.get_by_text("Why? Show the evidence in each pixel").click()
@@ -93,7 +99,7 @@ def test_why_view_then_inside_the_network_replays_the_drawing_epoch_by_epoch(pag
     expect(page.get_by_role("radiogroup").filter(has_text="Your latest drawing")).to_be_visible(timeout=30_000)
     read = page.get_by_test_id("stMetric").filter(has_text="The network reads")
     expect(read.get_by_test_id("stMetricValue")).to_have_text("7", timeout=60_000)
-    history = page.get_by_test_id("stPlotlyChart").filter(has_text="probability").last
+    history = page.get_by_test_id("stPlotlyChart").filter(has_text="probability").filter(has_text="epoch").last
     history.scroll_into_view_if_needed()
     expect(history.locator(".scatterlayer .trace")).to_have_count(10, timeout=30_000)  # one line per digit
     before = page.get_by_test_id("stMain").inner_text()

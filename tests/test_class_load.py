@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -61,7 +62,10 @@ def test_each_stroke_is_answered_with_the_models_prediction_for_its_png(tmp_path
         async def learners():
             await asyncio.gather(*(draw_strokes(server.url, index, replies, errors) for index in range(LEARNERS)))
 
-        asyncio.run(learners())
+        # In a thread of its own: Playwright's sync API may have left an event loop running in this one.
+        thread = threading.Thread(target=asyncio.run, args=(learners(),))
+        thread.start()
+        thread.join()
     finally:
         server.stop()
 

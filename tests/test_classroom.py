@@ -156,20 +156,21 @@ def test_the_leaderboard_reads_the_class_digits_on_the_cluster(trained_run, mnis
     (model_dir / with_digits / "run.json").write_text(copied.to_json())
     try:
         app = open_page("pages/leaderboard.py")
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while True:
             assert not app.exception and not app.error
             table = app.dataframe[0].value
             row = table[table["run"] == f"training?run={trained_run}"].iloc[0]
-            if row["digits read"] == 20:
+            if row["digits read"] == len(digits.load()):  # ours, and any other test's left in the store
                 break
             assert time.monotonic() < deadline, "the class's digits were never read"
             time.sleep(1)
             app.run()
         assert 0.5 <= row["class's digits"] <= 1.0  # a 90% model on 20 of MNIST's own test digits
         scores = classroom.read_scores(model_dir)
-        assert scores[trained_run]["count"] == 20 and scores[trained_run]["digits"] == classroom.digits_version(digits)
-        assert scores[with_digits]["count"] == int(kept_back(digits.load()).sum()) < 20  # only what it never saw
+        assert scores[trained_run]["count"] >= 20 and scores[trained_run]["digits"] == classroom.digits_version(digits)
+        kept = int(kept_back(digits.load()).sum())
+        assert scores[with_digits]["count"] == kept < scores[trained_run]["count"]  # only what it never saw
     finally:
         digits.clear("e" * 64)
         RunStore(model_dir).remove(with_digits)

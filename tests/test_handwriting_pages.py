@@ -70,7 +70,8 @@ def test_the_training_page_offers_the_class_digits_with_how_they_count(class_dig
     assert not app.exception and "Training could not start" in app.error[0].value
 
 
-def test_without_labelled_digits_the_option_is_off():
+def test_without_labelled_digits_the_option_is_off(monkeypatch, tmp_path):
+    monkeypatch.setenv("DIGITLAB_MODEL_DIR", str(tmp_path))  # a store of its own: other tests keep digits
     app = open_page("pages/training.py")
     assert app.toggle(key="class_digits").disabled
     assert "No labelled digits to train on yet" in captions(app)

@@ -179,26 +179,30 @@ def sweep_note(app) -> str:
 def test_the_sweep_form_counts_runs_and_refuses_what_grid_refuses():
     app = open_page(PAGE, {"units": "32"})
     assert not app.exception
-    assert app.multiselect(key="sweep_fields").value == ["units", "learning_rate"]
-    assert app.multiselect(key="sweep_values_units").value == [32, 64]
+    assert app.pills(key="sweep_fields").value == ["units", "learning_rate"]
+    assert app.pills(key="sweep_values_units").value == [32, 64]
     assert sweep_button(app).label == "Start sweep (4 runs)" and not sweep_button(app).disabled
 
-    app.multiselect(key="sweep_values_units").set_value([32, "64", "<b>x</b>"]).run()  # typed values are text
+    app.text_input(key="sweep_typed_units").input("<b>x</b>").run()  # typed values are text
     assert not app.exception and sweep_button(app).disabled
     assert sweep_note(app) == "Not a sweep yet: Units per hidden layer: '<b>x</b>' is not a number."
-    app.multiselect(key="sweep_values_units").set_value([32, "100"]).run()
+    app.text_input(key="sweep_typed_units").input("100").run()
     assert "100.0 is not on the slider (steps of 16; nearest 96)" in sweep_note(app)
-    app.multiselect(key="sweep_values_units").set_value([32, "96", "4096"]).run()
+    app.text_input(key="sweep_typed_units").input("96, 4096").run()
     assert "4096.0 is outside 16 to 1024" in sweep_note(app)
 
-    app.multiselect(key="sweep_values_units").set_value([32, "96", 128]).run()
-    app.multiselect(key="sweep_fields").set_value(["units", "learning_rate", "dropout"]).run()
-    app.multiselect(key="sweep_values_learning_rate").set_value([0.001, 0.01, 0.1]).run()
+    app.text_input(key="sweep_typed_units").input("96").run()
+    assert sweep_button(app).label == "Start sweep (6 runs)"  # 32, 64 and the typed 96, times two rates
+    app.pills(key="sweep_values_units").set_value([32, 128]).run()
+    app.pills(key="sweep_fields").set_value(["units", "learning_rate", "dropout"]).run()
+    app.pills(key="sweep_values_learning_rate").set_value([0.001, 0.01, 0.1]).run()
     assert sweep_note(app) == "Not a sweep yet: A sweep has at most 16 runs, not 3 x 3 x 2 = 18: choose fewer values."
-    app.multiselect(key="sweep_values_dropout").set_value([0.0]).run()
+    app.pills(key="sweep_values_dropout").set_value([0.0]).run()
     assert "Dropout: choose 2 to 4 values, not 1" in sweep_note(app)
-    app.multiselect(key="sweep_fields").set_value(["units"]).run()
+    app.pills(key="sweep_fields").set_value(["units"]).run()
     assert "2 or 3 hyperparameters, not 1" in sweep_note(app) and sweep_button(app).disabled
+    app.pills(key="sweep_fields").set_value(["units", "learning_rate", "dropout", "l2"]).run()
+    assert "2 or 3 hyperparameters, not 4" in sweep_note(app) and sweep_button(app).disabled
     assert not app.exception
 
 
