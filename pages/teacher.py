@@ -76,10 +76,11 @@ def live_runs() -> None:
         st.caption("No run is training.")
         return
     names = cache.name_book()
-    label = {p.run_id: f"{p.run_id}: {names.name_of(board.owner_of(p.run_id))[:40]}, {p.state.value}, epoch "
-             f"{p.epoch} of {p.epochs}" for p in live}  # fmt: skip
-    st.dataframe([{"run": p.run_id, "who": names.name_of(board.owner_of(p.run_id)), "state": p.state.value,
-                   "epoch": f"{p.epoch} of {p.epochs}"} for p in live], hide_index=True)  # fmt: skip
+    who = {p.run_id: names.name_of(board.owner_of(p.run_id)) for p in live}  # one look-up per run
+    label = {p.run_id: f"{p.run_id}: {who[p.run_id][:40]}, {p.state.value}, epoch {p.epoch} of {p.epochs}"
+             for p in live}  # fmt: skip
+    st.dataframe([{"run": p.run_id, "who": who[p.run_id], "state": p.state.value, "epoch": f"{p.epoch} of {p.epochs}"}
+                  for p in live], hide_index=True)  # fmt: skip
     run_column, stop_column = st.columns([3, 1], vertical_alignment="bottom")
     run_id = run_column.selectbox("Run to stop", list(label), format_func=label.get, key="teacher_run")
     if stop_column.button("Stop it", icon=":material/stop:", key="teacher_stop", width="stretch"):
@@ -138,9 +139,11 @@ def clean_up() -> None:
                 st.rerun()
     with digits_column:
         st.subheader("Labelled digits")
-        for image_format in ("mnist", "digits"):
-            digits_store = cache.my_digits(image_format)
-            digits = digits_store.load()
+        kept = {image_format: cache.my_digits(image_format) for image_format in ("mnist", "digits")}
+        loaded = {image_format: digits_store.load() for image_format, digits_store in kept.items()}
+        if not any(len(digits) for digits in loaded.values()):
+            st.caption("None.")
+        for image_format, digits in loaded.items():
             if not len(digits):
                 continue
             counts = {owner: int((digits.owners == owner).sum()) for owner in sorted(set(digits.owners.tolist()))}
@@ -148,13 +151,11 @@ def clean_up() -> None:
             who = st.selectbox(f"Whose ({image_format})", list(label), format_func=label.get,
                                key=f"digits_owner_{image_format}")  # fmt: skip
             if confirmed(f"remove {names.name_of(who)[:40]}'s {image_format} digits", f"remove_digits_{image_format}"):
-                digits_store.clear(who)
+                kept[image_format].clear(who)
                 st.rerun()
             if confirmed(f"remove all {len(digits)} {image_format} digits", f"remove_all_digits_{image_format}"):
-                digits_store.clear()
+                kept[image_format].clear()
                 st.rerun()
-        if not any(len(cache.my_digits(image_format).load()) for image_format in ("mnist", "digits")):
-            st.caption("None.")
 
 
 def confirmed(action: str, key: str) -> bool:

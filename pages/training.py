@@ -92,13 +92,7 @@ def training_controls(config: ModelConfig, dataset: Dataset, progress: Progress 
     """What to train from (a new network, or a saved run to fine-tune), the slice, Train and Stop (Stop only
     for the browser that started the run, whichever server it reaches)."""
     base_run = base_run_picker(dataset)
-    buildable = True
-    if base_run is None:
-        try:
-            cache.model_description(config, dataset.image_shape)  # refuse what cannot be built before training it
-        except ConfigError as error:
-            show_refusal("This configuration cannot be trained.", str(error))
-            buildable = False
+    buildable = base_run is not None or _buildable(config, dataset, explain=True)
     with_class = class_digits_option(dataset)
     active = progress is not None and progress.active
     size_column, train_column, stop_column = st.columns([2, 1, 1], vertical_alignment="bottom")
@@ -261,10 +255,13 @@ def step_mode(config: ModelConfig, dataset: Dataset, owner: str) -> None:
         st.caption("The sidebar changed since this network was built: Start over to step the new one.")
 
 
-def _buildable(config: ModelConfig, dataset: Dataset) -> bool:
+def _buildable(config: ModelConfig, dataset: Dataset, explain: bool = False) -> bool:
+    """Whether the sidebar's network can be built (refused before anything trains); `explain` says why not."""
     try:
         cache.model_description(config, dataset.image_shape)
-    except ConfigError:
+    except ConfigError as error:
+        if explain:
+            show_refusal("This configuration cannot be trained.", str(error))
         return False
     return True
 
