@@ -60,8 +60,10 @@ def main() -> None:
     args = parser.parse_args()
     mnist = load_dataset("mnist")
     x_test, y_test = mnist.x_test.astype(np.float32) / mnist.pixel_max, mnist.y_test
-    print(f"MNIST, trained on {args.limit or 'all'} images; the first {args.digits:,} test digits each model reads "
-          "correctly are attacked. Cells: share flipped at epsilon 0.05 / 0.1 / 0.2.")  # fmt: skip
+    print(
+        f"MNIST, trained on {args.limit or 'all'} images; the first {args.digits:,} test digits each model reads "
+        "correctly are attacked. Cells: share flipped at epsilon 0.05 / 0.1 / 0.2."
+    )
     header = f"{'preset':20} {'train s':>7} {'test acc':>8} {'FGSM':>22} {'PGD (10 steps)':>22} {'random noise':>20}"
     print(header + f" {'targeted PGD 0.2':>16} {'attack s':>8}")
     results = {}
@@ -75,12 +77,19 @@ def main() -> None:
         rates = flip_rates(model, x_test[right], y_test[right])
         attacked = time.perf_counter() - started
         accuracy = float(np.mean(predicted == y_test))
-        results[name] = {"train_seconds": round(trained, 1), "test_accuracy": round(accuracy, 4),
-                         "digits": len(right), "attack_seconds": round(attacked, 1),
-                         **{key: round(value, 3) for key, value in rates.items()}}  # fmt: skip
+        results[name] = {
+            "train_seconds": round(trained, 1),
+            "test_accuracy": round(accuracy, 4),
+            "digits": len(right),
+            "attack_seconds": round(attacked, 1),
+            **{key: round(value, 3) for key, value in rates.items()},
+        }
         cells = [" / ".join(f"{rates[f'{kind} {e:g}']:.1%}" for e in EPSILONS) for kind in ("FGSM", "PGD", "noise")]
-        print(f"{name:20} {trained:7.0f} {accuracy:8.2%} {cells[0]:>22} {cells[1]:>22} {cells[2]:>20} "
-              f"{rates['targeted PGD 0.2']:16.1%} {attacked:8.1f}", flush=True)  # fmt: skip
+        print(
+            f"{name:20} {trained:7.0f} {accuracy:8.2%} {cells[0]:>22} {cells[1]:>22} {cells[2]:>20} "
+            f"{rates['targeted PGD 0.2']:16.1%} {attacked:8.1f}",
+            flush=True,
+        )
     print(json.dumps({"limit": args.limit, "epsilons": EPSILONS, "presets": results}))
 
 

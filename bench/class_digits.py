@@ -40,22 +40,30 @@ def main() -> None:
         for image, label in zip(drawn.images, drawn.labels, strict=True):
             store.add(image, int(label), "class")
         train, back = training_share(store.load())
-        print(f"{len(drawn.labels)} labelled digits: {len(train)} trained on (each x {repeats_for(len(train))}), "
-              f"{len(back)} kept back")  # fmt: skip
-        print(f"{'preset':20} {'kept back: MNIST only':>22} {'+ class':>8} {'MNIST test':>11} {'+ class':>8} "
-              f"{'seconds':>8} {'+ class':>8}")  # fmt: skip
+        print(
+            f"{len(drawn.labels)} labelled digits: {len(train)} trained on (each x {repeats_for(len(train))}), "
+            f"{len(back)} kept back"
+        )
+        print(
+            f"{'preset':20} {'kept back: MNIST only':>22} {'+ class':>8} {'MNIST test':>11} {'+ class':>8} "
+            f"{'seconds':>8} {'+ class':>8}"
+        )
         for name in args.presets:
             scores, tests, seconds = [], [], []
             for with_class in (False, True):
                 run_id, started = new_run_id(), time.perf_counter()
-                request = TrainingRequest(run_id, PRESETS[name].config, "mnist", store_root=root,
-                                          class_digits=with_class)  # fmt: skip
+                request = TrainingRequest(
+                    run_id, PRESETS[name].config, "mnist", store_root=root, class_digits=with_class
+                )
                 progress = run_training(request, LocalReporter())
                 seconds.append(time.perf_counter() - started)
                 scores.append(read_digits(RunStore(root).load_model(run_id), back).accuracy)
                 tests.append(progress.result.test_accuracy)
-            print(f"{name:20} {scores[0]:22.1%} {scores[1]:8.1%} {tests[0]:11.2%} {tests[1]:8.2%} "
-                  f"{seconds[0]:8.0f} {seconds[1]:8.0f}", flush=True)  # fmt: skip
+            print(
+                f"{name:20} {scores[0]:22.1%} {scores[1]:8.1%} {tests[0]:11.2%} {tests[1]:8.2%} "
+                f"{seconds[0]:8.0f} {seconds[1]:8.0f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

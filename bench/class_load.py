@@ -84,11 +84,12 @@ VISIT_SECONDS = (3.0, 6.0)
 TRAIN_CHECK_SECONDS = 20.0  # a trainer looks at Training this often, and trains again when its run ended
 TRAIN_EPOCHS = 30
 TIMEOUT_SECONDS = 30.0  # a message unanswered this long is a timeout
-USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/143.0.0.0 "
-              "Safari/537.36")  # fmt: skip
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/143.0.0.0 Safari/537.36"
 FABRIC_VERSION = "7.4.0"
-SUCCESS = {ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY,
-           ForwardMsg.ScriptFinishedStatus.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}  # fmt: skip
+SUCCESS = {
+    ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY,
+    ForwardMsg.ScriptFinishedStatus.FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
+}
 EARLY = ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN
 MEDIA = re.compile(rb"/media/[0-9a-f]{16,}\.[a-z0-9]{2,5}")
 SERVER_TIME = re.compile(r"The server answered in ([\d.]+) ms")
@@ -125,8 +126,9 @@ class Drawing:
     pngs: tuple[bytes, ...]  # the PNG in each value (the test reads it the page's way)
 
 
-def mouse_points(points: list[tuple[float, float]], box: tuple[float, float, float, float], slant: float,
-                 rng: random.Random) -> list[tuple[float, float]]:  # fmt: skip
+def mouse_points(
+    points: list[tuple[float, float]], box: tuple[float, float, float, float], slant: float, rng: random.Random
+) -> list[tuple[float, float]]:
     """A stroke as the mouse reports it: a point every ~8 canvas pixels along the template, a little shaky."""
     left, top, width, height = box
     placed = [(left + (x + slant * (1 - y)) * width, top + y * height) for x, y in points]
@@ -147,17 +149,47 @@ def fabric_path(points: list[tuple[float, float]]) -> dict:
     commands.append(["L", round(points[-1][0], 6), round(points[-1][1], 6)])
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     return {
-        "lockMovementX": False, "lockMovementY": False, "lockRotation": False, "lockScalingX": False,
-        "lockScalingY": False, "lockSkewingX": False, "lockSkewingY": False, "lockScalingFlip": False,
-        "type": "Path", "version": FABRIC_VERSION, "originX": "center", "originY": "center",
-        "left": round((min(xs) + max(xs)) / 2, 4), "top": round((min(ys) + max(ys)) / 2, 4),
-        "width": round(max(xs) - min(xs), 4), "height": round(max(ys) - min(ys), 4), "fill": None,
-        "stroke": "#FFFFFF", "strokeWidth": PEN, "strokeDashArray": None, "strokeLineCap": "round",
-        "strokeDashOffset": 0, "strokeLineJoin": "round", "strokeUniform": False, "strokeMiterLimit": 10,
-        "scaleX": 1, "scaleY": 1, "angle": 0, "flipX": False, "flipY": False, "opacity": 1, "shadow": None,
-        "visible": True, "backgroundColor": "", "fillRule": "nonzero", "paintFirst": "fill",
-        "globalCompositeOperation": "source-over", "skewX": 0, "skewY": 0, "path": commands,
-    }  # fmt: skip
+        "lockMovementX": False,
+        "lockMovementY": False,
+        "lockRotation": False,
+        "lockScalingX": False,
+        "lockScalingY": False,
+        "lockSkewingX": False,
+        "lockSkewingY": False,
+        "lockScalingFlip": False,
+        "type": "Path",
+        "version": FABRIC_VERSION,
+        "originX": "center",
+        "originY": "center",
+        "left": round((min(xs) + max(xs)) / 2, 4),
+        "top": round((min(ys) + max(ys)) / 2, 4),
+        "width": round(max(xs) - min(xs), 4),
+        "height": round(max(ys) - min(ys), 4),
+        "fill": None,
+        "stroke": "#FFFFFF",
+        "strokeWidth": PEN,
+        "strokeDashArray": None,
+        "strokeLineCap": "round",
+        "strokeDashOffset": 0,
+        "strokeLineJoin": "round",
+        "strokeUniform": False,
+        "strokeMiterLimit": 10,
+        "scaleX": 1,
+        "scaleY": 1,
+        "angle": 0,
+        "flipX": False,
+        "flipY": False,
+        "opacity": 1,
+        "shadow": None,
+        "visible": True,
+        "backgroundColor": "",
+        "fillRule": "nonzero",
+        "paintFirst": "fill",
+        "globalCompositeOperation": "source-over",
+        "skewX": 0,
+        "skewY": 0,
+        "path": commands,
+    }
 
 
 def canvas_png(strokes: list[list[tuple[float, float]]]) -> bytes:
@@ -272,8 +304,20 @@ def default_state(kind: str, element) -> WidgetState | None:
     return state
 
 
-WIDGET_KINDS = {"selectbox", "radio", "slider", "checkbox", "button_group", "multiselect", "number_input",
-                "file_uploader", "button", "download_button", "bidi_component", "plotly_chart"}  # fmt: skip
+WIDGET_KINDS = {
+    "selectbox",
+    "radio",
+    "slider",
+    "checkbox",
+    "button_group",
+    "multiselect",
+    "number_input",
+    "file_uploader",
+    "button",
+    "download_button",
+    "bidi_component",
+    "plotly_chart",
+}
 
 
 class Learner:
@@ -332,11 +376,17 @@ class Learner:
         scheme = "wss" if parts.scheme == "https" else "ws"
         token = self.cookie.split("=", 1)[1] if self.cookie else ""
         request = HTTPRequest(
-            f"{scheme}://{parts.netloc}/_stcore/stream", request_timeout=TIMEOUT_SECONDS,
-            headers={"Origin": f"{parts.scheme}://{parts.netloc}", "User-Agent": USER_AGENT,
-                     "Cache-Control": "no-cache", "Pragma": "no-cache", "Accept-Language": "en-US,en;q=0.9",
-                     **({"Cookie": self.cookie} if self.cookie else {})},
-        )  # fmt: skip
+            f"{scheme}://{parts.netloc}/_stcore/stream",
+            request_timeout=TIMEOUT_SECONDS,
+            headers={
+                "Origin": f"{parts.scheme}://{parts.netloc}",
+                "User-Agent": USER_AGENT,
+                "Cache-Control": "no-cache",
+                "Pragma": "no-cache",
+                "Accept-Language": "en-US,en;q=0.9",
+                **({"Cookie": self.cookie} if self.cookie else {}),
+            },
+        )
         self.socket = await websocket_connect(
             request, subprotocols=["streamlit", token] if token else ["streamlit"], compression_options={}
         )
@@ -357,9 +407,18 @@ class Learner:
     def context_url(self) -> str:
         return f"{self.base}/{self.path}" + (f"?{self.query}" if self.query else "")
 
-    async def rerun(self, kind: str, page_name: str = "", page_hash: str = "", fragment_id: str = "",
-                    auto: bool = False, triggers: tuple[WidgetState, ...] = (), wait: bool = True,
-                    query: str | None = None, **extra) -> Reply:  # fmt: skip
+    async def rerun(
+        self,
+        kind: str,
+        page_name: str = "",
+        page_hash: str = "",
+        fragment_id: str = "",
+        auto: bool = False,
+        triggers: tuple[WidgetState, ...] = (),
+        wait: bool = True,
+        query: str | None = None,
+        **extra,
+    ) -> Reply:
         """Send a rerun as the browser's WidgetStateManager does; wait for the run it starts to finish."""
         reply = Reply(kind, time.perf_counter(), future=asyncio.get_running_loop().create_future(), **extra)
         if self.closed:
@@ -496,8 +555,9 @@ class Learner:
             state = known.state if known is not None else None
             if state is None or getattr(proto, "set_value", False):
                 state = default_state(kind, proto)
-            self.widgets[proto.id] = Widget(proto, kind, state, self.run_id, delta.fragment_id,
-                                            message.metadata.active_script_hash)  # fmt: skip
+            self.widgets[proto.id] = Widget(
+                proto, kind, state, self.run_id, delta.fragment_id, message.metadata.active_script_hash
+            )
 
     def script_finished(self, message: ForwardMsg) -> None:
         status = message.script_finished
@@ -517,13 +577,19 @@ class Learner:
         fragments = self.run_fragments
         # Widgets the run no longer drew (a fragment run: only the fragment's own) are forgotten, as is the
         # browser's cache of messages too old to be asked for again.
-        self.widgets = {wid: w for wid, w in self.widgets.items()
-                        if w.run_id == self.run_id or (fragments and w.fragment_id not in fragments)}  # fmt: skip
+        self.widgets = {
+            wid: w
+            for wid, w in self.widgets.items()
+            if w.run_id == self.run_id or (fragments and w.fragment_id not in fragments)
+        }
         if self.got_new_session:
             self.cache_runs += 1
-            self.cache = {h: entry for h, entry in self.cache.items()
-                          if (fragments and (not entry[1] or entry[1] not in fragments))
-                          or self.cache_runs - entry[0] <= self.max_cache_age}  # fmt: skip
+            self.cache = {
+                h: entry
+                for h, entry in self.cache.items()
+                if (fragments and (not entry[1] or entry[1] not in fragments))
+                or self.cache_runs - entry[0] <= self.max_cache_age
+            }
 
     # -- auto-reruns (st.fragment(run_every=...)) --
 
@@ -629,9 +695,17 @@ async def train(learner: Learner, trainer: Trainer, first: bool) -> None:
             trainer.run_ids.append(match.group(1))
 
 
-async def learner_session(index: int, url: str, start: float, join_seconds: float, seconds: float,
-                          trainer: Trainer | None, pool: list[Drawing], replies: list[Reply],
-                          errors: list[str]) -> None:  # fmt: skip
+async def learner_session(
+    index: int,
+    url: str,
+    start: float,
+    join_seconds: float,
+    seconds: float,
+    trainer: Trainer | None,
+    pool: list[Drawing],
+    replies: list[Reply],
+    errors: list[str],
+) -> None:
     """One learner's class: join, draw, look at other pages now and then; a trainer also trains."""
     rng = random.Random(index)
     await asyncio.sleep(join_seconds)
@@ -738,15 +812,29 @@ class Result:
         def at(share):
             return round(percentile(strokes, share), 1) if strokes else None
 
-        return {"learners": self.learners, "trainings": self.trainings, "strokes": len(strokes),
-                "errors": len(self.errors) + self.timeouts(), "p50_ms": at(50), "p95_ms": at(95), "p99_ms": at(99),
-                "server_cpu_s": None if self.server_cpu_s is None else round(self.server_cpu_s, 1),
-                "server_rss_mb": None if self.server_rss_mb is None else round(self.server_rss_mb),
-                "seconds": round(self.seconds, 1)}  # fmt: skip
+        return {
+            "learners": self.learners,
+            "trainings": self.trainings,
+            "strokes": len(strokes),
+            "errors": len(self.errors) + self.timeouts(),
+            "p50_ms": at(50),
+            "p95_ms": at(95),
+            "p99_ms": at(99),
+            "server_cpu_s": None if self.server_cpu_s is None else round(self.server_cpu_s, 1),
+            "server_rss_mb": None if self.server_rss_mb is None else round(self.server_rss_mb),
+            "seconds": round(self.seconds, 1),
+        }
 
 
-async def run_class(url: str, learners: int, trainings: int, seconds: float, server: int | None,
-                    model_dir: str | None, pool: list[Drawing]) -> Result:  # fmt: skip
+async def run_class(
+    url: str,
+    learners: int,
+    trainings: int,
+    seconds: float,
+    server: int | None,
+    model_dir: str | None,
+    pool: list[Drawing],
+) -> Result:
     """`learners` learners (the first `trainings` of them training) on the app at `url` for `seconds`."""
     replies: list[Reply] = []
     errors: list[str] = []
@@ -759,49 +847,82 @@ async def run_class(url: str, learners: int, trainings: int, seconds: float, ser
     start = time.perf_counter()
     stop = asyncio.Event()
     watcher = asyncio.create_task(watch.watch(stop))
-    await asyncio.gather(*(
-        learner_session(i, url, start, join * i / max(learners, 1), seconds, trainers[i] if i < trainings else None,
-                        pool, replies, errors)
-        for i in range(learners)
-    ))  # fmt: skip
+    await asyncio.gather(
+        *(
+            learner_session(
+                i,
+                url,
+                start,
+                join * i / max(learners, 1),
+                seconds,
+                trainers[i] if i < trainings else None,
+                pool,
+                replies,
+                errors,
+            )
+            for i in range(learners)
+        )
+    )
     elapsed = time.perf_counter() - start
     stop.set()
     await watcher
     watch.sample()
     return Result(
-        learners, trainings, elapsed, replies, errors,
+        learners,
+        trainings,
+        elapsed,
+        replies,
+        errors,
         server_cpu_s=watch.cpu() - watch.cpu_start if server else None,
-        server_rss_mb=watch.peak_rss if server else None, cluster_pss_mb=cluster_pss_mb(model_dir),
-        client_cpu_s=sum(me.cpu_times()[:2]) - client_cpu, load_before=load_before, load_after=os.getloadavg(),
+        server_rss_mb=watch.peak_rss if server else None,
+        cluster_pss_mb=cluster_pss_mb(model_dir),
+        client_cpu_s=sum(me.cpu_times()[:2]) - client_cpu,
+        load_before=load_before,
+        load_after=os.getloadavg(),
         run_ids=[run_id for trainer in trainers for run_id in trainer.run_ids],
-    )  # fmt: skip
+    )
 
 
 def report(result: Result, model_dir: str | None) -> None:
     def load(averages):
         return " ".join(f"{value:.2f}" for value in averages)
 
-    print(f"\n{result.learners} learners, {result.trainings} trainings, {result.seconds:.0f} s "
-          f"(load averages before {load(result.load_before)}, after {load(result.load_after)})")  # fmt: skip
-    kinds = {"stroke": "stroke -> script_finished", "clear": "canvas cleared", "page": "page opened",
-             "auto": "auto-rerun (live curves)", "widget": "widget / button"}  # fmt: skip
+    print(
+        f"\n{result.learners} learners, {result.trainings} trainings, {result.seconds:.0f} s "
+        f"(load averages before {load(result.load_before)}, after {load(result.load_after)})"
+    )
+    kinds = {
+        "stroke": "stroke -> script_finished",
+        "clear": "canvas cleared",
+        "page": "page opened",
+        "auto": "auto-rerun (live curves)",
+        "widget": "widget / button",
+    }
     for kind, label in kinds.items():
         if times := result.times(kind):
             p50, p95, p99 = (percentile(times, share) for share in (50, 95, 99))
-            print(f"  {label:28} n={len(times):5}  p50 {p50:7.0f} ms  p95 {p95:7.0f} ms  p99 {p99:7.0f} ms  "
-                  f"max {times[-1]:7.0f} ms")  # fmt: skip
+            print(
+                f"  {label:28} n={len(times):5}  p50 {p50:7.0f} ms  p95 {p95:7.0f} ms  p99 {p99:7.0f} ms  "
+                f"max {times[-1]:7.0f} ms"
+            )
     strokes = [r for r in result.replies if r.kind == "stroke" and r.seconds is not None]
     if own := sorted(r.page_ms for r in strokes if r.page_ms is not None):
-        print(f"  {'of which the page itself':28} n={len(own):5}  p50 {percentile(own, 50):7.1f} ms  p95 "
-              f"{percentile(own, 95):7.1f} ms  (its caption: the fragment's own run, queueing excluded)")  # fmt: skip
+        print(
+            f"  {'of which the page itself':28} n={len(own):5}  p50 {percentile(own, 50):7.1f} ms  p95 "
+            f"{percentile(own, 95):7.1f} ms  (its caption: the fragment's own run, queueing excluded)"
+        )
     shown = sum(r.prediction is not None for r in strokes)
-    print(f"  strokes answered with a Prediction: {shown} of {len(strokes)}; timeouts (> {TIMEOUT_SECONDS:.0f} s): "
-          f"{result.timeouts()}; errors: {len(result.errors)}")  # fmt: skip
+    print(
+        f"  strokes answered with a Prediction: {shown} of {len(strokes)}; timeouts (> {TIMEOUT_SECONDS:.0f} s): "
+        f"{result.timeouts()}; errors: {len(result.errors)}"
+    )
     for error in sorted(set(result.errors))[:10]:
         print(f"    error x{result.errors.count(error)}: {error}")
     if result.server_cpu_s is not None:
-        print(f"  web server: {result.server_cpu_s:.1f} CPU s ({result.server_cpu_s / result.seconds:.2f} cores), "
-              f"peak RSS {result.server_rss_mb:.0f} MB")  # fmt: skip
+        print(
+            f"  web server: {result.server_cpu_s:.1f} CPU s ({result.server_cpu_s / result.seconds:.2f} cores), "
+            f"peak RSS {result.server_rss_mb:.0f} MB"
+        )
     if result.cluster_pss_mb is not None:
         print(f"  training cluster and workers: PSS {result.cluster_pss_mb:.0f} MB")
     print(f"  this load generator: {result.client_cpu_s:.1f} CPU s ({result.client_cpu_s / result.seconds:.2f} cores)")
@@ -810,8 +931,10 @@ def report(result: Result, model_dir: str | None) -> None:
 
         store = RunStore(model_dir)
         done = [(run_id, store.progress(run_id)) for run_id in result.run_ids]
-        print("  trainings: " + ", ".join(f"{run_id} {p.state.value} at epoch {p.epoch}" if p else f"{run_id} ?"
-                                          for run_id, p in done))  # fmt: skip
+        print(
+            "  trainings: "
+            + ", ".join(f"{run_id} {p.state.value} at epoch {p.epoch}" if p else f"{run_id} ?" for run_id, p in done)
+        )
 
 
 def knee(results: list[Result]) -> None:
@@ -819,8 +942,10 @@ def knee(results: list[Result]) -> None:
     for result in results:
         s = result.summary()
         cores = f"{result.server_cpu_s / result.seconds:.2f}" if result.server_cpu_s is not None else "-"
-        print(f"{s['learners']:8} | {s['strokes']:7} | {s['errors']:6} | {s['p50_ms']} | {s['p95_ms']} | "
-              f"{s['p99_ms']} | {cores} | {s['server_rss_mb']} | {result.load_after[0]:.2f}")  # fmt: skip
+        print(
+            f"{s['learners']:8} | {s['strokes']:7} | {s['errors']:6} | {s['p50_ms']} | {s['p95_ms']} | "
+            f"{s['p99_ms']} | {cores} | {s['server_rss_mb']} | {result.load_after[0]:.2f}"
+        )
     for target in TARGET_MS:
         over = next((r.learners for r in results if (r.summary()["p95_ms"] or 0) > target), None)
         print(f"p95 crosses {target} ms at: {over if over else 'not within the sweep'} learners")
@@ -857,8 +982,22 @@ def start_profiler(pid: int, path: str, seconds: float) -> subprocess.Popen:
     if shutil.which("py-spy") is None:
         raise SystemExit("--profile needs py-spy: pip install py-spy")
     form = "raw" if path.endswith(".txt") else "flamegraph"
-    command = ["py-spy", "record", "--pid", str(pid), "--output", path, "--duration", str(int(seconds)),
-               "--format", form, "--nonblocking", "--rate", "100", "--gil"]  # fmt: skip
+    command = [
+        "py-spy",
+        "record",
+        "--pid",
+        str(pid),
+        "--output",
+        path,
+        "--duration",
+        str(int(seconds)),
+        "--format",
+        form,
+        "--nonblocking",
+        "--rate",
+        "100",
+        "--gil",
+    ]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -46,24 +46,49 @@ TREMOR = 0.004  # pen strokes: per-point shake
 GAP_SHARE = 0.5  # pen digits whose strokes stop short of meeting
 GAP_RANGE = (0.02, 0.08)  # how much of each end such a stroke leaves out, as a share of its length
 # 28x28 stroke widths (weight x the 20-pixel box) by bucket: MNIST's own are about 2-3 pixels.
-WEIGHT_BUCKETS = {"light (under 2 px)": (0.0, 2.0), "medium (2-3.5 px)": (2.0, 3.5),
-                  "heavy (3.5-5 px)": (3.5, 5.0), "heaviest (5-6 px)": (5.0, 99.0)}  # fmt: skip
+WEIGHT_BUCKETS = {
+    "light (under 2 px)": (0.0, 2.0),
+    "medium (2-3.5 px)": (2.0, 3.5),
+    "heavy (3.5-5 px)": (3.5, 5.0),
+    "heaviest (5-6 px)": (5.0, 99.0),
+}
 FONT_DIR = Path("/usr/share/fonts")
 SPLITS = ("tuning", "held-out")
 TUNING_FONTS = (
-    "BecauseWeBuild-Regular.otf", "BecauseWeConnect-Regular.otf", "BecauseWeCreate-Regular.otf",
-    "dkg.ttf", "dkgBd.ttf", "dkgIt.ttf", "ComicNeue-Regular.otf", "ComicNeue-Italic.otf", "Humor-Sans.ttf",
-    "Purisa.ttf", "Purisa-Oblique.ttf", "KaushanScript-Regular.otf", "CherryBomb-Regular.otf", "eurof55.ttf",
+    "BecauseWeBuild-Regular.otf",
+    "BecauseWeConnect-Regular.otf",
+    "BecauseWeCreate-Regular.otf",
+    "dkg.ttf",
+    "dkgBd.ttf",
+    "dkgIt.ttf",
+    "ComicNeue-Regular.otf",
+    "ComicNeue-Italic.otf",
+    "Humor-Sans.ttf",
+    "Purisa.ttf",
+    "Purisa-Oblique.ttf",
+    "KaushanScript-Regular.otf",
+    "CherryBomb-Regular.otf",
+    "eurof55.ttf",
     "Ecolier-court.ttf",
-)  # fmt: skip  # CherryBomb: bubbly; eurofurence: rounded
+)  # CherryBomb: bubbly; eurofurence: rounded
 HELD_OUT_FONTS = (
-    "BecauseWeLearn-Regular.otf", "BecauseWeMentor-Regular.otf", "BecauseWeOrganize-Regular.otf",
-    "DancingScript-Regular.otf", "Kristi.ttf", "Rufscript010.ttf", "Breip.ttf", "LeckerliOne-Regular.ttf",
-    "Comfortaa-Bold.ttf", "KleeOne-Regular.ttf", "Fantasma-Bold.otf",
-)  # fmt: skip  # Leckerli One: fat and bubbly; Comfortaa: rounded
+    "BecauseWeLearn-Regular.otf",
+    "BecauseWeMentor-Regular.otf",
+    "BecauseWeOrganize-Regular.otf",
+    "DancingScript-Regular.otf",
+    "Kristi.ttf",
+    "Rufscript010.ttf",
+    "Breip.ttf",
+    "LeckerliOne-Regular.ttf",
+    "Comfortaa-Bold.ttf",
+    "KleeOne-Regular.ttf",
+    "Fantasma-Bold.otf",
+)  # Leckerli One: fat and bubbly; Comfortaa: rounded
 HANDWRITING_FONTS = TUNING_FONTS + HELD_OUT_FONTS
-FALLBACK_FONTS = {"tuning": ("DejaVuSans.ttf", "DejaVuSans-Oblique.ttf"),
-                  "held-out": ("DejaVuSerif-Italic.ttf", "LiberationSans-Italic.ttf")}  # fmt: skip
+FALLBACK_FONTS = {
+    "tuning": ("DejaVuSans.ttf", "DejaVuSans-Oblique.ttf"),
+    "held-out": ("DejaVuSerif-Italic.ttf", "LiberationSans-Italic.ttf"),
+}
 
 
 @dataclass(frozen=True)
@@ -90,26 +115,46 @@ def _arc(cx: float, cy: float, rx: float, ry: float, start: float, sweep: float,
 # Each digit: a few ways people write it; each way: one or more pen strokes.
 PEN_DIGITS: dict[int, list[list[Stroke]]] = {
     0: [[_arc(0.5, 0.5, 0.3, 0.48, -90, -370)], [_arc(0.5, 0.5, 0.26, 0.46, -100, 375)]],
-    1: [[[(0.5, 0.02), (0.5, 0.98)]], [[(0.3, 0.2), (0.55, 0.02), (0.55, 0.98)]],
-        [[(0.3, 0.2), (0.55, 0.02), (0.55, 0.98)], [(0.3, 0.98), (0.8, 0.98)]]],
-    2: [[_arc(0.5, 0.3, 0.3, 0.28, 200, 200)[:-4] + [(0.15, 0.98), (0.88, 0.98)]],
+    1: [
+        [[(0.5, 0.02), (0.5, 0.98)]],
+        [[(0.3, 0.2), (0.55, 0.02), (0.55, 0.98)]],
+        [[(0.3, 0.2), (0.55, 0.02), (0.55, 0.98)], [(0.3, 0.98), (0.8, 0.98)]],
+    ],
+    2: [
+        [_arc(0.5, 0.3, 0.3, 0.28, 200, 200)[:-4] + [(0.15, 0.98), (0.88, 0.98)]],
         [_arc(0.5, 0.28, 0.32, 0.26, 190, 215) + _arc(0.3, 0.88, 0.12, 0.1, -90, -250)[3:] + [(0.88, 0.94)]],
-        [[(0.15, 0.15), (0.45, 0.02), (0.8, 0.12), (0.75, 0.35), (0.15, 0.98), (0.88, 0.97)]]],
-    3: [[[*_arc(0.48, 0.26, 0.3, 0.24, 200, 250), *_arc(0.48, 0.73, 0.34, 0.25, -90, 240)]],
-        [[(0.15, 0.03), (0.85, 0.03), (0.42, 0.42), *_arc(0.48, 0.7, 0.36, 0.28, -80, 230)]]],
-    4: [[[(0.62, 0.98), (0.62, 0.02), (0.1, 0.65), (0.9, 0.65)]],
-        [[(0.2, 0.02), (0.12, 0.6), (0.9, 0.6)], [(0.68, 0.2), (0.68, 0.98)]]],
-    5: [[[(0.28, 0.02), (0.22, 0.45), *_arc(0.48, 0.68, 0.32, 0.3, -120, 240)], [(0.28, 0.03), (0.85, 0.02)]],
-        [[(0.82, 0.02), (0.28, 0.02), (0.22, 0.45), *_arc(0.48, 0.68, 0.32, 0.3, -120, 240)]]],
-    6: [[_arc(0.75, 0.55, 0.55, 0.53, -85, -95)[:-2] + _arc(0.5, 0.7, 0.3, 0.28, 180, -340)],
-        [[(0.72, 0.02), (0.22, 0.65), *_arc(0.5, 0.72, 0.3, 0.26, 160, -330)]]],
-    7: [[[(0.1, 0.04), (0.9, 0.02), (0.4, 0.98)]], [[(0.1, 0.04), (0.9, 0.02), (0.4, 0.98)], [(0.4, 0.5), (0.85, 0.5)]],
-        [[(0.12, 0.2), (0.15, 0.02), (0.9, 0.02), (0.5, 0.98)]]],
-    8: [[[(0.5 - 0.3 * math.sin(2 * t), 0.5 - 0.48 * math.cos(t)) for t in np.linspace(0, 2 * math.pi, 48)]],
-        [_arc(0.5, 0.26, 0.24, 0.24, 90, -360) + _arc(0.5, 0.74, 0.3, 0.25, -90, 360)]],
-    9: [[_arc(0.5, 0.3, 0.3, 0.28, 0, -360) + [(0.8, 0.6), (0.72, 0.98)]],
-        [_arc(0.48, 0.3, 0.3, 0.28, 10, -350) + _arc(0.2, 0.35, 0.58, 0.63, 0, 80)]],
-}  # fmt: skip
+        [[(0.15, 0.15), (0.45, 0.02), (0.8, 0.12), (0.75, 0.35), (0.15, 0.98), (0.88, 0.97)]],
+    ],
+    3: [
+        [[*_arc(0.48, 0.26, 0.3, 0.24, 200, 250), *_arc(0.48, 0.73, 0.34, 0.25, -90, 240)]],
+        [[(0.15, 0.03), (0.85, 0.03), (0.42, 0.42), *_arc(0.48, 0.7, 0.36, 0.28, -80, 230)]],
+    ],
+    4: [
+        [[(0.62, 0.98), (0.62, 0.02), (0.1, 0.65), (0.9, 0.65)]],
+        [[(0.2, 0.02), (0.12, 0.6), (0.9, 0.6)], [(0.68, 0.2), (0.68, 0.98)]],
+    ],
+    5: [
+        [[(0.28, 0.02), (0.22, 0.45), *_arc(0.48, 0.68, 0.32, 0.3, -120, 240)], [(0.28, 0.03), (0.85, 0.02)]],
+        [[(0.82, 0.02), (0.28, 0.02), (0.22, 0.45), *_arc(0.48, 0.68, 0.32, 0.3, -120, 240)]],
+    ],
+    6: [
+        [_arc(0.75, 0.55, 0.55, 0.53, -85, -95)[:-2] + _arc(0.5, 0.7, 0.3, 0.28, 180, -340)],
+        [[(0.72, 0.02), (0.22, 0.65), *_arc(0.5, 0.72, 0.3, 0.26, 160, -330)]],
+    ],
+    7: [
+        [[(0.1, 0.04), (0.9, 0.02), (0.4, 0.98)]],
+        [[(0.1, 0.04), (0.9, 0.02), (0.4, 0.98)], [(0.4, 0.5), (0.85, 0.5)]],
+        [[(0.12, 0.2), (0.15, 0.02), (0.9, 0.02), (0.5, 0.98)]],
+    ],
+    8: [
+        [[(0.5 - 0.3 * math.sin(2 * t), 0.5 - 0.48 * math.cos(t)) for t in np.linspace(0, 2 * math.pi, 48)]],
+        [_arc(0.5, 0.26, 0.24, 0.24, 90, -360) + _arc(0.5, 0.74, 0.3, 0.25, -90, 360)],
+    ],
+    9: [
+        [_arc(0.5, 0.3, 0.3, 0.28, 0, -360) + [(0.8, 0.6), (0.72, 0.98)]],
+        [_arc(0.48, 0.3, 0.3, 0.28, 10, -350) + _arc(0.2, 0.35, 0.58, 0.63, 0, 80)],
+    ],
+}
 
 
 def fonts_found(font_dir: Path | None = None, split: str | None = None) -> list[Path]:
@@ -290,5 +335,7 @@ if __name__ == "__main__":
     for name in SPLITS:
         made = hand_style_set(name)
         contact_sheet(made.images, made.labels).save(f"{prefix}-{name}.png")
-        print(f"{name}: {len(made.labels)} digits from {len(fonts_found(split=name))} fonts and pen strokes; "
-              f"sheet written to {prefix}-{name}.png")  # fmt: skip
+        print(
+            f"{name}: {len(made.labels)} digits from {len(fonts_found(split=name))} fonts and pen strokes; "
+            f"sheet written to {prefix}-{name}.png"
+        )

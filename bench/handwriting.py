@@ -94,17 +94,26 @@ def main() -> None:
         ]
         for made in sets.values():
             scores.append(np.mean(predictions(model, made.images) == made.labels))
-        print(f"{label[:44]:44} {config.epochs:6d} {seconds:7.0f} " + " ".join(f"{s:7.2%}" for s in scores[:2]) + " "
-              + " ".join(f"{s:14.2%}" for s in scores[2:]), flush=True)  # fmt: skip
+        print(
+            f"{label[:44]:44} {config.epochs:6d} {seconds:7.0f} "
+            + " ".join(f"{s:7.2%}" for s in scores[:2])
+            + " "
+            + " ".join(f"{s:14.2%}" for s in scores[2:]),
+            flush=True,
+        )
         for (split, normalize), made in sets.items():
             predicted = predictions(model, made.images)
             right = predicted == made.labels
-            parts = [f"{name.split()[0]} {right[made.bucket(name)].mean():.1%} of {made.bucket(name).sum()}"
-                     for name in WEIGHT_BUCKETS if made.bucket(name).any()]  # fmt: skip
+            parts = [
+                f"{name.split()[0]} {right[made.bucket(name)].mean():.1%} of {made.bucket(name).sum()}"
+                for name in WEIGHT_BUCKETS
+                if made.bucket(name).any()
+            ]
             fonts = sorted({(right[made.sources == s].mean(), s) for s in set(made.sources)})[:3]
             weakest = ", ".join(f"{source} {share:.0%}" for share, source in fonts)
-            pairs, counts = np.unique([f"{made.labels[i]}->{predicted[i]}" for i in np.flatnonzero(~right)],
-                                      return_counts=True)  # fmt: skip
+            pairs, counts = np.unique(
+                [f"{made.labels[i]}->{predicted[i]}" for i in np.flatnonzero(~right)], return_counts=True
+            )
             top = ", ".join(f"{pairs[i]} {counts[i]}" for i in np.argsort(-counts)[:4])
             name = f"{split}{' +norm' if normalize else ''}"
             details.append(f"  {label} on {name}: by weight: {'; '.join(parts)}; weakest: {weakest}; top: {top}")

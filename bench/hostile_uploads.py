@@ -29,8 +29,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-CASES = ("config-bomb-1GiB", "eight-members-of-250MiB", "dense-400000", "two-inputs", "two-outputs", "lambda-h5",
-         "four-conv256", "zip-of-1140-pngs-of-36MP")  # fmt: skip
+CASES = (
+    "config-bomb-1GiB",
+    "eight-members-of-250MiB",
+    "dense-400000",
+    "two-inputs",
+    "two-outputs",
+    "lambda-h5",
+    "four-conv256",
+    "zip-of-1140-pngs-of-36MP",
+)
 
 
 def hostile_file(case: str, folder: Path) -> bytes:
@@ -129,8 +137,18 @@ def run_case(case: str) -> None:
     sampler.join()
     grown = (max(samples, default=before) - before) / 1024
     left = [path.name for path in set(temp.iterdir()) - before_files]
-    print(json.dumps({"case": case, "size_mb": len(data) / 2**20, "outcome": outcome[:140], "peak_growth_mb": grown,
-                      "left_in_temp": left, "seconds": seconds}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "case": case,
+                "size_mb": len(data) / 2**20,
+                "outcome": outcome[:140],
+                "peak_growth_mb": grown,
+                "left_in_temp": left,
+                "seconds": seconds,
+            }
+        )
+    )
 
 
 def conv_stack(filters: int, count: int):
@@ -138,8 +156,14 @@ def conv_stack(filters: int, count: int):
     import keras
 
     convs = [keras.layers.Conv2D(filters, 3, padding="same", activation="relu") for _ in range(count)]
-    return keras.Sequential([keras.Input((28, 28, 1)), *convs, keras.layers.GlobalAveragePooling2D(),
-                             keras.layers.Dense(10, activation="softmax")])  # fmt: skip
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            *convs,
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
 
 
 def flat_png(width: int, height: int) -> bytes:
@@ -158,8 +182,12 @@ def flat_png(width: int, height: int) -> bytes:
     packer = zlib.compressobj(9)
     rows = [packer.compress(bar if height // 5 < y < 4 * height // 5 else white) for y in range(height)]
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(rows) + packer.flush())
-            + chunk(b"IEND", b""))  # fmt: skip
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", b"".join(rows) + packer.flush())
+        + chunk(b"IEND", b"")
+    )
 
 
 def largest_allowed() -> dict[str, tuple]:
@@ -184,8 +212,10 @@ def largest_allowed() -> dict[str, tuple]:
         for index in range(count):
             archive.writestr(f"digits/{index % 10}/{index}.png", png)
     macs = estimated_multiply_adds(_config_of(model))
-    return {f"model: 4 x Conv2D({filters}), {macs / 1e6:.0f} M multiply-adds": (check_model, model_to_bytes(model)),
-            f"zip: {count} pictures of {side}x{side}": (import_digits, buffer.getvalue())}  # fmt: skip
+    return {
+        f"model: 4 x Conv2D({filters}), {macs / 1e6:.0f} M multiply-adds": (check_model, model_to_bytes(model)),
+        f"zip: {count} pictures of {side}x{side}": (import_digits, buffer.getvalue()),
+    }
 
 
 def _config_of(model) -> dict:
@@ -216,8 +246,9 @@ def under_load() -> None:
     store = tempfile.mkdtemp(prefix="digitlab-uploads-")
     os.environ["DIGITLAB_MODEL_DIR"] = store
     run_id = new_run_id()
-    run_training(TrainingRequest(run_id, dataclasses.replace(SEED, epochs=1), "mnist", 5_000, store_root=store),
-                 LocalReporter())  # fmt: skip
+    run_training(
+        TrainingRequest(run_id, dataclasses.replace(SEED, epochs=1), "mnist", 5_000, store_root=store), LocalReporter()
+    )
     app = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages" / "predict.py"), default_timeout=180)
     app.session_state["chosen_run"] = run_id
     app.run()
@@ -253,8 +284,10 @@ def under_load() -> None:
                 times.append(stroke())
             seconds = time.perf_counter() - started
             outcome = state.error or f"done: {state.result}"
-            print(f"{'strokes while ' + label:58} {summary(times)}; the upload took {seconds:.0f} s ({outcome[:60]}); "
-                  f"p95 {np.percentile(times, 95) / np.percentile(idle, 95):.1f}x idle")  # fmt: skip
+            print(
+                f"{'strokes while ' + label:58} {summary(times)}; the upload took {seconds:.0f} s ({outcome[:60]}); "
+                f"p95 {np.percentile(times, 95) / np.percentile(idle, 95):.1f}x idle"
+            )
     finally:
         cluster.shutdown()
         shutil.rmtree(store, ignore_errors=True)
@@ -275,8 +308,10 @@ def main() -> None:
             print(f"{case:26} failed: {result.stderr.strip()[-300:]}")
             continue
         row = json.loads(line)
-        print(f"{case:26} {row['size_mb']:6.2f}MB {row['seconds']:8.2f} {row['peak_growth_mb']:14.0f} MB  "
-              f"{len(row['left_in_temp']):12d}  {row['outcome']}")  # fmt: skip
+        print(
+            f"{case:26} {row['size_mb']:6.2f}MB {row['seconds']:8.2f} {row['peak_growth_mb']:14.0f} MB  "
+            f"{len(row['left_in_temp']):12d}  {row['outcome']}"
+        )
 
 
 if __name__ == "__main__":

@@ -83,8 +83,11 @@ def cpu_seconds(server: int) -> dict[str, float]:
 
     web = psutil.Process(server)
     browsers = [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name().lower()]
-    return {"web server": used([web]), "training cluster": used(web.children(recursive=True)),
-            "Chromium": used(browsers)}  # fmt: skip
+    return {
+        "web server": used([web]),
+        "training cluster": used(web.children(recursive=True)),
+        "Chromium": used(browsers),
+    }
 
 
 def server_pid(url: str) -> int:
@@ -118,8 +121,12 @@ async def drawing_session(
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     sent: list[float] = []  # when the browser sent a drawing (a message of over 1 kB) to the server
-    page.on("websocket", lambda socket: socket.on(
-        "framesent", lambda frame: sent.append(time.perf_counter()) if len(frame) > 1000 else None))  # fmt: skip
+    page.on(
+        "websocket",
+        lambda socket: socket.on(
+            "framesent", lambda frame: sent.append(time.perf_counter()) if len(frame) > 1000 else None
+        ),
+    )
     try:
         await page.goto(f"{url}/predict", timeout=120_000)
         await page.locator("canvas.upper-canvas").wait_for(timeout=120_000)
@@ -183,8 +190,9 @@ async def run(url: str, server: int, sessions: int, strokes: int, trainings: int
     return results, errors, training, cpu
 
 
-async def one_tab_in_a_class(url: str, server: int, store: str, learners: int, trainings: int, strokes: int,
-                             seconds: float):  # fmt: skip
+async def one_tab_in_a_class(
+    url: str, server: int, store: str, learners: int, trainings: int, strokes: int, seconds: float
+):
     """One Chromium tab drawing `strokes` digits while a simulated class of `learners` uses the server."""
     from playwright.async_api import async_playwright
 
@@ -217,15 +225,19 @@ def class_main(args) -> None:
             )
             report(klass, store)
     seconds = sorted(stroke.seconds * 1000 for stroke in results)
-    print(f"one Chromium tab among {args.class_learners} simulated learners ({args.trainings} training): "
-          f"{len(results)} strokes, {len(errors)} errors")  # fmt: skip
+    print(
+        f"one Chromium tab among {args.class_learners} simulated learners ({args.trainings} training): "
+        f"{len(results)} strokes, {len(errors)} errors"
+    )
     for error in errors:
         print(f"error: {error}")
     if seconds:
         server = sorted(stroke.server_ms for stroke in results if stroke.server_ms is not None)
         p50, p95 = statistics.median(seconds), percentile(seconds, 95)
-        print(f"mouse-up to Prediction: p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {seconds[-1]:.0f} ms; the page's "
-              f"own server time p50 {statistics.median(server):.1f} ms")  # fmt: skip
+        print(
+            f"mouse-up to Prediction: p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {seconds[-1]:.0f} ms; the page's "
+            f"own server time p50 {statistics.median(server):.1f} ms"
+        )
 
 
 def main() -> None:
@@ -266,14 +278,18 @@ def main() -> None:
     print(f"mouse-up to Prediction: p50 {statistics.median(seconds):.0f} ms, p95 {percentile(seconds, 95):.0f} ms")
     waits = sorted(stroke.sent_seconds * 1000 for stroke in results if stroke.sent_seconds is not None)
     if waits:
-        print(f"of which before the drawing leaves the browser: p50 {statistics.median(waits):.0f} ms "
-              "(streamlit-drawable-canvas sends 200 ms after the last change)")  # fmt: skip
+        print(
+            f"of which before the drawing leaves the browser: p50 {statistics.median(waits):.0f} ms "
+            "(streamlit-drawable-canvas sends 200 ms after the last change)"
+        )
     print(f"server time per stroke: p50 {statistics.median(server):.1f} ms, p95 {percentile(server, 95):.1f} ms")
     for line in training:
         print(f"training meanwhile: {line}")
     print("CPU seconds while they drew: " + ", ".join(f"{side} {seconds:.0f}" for side, seconds in cpu.items()))
-    print(f"memory, web server: {before[0]:.0f} MB before, {after[0]:.0f} MB after; training cluster and workers: "
-          f"{before[1]:.0f} MB before, {after[1]:.0f} MB after")  # fmt: skip
+    print(
+        f"memory, web server: {before[0]:.0f} MB before, {after[0]:.0f} MB after; training cluster and workers: "
+        f"{before[1]:.0f} MB before, {after[1]:.0f} MB after"
+    )
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -43,21 +43,33 @@ def main() -> None:
     parser.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS))
     args = parser.parse_args()
     rows = []
-    print(f"{'network':8} {'finder s':>8} {'batches':>7} {'lowest at':>9} {'suggests':>8} "
-          f"{'1 epoch at it':>13} {'panel rate':>10} {'1 epoch at panel':>16}")  # fmt: skip
+    print(
+        f"{'network':8} {'finder s':>8} {'batches':>7} {'lowest at':>9} {'suggests':>8} "
+        f"{'1 epoch at it':>13} {'panel rate':>10} {'1 epoch at panel':>16}"
+    )
     for name in args.networks:
         config = NETWORKS[name]
         find_learning_rate(config, "mnist", batches=20)  # warm: TensorFlow's first graph is not the finder's cost
         sweep = find_learning_rate(config, "mnist")
         at_suggestion = one_epoch_accuracy(config, sweep.suggestion)
         at_panel = one_epoch_accuracy(config, config.learning_rate)
-        rows.append({"network": name, "finder_s": sweep.seconds, "batches": len(sweep.learning_rates),
-                     "lowest_at": sweep.lowest_rate, "suggestion": sweep.suggestion, "accuracy_at_suggestion":
-                     round(at_suggestion, 4), "panel_rate": config.learning_rate,
-                     "accuracy_at_panel_rate": round(at_panel, 4)})  # fmt: skip
-        print(f"{name:8} {sweep.seconds:8.1f} {len(sweep.learning_rates):7} {sweep.lowest_rate:9.2g} "
-              f"{sweep.suggestion:8g} {at_suggestion:13.2%} {config.learning_rate:10g} {at_panel:16.2%}",
-              flush=True)  # fmt: skip
+        rows.append(
+            {
+                "network": name,
+                "finder_s": sweep.seconds,
+                "batches": len(sweep.learning_rates),
+                "lowest_at": sweep.lowest_rate,
+                "suggestion": sweep.suggestion,
+                "accuracy_at_suggestion": round(at_suggestion, 4),
+                "panel_rate": config.learning_rate,
+                "accuracy_at_panel_rate": round(at_panel, 4),
+            }
+        )
+        print(
+            f"{name:8} {sweep.seconds:8.1f} {len(sweep.learning_rates):7} {sweep.lowest_rate:9.2g} "
+            f"{sweep.suggestion:8g} {at_suggestion:13.2%} {config.learning_rate:10g} {at_panel:16.2%}",
+            flush=True,
+        )
     print(json.dumps({"rule": "lowest smoothed loss / 10, snapped to the slider", "networks": rows}))
 
 

@@ -45,9 +45,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--idle-sessions", type=int, default=10)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="digitlab-memory-") as store, running_app(
-        env={"DIGITLAB_MODEL_DIR": store}
-    ) as url, chromium_browser() as browser:  # fmt: skip
+    with (
+        tempfile.TemporaryDirectory(prefix="digitlab-memory-") as store,
+        running_app(env={"DIGITLAB_MODEL_DIR": store}) as url,
+        chromium_browser() as browser,
+    ):
         pid = server_pid(url)
         report("started", pid)
         learner = new_visitor(browser).new_page()

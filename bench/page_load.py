@@ -26,10 +26,13 @@ from core.training import run_training  # noqa: E402
 from tests.browser import chromium_browser, new_visitor, running_app  # noqa: E402
 
 PAGES = {  # sidebar name: (path, title, charts)
-    "Home": ("", "Digit Lab", 0), "Dataset": ("dataset", "Dataset", 6), "Model": ("model", "Model", 0),
-    "Training": ("training", "Training", 0), "Draw & predict": ("predict", "Draw & predict", 5),
+    "Home": ("", "Digit Lab", 0),
+    "Dataset": ("dataset", "Dataset", 6),
+    "Model": ("model", "Model", 0),
+    "Training": ("training", "Training", 0),
+    "Draw & predict": ("predict", "Draw & predict", 5),
     "Inside the network": ("inside", "Inside the network", 9),
-}  # fmt: skip
+}
 IDLE = "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
 
 

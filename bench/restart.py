@@ -58,8 +58,12 @@ def crash_and_restart(browser, folder: str, epochs: int) -> dict:
         live = time.perf_counter() - started
         wait_for(lambda: store.progress(run_id).ended)
         progress = store.progress(run_id)
-        return {"answering_s": answering, "live_s": live, "state": progress.state.value,
-                "epochs_lost": epochs - store.epochs_saved(run_id)}  # fmt: skip
+        return {
+            "answering_s": answering,
+            "live_s": live,
+            "state": progress.state.value,
+            "epochs_lost": epochs - store.epochs_saved(run_id),
+        }
     finally:
         page.close()
         server.stop()
@@ -99,17 +103,23 @@ def main() -> None:
         try:
             results = [crash_and_restart(browser, folder, args.epochs) for _ in range(args.repeats)]
             for index, result in enumerate(results, start=1):
-                print(f"restart {index}: server answering after {result['answering_s']:.1f} s, the run live again "
-                      f"in Chromium after {result['live_s']:.1f} s; it {result['state']} with "
-                      f"{result['epochs_lost']} epochs lost")  # fmt: skip
-            print(f"median: answering {statistics.median(r['answering_s'] for r in results):.1f} s, live "
-                  f"{statistics.median(r['live_s'] for r in results):.1f} s; epochs lost in all: "
-                  f"{sum(r['epochs_lost'] for r in results)}")  # fmt: skip
+                print(
+                    f"restart {index}: server answering after {result['answering_s']:.1f} s, the run live again "
+                    f"in Chromium after {result['live_s']:.1f} s; it {result['state']} with "
+                    f"{result['epochs_lost']} epochs lost"
+                )
+            print(
+                f"median: answering {statistics.median(r['answering_s'] for r in results):.1f} s, live "
+                f"{statistics.median(r['live_s'] for r in results):.1f} s; epochs lost in all: "
+                f"{sum(r['epochs_lost'] for r in results)}"
+            )
             if not args.no_orphan:
                 lifetime, left = orphan_lifetime(folder)
-                print(f"orphaned embedded cluster: exited {lifetime:.0f} s after its last server was killed "
-                      f"(it waits {IDLE_CLUSTER_SECONDS} s with no server and no run); processes left: "
-                      f"{'some' if left else 'none'}")  # fmt: skip
+                print(
+                    f"orphaned embedded cluster: exited {lifetime:.0f} s after its last server was killed "
+                    f"(it waits {IDLE_CLUSTER_SECONDS} s with no server and no run); processes left: "
+                    f"{'some' if left else 'none'}"
+                )
         finally:
             shut_down_embedded_cluster({MODEL_DIR_ENV: folder})
 

@@ -71,8 +71,12 @@ def click_times(page, clicks: int, first: int = 1, still_training=None) -> list[
 
 
 def summary(times: list[float]) -> dict:
-    return {"clicks": len(times), "p50_ms": round(float(np.median(times)), 1),
-            "p95_ms": round(float(np.percentile(times, 95)), 1), "max_ms": round(max(times), 1)}  # fmt: skip
+    return {
+        "clicks": len(times),
+        "p50_ms": round(float(np.median(times)), 1),
+        "p95_ms": round(float(np.percentile(times, 95)), 1),
+        "max_ms": round(max(times), 1),
+    }
 
 
 def main() -> None:

@@ -79,8 +79,11 @@ def finish_sweep(board: RunBoard, sent: dict) -> dict:
     sweep = sent["sweep"]
     wait_for(lambda: all(p is not None and p.ended for p in board.sweep_progress(sweep)))
     states = {p.state.value for p in board.sweep_progress(sweep)}
-    return {"wall_s": time.perf_counter() - sent["began"], "fits_s": fit_seconds(board, sweep.run_ids),
-            "states": sorted(states)}  # fmt: skip
+    return {
+        "wall_s": time.perf_counter() - sent["began"],
+        "fits_s": fit_seconds(board, sweep.run_ids),
+        "states": sorted(states),
+    }
 
 
 def with_another_learner(board: RunBoard, limit: int) -> dict:
@@ -96,8 +99,13 @@ def with_another_learner(board: RunBoard, limit: int) -> dict:
     wait_for(lambda: ended(board, other))
     other_done = time.perf_counter() - sent_at
     finished = finish_sweep(board, sent)
-    return {"wait_s": waited, "done_s": other_done, "sweep_runs_still_waiting": sweep_left,
-            "sweep_wall_s": finished["wall_s"], "sweep_fits_s": finished["fits_s"]}  # fmt: skip
+    return {
+        "wait_s": waited,
+        "done_s": other_done,
+        "sweep_runs_still_waiting": sweep_left,
+        "sweep_wall_s": finished["wall_s"],
+        "sweep_fits_s": finished["fits_s"],
+    }
 
 
 def warm_up(board: RunBoard, cluster: TrainingCluster) -> None:
@@ -143,36 +151,57 @@ def main() -> None:
     fit_side_by_side = median(fit for _, p, _ in rows for fit in p["fits_s"])
     # The wait's yardstick: one of that sweep's own runs, side by side with another, in the same minute of load.
     run_then = median(median(o["sweep_fits_s"]) for _, _, o in rows)
-    print(f"4 runs of the seed network ({SEED.epochs} epochs) on {args.limit:,} MNIST images, {WORKERS} workers on "
-          f"{os.cpu_count()} cores, intra-op threads {args.threads or 'TensorFlow default'} (load {load_before:.1f} "
-          f"before, {load_after:.1f} after; median of {args.repeats})")  # fmt: skip
+    print(
+        f"4 runs of the seed network ({SEED.epochs} epochs) on {args.limit:,} MNIST images, {WORKERS} workers on "
+        f"{os.cpu_count()} cores, intra-op threads {args.threads or 'TensorFlow default'} (load {load_before:.1f} "
+        f"before, {load_after:.1f} after; median of {args.repeats})"
+    )
     table = [
         ("one after another (send, wait for its end, send the next)", f"{sequential_s:.1f} s"),
         ("as a sweep (all 4 sent at once)", f"{sweep_s:.1f} s"),
         ("speed-up (goal: at least 1.6x)", f"{sequential_s / sweep_s:.2f}x"),
         ("one run alone: click to saved / its own time in the worker", f"{one_run_s:.1f} s / {fit_alone:.1f} s"),
         ("one run's own time beside another run (2 share 2 cores)", f"{fit_side_by_side:.1f} s"),
-        ("another learner's run sent during a sweep: waits for a worker", f"{wait_s:.1f} s "
-         f"({wait_s / run_then:.2f} of that sweep's runs, {run_then:.1f} s each; goal: at most 1)"),
-        ("... and is saved after", f"{median(o['done_s'] for _, _, o in rows):.1f} s (the sweep's runs still "
-         f"waiting when it started: {min(o['sweep_runs_still_waiting'] for _, _, o in rows)} of 4)"),
+        (
+            "another learner's run sent during a sweep: waits for a worker",
+            f"{wait_s:.1f} s ({wait_s / run_then:.2f} of that sweep's runs, {run_then:.1f} s each; goal: at most 1)",
+        ),
+        (
+            "... and is saved after",
+            f"{median(o['done_s'] for _, _, o in rows):.1f} s (the sweep's runs still "
+            f"waiting when it started: {min(o['sweep_runs_still_waiting'] for _, _, o in rows)} of 4)",
+        ),
         ("the sweep with that run cutting in", f"{median(o['sweep_wall_s'] for _, _, o in rows):.1f} s"),
-    ]  # fmt: skip
+    ]
     width = max(len(label) for label, _ in table)
     for label, value in table:
         print(f"  {label:{width}}  {value}")
-    print(json.dumps({
-        "bench": "sweep", "runs": 4, "images": args.limit, "workers": WORKERS, "cores": os.cpu_count(),
-        "sequential_s": round(sequential_s, 2), "sweep_s": round(sweep_s, 2),
-        "speedup": round(sequential_s / sweep_s, 3), "one_run_s": round(one_run_s, 2),
-        "fit_alone_s": round(fit_alone, 2), "fit_side_by_side_s": round(fit_side_by_side, 2),
-        "other_learner_wait_s": round(wait_s, 2), "sweep_run_then_s": round(run_then, 2),
-        "other_learner_wait_runs": round(wait_s / run_then, 3),
-        "sweep_runs_waiting_when_other_started": min(o["sweep_runs_still_waiting"] for _, _, o in rows),
-        "states": sorted({state for _, p, _ in rows for state in p["states"]}),
-        "load_before": round(load_before, 2), "load_after": round(load_after, 2), "repeats": args.repeats,
-        "intra_op_threads": args.threads or None,
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "bench": "sweep",
+                "runs": 4,
+                "images": args.limit,
+                "workers": WORKERS,
+                "cores": os.cpu_count(),
+                "sequential_s": round(sequential_s, 2),
+                "sweep_s": round(sweep_s, 2),
+                "speedup": round(sequential_s / sweep_s, 3),
+                "one_run_s": round(one_run_s, 2),
+                "fit_alone_s": round(fit_alone, 2),
+                "fit_side_by_side_s": round(fit_side_by_side, 2),
+                "other_learner_wait_s": round(wait_s, 2),
+                "sweep_run_then_s": round(run_then, 2),
+                "other_learner_wait_runs": round(wait_s / run_then, 3),
+                "sweep_runs_waiting_when_other_started": min(o["sweep_runs_still_waiting"] for _, _, o in rows),
+                "states": sorted({state for _, p, _ in rows for state in p["states"]}),
+                "load_before": round(load_before, 2),
+                "load_after": round(load_after, 2),
+                "repeats": args.repeats,
+                "intra_op_threads": args.threads or None,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -165,16 +165,22 @@ def main() -> None:
             while (progress := board.progress(run_id)).active:
                 time.sleep(0.01)
             seconds = time.perf_counter() - started
-            print(f"seed run of {config.epochs} epochs through the cluster, {label}: training after {to_start:.1f} s, "
-                  f"{progress.state.value} and saved after {seconds:.1f} s, of which fit + evaluation "
-                  f"{progress.result.seconds:.1f} s (in this process, nothing saved: {here:.1f} s)")  # fmt: skip
+            print(
+                f"seed run of {config.epochs} epochs through the cluster, {label}: training after {to_start:.1f} s, "
+                f"{progress.state.value} and saved after {seconds:.1f} s, of which fit + evaluation "
+                f"{progress.result.seconds:.1f} s (in this process, nothing saved: {here:.1f} s)"
+            )
         cost = channel_cost(cluster, folder)
-        print(f"live progress channel: {cost * 1000:.2f} ms per progress write + stop check, at most every "
-              f"{PUBLISH_SECONDS} s: {cost / PUBLISH_SECONDS:.2%} of a worker's time")  # fmt: skip
+        print(
+            f"live progress channel: {cost * 1000:.2f} ms per progress write + stop check, at most every "
+            f"{PUBLISH_SECONDS} s: {cost / PUBLISH_SECONDS:.2%} of a worker's time"
+        )
         print(f"one epoch's checkpoint of the seed network: {checkpoint_seconds(folder) * 1000:.0f} ms")
         curve, epoch = held_out_cost()
-        print(f"held-out curve after each epoch (10,000 test digits): {curve * 1000:.0f} ms, {curve / epoch:.1%} of a "
-              f"seed epoch on all of MNIST ({epoch:.2f} s)")  # fmt: skip
+        print(
+            f"held-out curve after each epoch (10,000 test digits): {curve * 1000:.0f} ms, {curve / epoch:.1%} of a "
+            f"seed epoch on all of MNIST ({epoch:.2f} s)"
+        )
     finally:
         cluster.shutdown()
         shutil.rmtree(folder, ignore_errors=True)

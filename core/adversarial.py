@@ -66,16 +66,18 @@ def fgsm(model, image: np.ndarray, epsilon: float, target: int | np.ndarray | No
     return _attack(model, image, epsilon, target, steps=1, step_size=epsilon)
 
 
-def pgd(model, image: np.ndarray, epsilon: float, steps: int = PGD_STEPS, target: int | np.ndarray | None = None
-        ) -> np.ndarray:  # fmt: skip
+def pgd(
+    model, image: np.ndarray, epsilon: float, steps: int = PGD_STEPS, target: int | np.ndarray | None = None
+) -> np.ndarray:
     """`steps` signed-gradient steps, each projected back within epsilon of the original and into [0, 1]."""
     if not 1 <= int(steps) <= 1000:
         raise AttackError(f"PGD takes 1 to 1000 steps, not {steps}.")
     return _attack(model, image, epsilon, target, steps=int(steps), step_size=PGD_STEP_SHARE * epsilon / int(steps))
 
 
-def fool(model, image: np.ndarray, method: str, epsilon: float, target: int | None = None,
-         steps: int = PGD_STEPS) -> Fooling:  # fmt: skip
+def fool(
+    model, image: np.ndarray, method: str, epsilon: float, target: int | None = None, steps: int = PGD_STEPS
+) -> Fooling:
     """Attack one (h, w) digit with "FGSM" or "PGD" and read it before and after."""
     if method not in METHODS:
         raise AttackError(f"Unknown attack {method!r}: choose one of {', '.join(METHODS)}.")
@@ -113,9 +115,13 @@ def _attack(model, image: np.ndarray, epsilon: float, target, steps: int, step_s
             raise AttackError(f"The target must be a digit from 0 to {classes - 1}.")
     try:
         adversarial = _attack_function(model)(
-            tf.constant(x), tf.constant(labels, tf.int32), tf.constant(epsilon, tf.float32),
-            tf.constant(step_size, tf.float32), tf.constant(steps, tf.int32), tf.constant(direction, tf.float32),
-        )  # fmt: skip
+            tf.constant(x),
+            tf.constant(labels, tf.int32),
+            tf.constant(epsilon, tf.float32),
+            tf.constant(step_size, tf.float32),
+            tf.constant(steps, tf.int32),
+            tf.constant(direction, tf.float32),
+        )
     except (ValueError, TypeError, tf.errors.OpError) as error:
         raise AttackError(f"This model cannot be attacked: {str(error).splitlines()[0][:200]}") from error
     return np.asarray(adversarial).reshape(image.shape)

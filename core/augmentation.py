@@ -32,8 +32,15 @@ class RandomStrokeWidth(keras.layers.Layer):
     at the usual width, as a thick digit looks once the preprocessing thinned it. Only while training.
     """
 
-    def __init__(self, rate: float = 0.5, thin: float = 0.6, thicken: float = 1.0, seed: int | None = None,
-                 close: float = 0.0, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        rate: float = 0.5,
+        thin: float = 0.6,
+        thicken: float = 1.0,
+        seed: int | None = None,
+        close: float = 0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.rate, self.thin, self.thicken, self.seed, self.close = rate, thin, thicken, seed, close
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -122,8 +129,12 @@ def _bilinear(images, rows, cols):
     moved = 0.0
     for row, row_weight in ((row0, 1.0 - (rows - row0)), (row0 + 1.0, rows - row0)):
         for col, col_weight in ((col0, 1.0 - (cols - col0)), (col0 + 1.0, cols - col0)):
-            inside = (row >= 0) & (row <= ops.cast(height - 1, "float32")) & (col >= 0) & (
-                col <= ops.cast(width - 1, "float32"))  # fmt: skip
+            inside = (
+                (row >= 0)
+                & (row <= ops.cast(height - 1, "float32"))
+                & (col >= 0)
+                & (col <= ops.cast(width - 1, "float32"))
+            )
             r = ops.cast(ops.clip(row, 0, ops.cast(height - 1, "float32")), "int32")
             c = ops.cast(ops.clip(col, 0, ops.cast(width - 1, "float32")), "int32")
             weight = ops.where(inside, row_weight * col_weight, 0.0)
@@ -142,19 +153,30 @@ def augmentation_layers(config: ModelConfig, input_shape: tuple[int, ...]) -> li
     if config.elastic:
         layers.append(RandomElastic(config.elastic, ELASTIC_SIGMA, seed=config.seed, name="random_elastic"))
     if config.shear:
-        layers.append(keras.layers.RandomShear(x_factor=(0.0, config.shear), seed=config.seed, name="random_shear",
-                                               **fill))  # fmt: skip  # (0, s): a symmetric range that saves and loads
+        layers.append(
+            keras.layers.RandomShear(x_factor=(0.0, config.shear), seed=config.seed, name="random_shear", **fill)
+        )  # (0, s): a symmetric range that saves and loads
     if config.rotation:
-        layers.append(keras.layers.RandomRotation(config.rotation / 360, seed=config.seed, name="random_rotation",
-                                                  **fill))  # fmt: skip
+        layers.append(
+            keras.layers.RandomRotation(config.rotation / 360, seed=config.seed, name="random_rotation", **fill)
+        )
     if config.zoom:
         layers.append(keras.layers.RandomZoom(config.zoom, seed=config.seed, name="random_zoom", **fill))
     if config.shift:
-        layers.append(keras.layers.RandomTranslation(config.shift, config.shift, seed=config.seed,
-                                                     name="random_shift", **fill))  # fmt: skip
+        layers.append(
+            keras.layers.RandomTranslation(config.shift, config.shift, seed=config.seed, name="random_shift", **fill)
+        )
     if config.stroke:
-        layers.append(RandomStrokeWidth(config.stroke, STROKE_THIN, STROKE_THICKEN, seed=config.seed,
-                                        close=STROKE_CLOSE, name="random_stroke_width"))  # fmt: skip
+        layers.append(
+            RandomStrokeWidth(
+                config.stroke,
+                STROKE_THIN,
+                STROKE_THICKEN,
+                seed=config.seed,
+                close=STROKE_CLOSE,
+                name="random_stroke_width",
+            )
+        )
     if len(input_shape) == 1:
         layers.append(keras.layers.Flatten(name="as_vector"))
     return layers

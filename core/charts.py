@@ -31,8 +31,18 @@ def plain_figure(data: list[dict], layout: dict) -> go.Figure:
 
 
 # One colour per digit, the same on every chart; from Paul Tol's colour-blind-safe "muted" scheme plus grey.
-DIGIT_COLORS = ["#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499",
-                "#777777"]  # fmt: skip
+DIGIT_COLORS = [
+    "#332288",
+    "#88CCEE",
+    "#44AA99",
+    "#117733",
+    "#999933",
+    "#DDCC77",
+    "#CC6677",
+    "#882255",
+    "#AA4499",
+    "#777777",
+]
 
 
 def class_distribution(train_counts: np.ndarray, test_counts: np.ndarray) -> go.Figure:
@@ -76,26 +86,54 @@ def image_grid(
     rows = int(np.ceil(len(images) / columns))
     places = [divmod(index, columns) for index in range(len(images))]
     annotations = [
-        {"x": column * (width + gap) - 0.5, "y": row * (height + gap) - 0.5, "text": title, "showarrow": False,
-         "xanchor": "left", "yanchor": "top", "font": {"color": "#ffd54f", "size": 11}}
+        {
+            "x": column * (width + gap) - 0.5,
+            "y": row * (height + gap) - 0.5,
+            "text": title,
+            "showarrow": False,
+            "xanchor": "left",
+            "yanchor": "top",
+            "font": {"color": "#ffd54f", "size": 11},
+        }
         for (row, column), title in zip(places, titles, strict=False)
-    ]  # fmt: skip
-    data = [{"type": "heatmap", "z": tile(images, columns, gap), "colorscale": INK_SCALE, "showscale": False,
-             "hoverongaps": False, "hovertemplate": "%{z:.0f}<extra></extra>"}]  # fmt: skip
+    ]
+    data = [
+        {
+            "type": "heatmap",
+            "z": tile(images, columns, gap),
+            "colorscale": INK_SCALE,
+            "showscale": False,
+            "hoverongaps": False,
+            "hovertemplate": "%{z:.0f}<extra></extra>",
+        }
+    ]
     if clickable:
-        data.append({"type": "scatter", "mode": "markers", "showlegend": False, "hoverinfo": "skip",
-                     "x": [column * (width + gap) + width / 2 - 0.5 for _, column in places],
-                     "y": [row * (height + gap) + height / 2 - 0.5 for row, _ in places],
-                     "marker": {"symbol": "square", "size": 40, "color": "#d62728", "opacity": 0},
-                     "selected": {"marker": {"opacity": 0.3}}, "unselected": {"marker": {"opacity": 0}}})  # fmt: skip
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "showlegend": False,
+                "hoverinfo": "skip",
+                "x": [column * (width + gap) + width / 2 - 0.5 for _, column in places],
+                "y": [row * (height + gap) + height / 2 - 0.5 for row, _ in places],
+                "marker": {"symbol": "square", "size": 40, "color": "#d62728", "opacity": 0},
+                "selected": {"marker": {"opacity": 0.3}},
+                "unselected": {"marker": {"opacity": 0}},
+            }
+        )
     return go.Figure(
         {
             "data": data,
-            "layout": {"height": 60 + rows * max(90, 900 // columns), "annotations": annotations, **COMPACT,
-                       "clickmode": "event+select", "xaxis": {"visible": False, "constrain": "domain"},
-                       "yaxis": {"visible": False, "autorange": "reversed", "scaleanchor": "x"}},
+            "layout": {
+                "height": 60 + rows * max(90, 900 // columns),
+                "annotations": annotations,
+                **COMPACT,
+                "clickmode": "event+select",
+                "xaxis": {"visible": False, "constrain": "domain"},
+                "yaxis": {"visible": False, "autorange": "reversed", "scaleanchor": "x"},
+            },
         }
-    )  # fmt: skip
+    )
 
 
 def mean_images(means: np.ndarray) -> go.Figure:
@@ -120,28 +158,53 @@ def image_heatmap(image: np.ndarray, title: str = "") -> go.Figure:
     """One image up close, pixel values (to 3 decimals) on hover; a plain figure: redrawn after every stroke."""
     height, width = image.shape
     return plain_figure(
-        [{"type": "heatmap", "z": np.round(np.asarray(image, np.float64), 3), "colorscale": INK_SCALE,
-          "showscale": False, "hovertemplate": "row %{y}, col %{x}: %{z}<extra></extra>"}],
-        {"title": titled(title), "height": 420, **COMPACT,
-         "xaxis": {"constrain": "domain", "range": [-0.5, width - 0.5]},
-         "yaxis": {"autorange": "reversed", "scaleanchor": "x", "constrain": "domain"}},
-    )  # fmt: skip
+        [
+            {
+                "type": "heatmap",
+                "z": np.round(np.asarray(image, np.float64), 3),
+                "colorscale": INK_SCALE,
+                "showscale": False,
+                "hovertemplate": "row %{y}, col %{x}: %{z}<extra></extra>",
+            }
+        ],
+        {
+            "title": titled(title),
+            "height": 420,
+            **COMPACT,
+            "xaxis": {"constrain": "domain", "range": [-0.5, width - 0.5]},
+            "yaxis": {"autorange": "reversed", "scaleanchor": "x", "constrain": "domain"},
+        },
+    )
 
 
 def pca_scatter(coordinates: np.ndarray, labels: np.ndarray, explained: tuple[float, float]) -> go.Figure:
     """A 2-D PCA map, one colour per digit (plain dicts: ~30x faster to build than plotly express)."""
     traces = [
-        {"type": "scatter", "mode": "markers", "name": digit, "x": coordinates[labels == int(digit), 0],
-         "y": coordinates[labels == int(digit), 1], "opacity": 0.7,
-         "marker": {"size": 4, "color": DIGIT_COLORS[int(digit)]}, "hovertemplate": f"digit {digit}<extra></extra>"}
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "name": digit,
+            "x": coordinates[labels == int(digit), 0],
+            "y": coordinates[labels == int(digit), 1],
+            "opacity": 0.7,
+            "marker": {"size": 4, "color": DIGIT_COLORS[int(digit)]},
+            "hovertemplate": f"digit {digit}<extra></extra>",
+        }
         for digit in DIGITS
-    ]  # fmt: skip
+    ]
     return go.Figure(
-        {"data": traces, "layout": {"title": titled("Principal components of the images"), "height": 520, **COMPACT,
-                                    "legend": {"title": {"text": "digit"}},
-                                    "xaxis": {"title": {"text": f"PC 1 ({explained[0]:.0%} of variance)"}},
-                                    "yaxis": {"title": {"text": f"PC 2 ({explained[1]:.0%})"}}}}
-    )  # fmt: skip
+        {
+            "data": traces,
+            "layout": {
+                "title": titled("Principal components of the images"),
+                "height": 520,
+                **COMPACT,
+                "legend": {"title": {"text": "digit"}},
+                "xaxis": {"title": {"text": f"PC 1 ({explained[0]:.0%} of variance)"}},
+                "yaxis": {"title": {"text": f"PC 2 ({explained[1]:.0%})"}},
+            },
+        }
+    )
 
 
 CURVE_METRICS = {"loss": "Loss", "accuracy": "Accuracy"}
@@ -150,8 +213,7 @@ CURVE_METRICS = {"loss": "Loss", "accuracy": "Accuracy"}
 CURVE_KINDS = (("", "solid", "train"), ("test_", "dash", "held-out"), ("val_", "dot", "validation"))
 
 
-def training_curves(runs: dict[str, dict[str, list[float]]], epochs: int | None = None, held_out: int = 0
-                    ) -> go.Figure:  # fmt: skip
+def training_curves(runs: dict[str, dict[str, list[float]]], epochs: int | None = None, held_out: int = 0) -> go.Figure:
     """Loss and accuracy per epoch side by side, one colour per run: train solid, held-out test digits dashed
     (`held_out` of them, named in the legend when known), the validation split dotted.
 
@@ -168,18 +230,35 @@ def training_curves(runs: dict[str, dict[str, list[float]]], epochs: int | None 
                 kind = f"held-out ({held_out:,} test digits)" if prefix == "test_" and held_out else kind
                 label = f"{name} {kind}" if len(runs) > 1 else kind
                 traces.append(
-                    {"type": "scatter", "x": list(range(1, len(values) + 1)), "y": values, "name": label,
-                     "legendgroup": label, "showlegend": column == 1, "mode": "lines+markers",
-                     "line": {"color": palette[index % len(palette)], "dash": dash},
-                     "xaxis": "x" if column == 1 else "x2", "yaxis": "y" if column == 1 else "y2"}
-                )  # fmt: skip
+                    {
+                        "type": "scatter",
+                        "x": list(range(1, len(values) + 1)),
+                        "y": values,
+                        "name": label,
+                        "legendgroup": label,
+                        "showlegend": column == 1,
+                        "mode": "lines+markers",
+                        "line": {"color": palette[index % len(palette)], "dash": dash},
+                        "xaxis": "x" if column == 1 else "x2",
+                        "yaxis": "y" if column == 1 else "y2",
+                    }
+                )
     longest = epochs or max((len(trace["x"]) for trace in traces), default=1)
     epoch_axis = {"title": {"text": "epoch"}, "range": [0.5, longest + 0.5], "dtick": 1 if longest <= 15 else None}
     titles = [
-        {"text": title, "x": x, "y": 1.0, "xref": "paper", "yref": "paper", "xanchor": "center", "yanchor": "bottom",
-         "showarrow": False, "font": {"size": 14}}
+        {
+            "text": title,
+            "x": x,
+            "y": 1.0,
+            "xref": "paper",
+            "yref": "paper",
+            "xanchor": "center",
+            "yanchor": "bottom",
+            "showarrow": False,
+            "font": {"size": 14},
+        }
         for title, x in zip(CURVE_METRICS.values(), (0.225, 0.775), strict=True)
-    ]  # fmt: skip
+    ]
     layout = {
         "xaxis": {**epoch_axis, "domain": [0, 0.45], "anchor": "y"},
         "xaxis2": {**epoch_axis, "domain": [0.55, 1], "anchor": "y2"},
@@ -198,26 +277,49 @@ def probability_bars(probabilities: np.ndarray, highlight: int | None = None) ->
     top = int(np.argmax(probabilities)) if highlight is None else highlight
     colors = ["#d62728" if digit == top else "#1f77b4" for digit in range(len(probabilities))]
     return plain_figure(
-        [{"type": "bar", "x": DIGITS, "y": np.asarray(probabilities, np.float64), "marker": {"color": colors},
-          "hovertemplate": "digit %{x}: %{y:.2%}<extra></extra>"}],
-        {"height": 300, **COMPACT, "xaxis": {"title": {"text": "digit"}, "type": "category"},
-         "yaxis": {"title": {"text": "probability"}, "range": [0, 1], "tickformat": ".0%"}},
-    )  # fmt: skip
+        [
+            {
+                "type": "bar",
+                "x": DIGITS,
+                "y": np.asarray(probabilities, np.float64),
+                "marker": {"color": colors},
+                "hovertemplate": "digit %{x}: %{y:.2%}<extra></extra>",
+            }
+        ],
+        {
+            "height": 300,
+            **COMPACT,
+            "xaxis": {"title": {"text": "digit"}, "type": "category"},
+            "yaxis": {"title": {"text": "probability"}, "range": [0, 1], "tickformat": ".0%"},
+        },
+    )
 
 
 def accuracy_by_digit(accuracy: np.ndarray, counts: np.ndarray) -> go.Figure:
     """Accuracy for each digit, with how many examples each bar stands on."""
     return go.Figure(
         {
-            "data": [{"type": "bar", "x": DIGITS, "y": np.nan_to_num(accuracy).astype(np.float64),
-                      "customdata": counts, "marker": {"color": DIGIT_COLORS},
-                      "text": [f"{c}" for c in counts], "textposition": "outside",
-                      "hovertemplate": "digit %{x}: %{y:.0%} of %{customdata}<extra></extra>"}],
-            "layout": {"height": 300, **COMPACT, "title": titled("Accuracy by digit (number drawn above each bar)"),
-                       "xaxis": {"title": {"text": "digit"}, "type": "category"},
-                       "yaxis": {"title": {"text": "accuracy"}, "range": [0, 1.1], "tickformat": ".0%"}},
+            "data": [
+                {
+                    "type": "bar",
+                    "x": DIGITS,
+                    "y": np.nan_to_num(accuracy).astype(np.float64),
+                    "customdata": counts,
+                    "marker": {"color": DIGIT_COLORS},
+                    "text": [f"{c}" for c in counts],
+                    "textposition": "outside",
+                    "hovertemplate": "digit %{x}: %{y:.0%} of %{customdata}<extra></extra>",
+                }
+            ],
+            "layout": {
+                "height": 300,
+                **COMPACT,
+                "title": titled("Accuracy by digit (number drawn above each bar)"),
+                "xaxis": {"title": {"text": "digit"}, "type": "category"},
+                "yaxis": {"title": {"text": "accuracy"}, "range": [0, 1.1], "tickformat": ".0%"},
+            },
         }
-    )  # fmt: skip
+    )
 
 
 def confusion_heatmap(matrix: np.ndarray) -> go.Figure:
@@ -265,20 +367,41 @@ def weight_grid(images: np.ndarray, titles: list[str], columns: int = 8) -> go.F
     limit = float(np.abs(images).max()) or 1.0
     height, width = images.shape[1:]
     annotations = [
-        {"x": column * (width + 2) - 0.5, "y": row * (height + 2) - 0.5, "text": title, "showarrow": False,
-         "xanchor": "left", "yanchor": "top", "font": {"size": 10, "color": "#333333"}}
+        {
+            "x": column * (width + 2) - 0.5,
+            "y": row * (height + 2) - 0.5,
+            "text": title,
+            "showarrow": False,
+            "xanchor": "left",
+            "yanchor": "top",
+            "font": {"size": 10, "color": "#333333"},
+        }
         for row, column, title in ((*divmod(index, columns), title) for index, title in enumerate(titles))
-    ]  # fmt: skip
+    ]
     return go.Figure(
         {
-            "data": [{"type": "heatmap", "z": tile(images, columns), "colorscale": WEIGHT_SCALE, "zmid": 0,
-                      "zmin": -limit, "zmax": limit, "hoverongaps": False, "colorbar": {"title": {"text": "weight"}},
-                      "hovertemplate": "weight %{z:.3f}<extra></extra>"}],
-            "layout": {"height": 40 + rows * max(70, 900 // columns), "annotations": annotations, **COMPACT,
-                       "xaxis": {"visible": False, "constrain": "domain"},
-                       "yaxis": {"visible": False, "autorange": "reversed", "scaleanchor": "x"}},
+            "data": [
+                {
+                    "type": "heatmap",
+                    "z": tile(images, columns),
+                    "colorscale": WEIGHT_SCALE,
+                    "zmid": 0,
+                    "zmin": -limit,
+                    "zmax": limit,
+                    "hoverongaps": False,
+                    "colorbar": {"title": {"text": "weight"}},
+                    "hovertemplate": "weight %{z:.3f}<extra></extra>",
+                }
+            ],
+            "layout": {
+                "height": 40 + rows * max(70, 900 // columns),
+                "annotations": annotations,
+                **COMPACT,
+                "xaxis": {"visible": False, "constrain": "domain"},
+                "yaxis": {"visible": False, "autorange": "reversed", "scaleanchor": "x"},
+            },
         }
-    )  # fmt: skip
+    )
 
 
 def attribution_overlay(image: np.ndarray, attribution: np.ndarray, title: str) -> go.Figure:
@@ -287,17 +410,35 @@ def attribution_overlay(image: np.ndarray, attribution: np.ndarray, title: str) 
     return go.Figure(
         {
             "data": [
-                {"type": "heatmap", "z": np.asarray(image, np.float64) * 0.45, "colorscale": INK_SCALE, "zmin": 0,
-                 "zmax": 1, "showscale": False, "hoverinfo": "skip"},
-                {"type": "heatmap", "z": np.asarray(attribution, np.float64), "colorscale": EVIDENCE_SCALE,
-                 "zmid": 0, "zmin": -limit, "zmax": limit, "colorbar": {"title": {"text": "evidence"}},
-                 "hovertemplate": "row %{y}, col %{x}: %{z:+.4f}<extra></extra>"},
+                {
+                    "type": "heatmap",
+                    "z": np.asarray(image, np.float64) * 0.45,
+                    "colorscale": INK_SCALE,
+                    "zmin": 0,
+                    "zmax": 1,
+                    "showscale": False,
+                    "hoverinfo": "skip",
+                },
+                {
+                    "type": "heatmap",
+                    "z": np.asarray(attribution, np.float64),
+                    "colorscale": EVIDENCE_SCALE,
+                    "zmid": 0,
+                    "zmin": -limit,
+                    "zmax": limit,
+                    "colorbar": {"title": {"text": "evidence"}},
+                    "hovertemplate": "row %{y}, col %{x}: %{z:+.4f}<extra></extra>",
+                },
             ],
-            "layout": {"title": titled(title), "height": 340, **COMPACT,
-                       "xaxis": {"visible": False, "constrain": "domain"},
-                       "yaxis": {"visible": False, "autorange": "reversed", "scaleanchor": "x"}},
+            "layout": {
+                "title": titled(title),
+                "height": 340,
+                **COMPACT,
+                "xaxis": {"visible": False, "constrain": "domain"},
+                "yaxis": {"visible": False, "autorange": "reversed", "scaleanchor": "x"},
+            },
         }
-    )  # fmt: skip
+    )
 
 
 def activation_strip(values: np.ndarray, shown: int = 64) -> go.Figure:
@@ -305,31 +446,72 @@ def activation_strip(values: np.ndarray, shown: int = 64) -> go.Figure:
     order = np.argsort(-values, kind="stable")[:shown]
     return go.Figure(
         {
-            "data": [{"type": "bar", "x": [f"#{unit}" for unit in order], "y": values[order].astype(np.float64),
-                      "marker": {"color": "#3b6fd4"}, "hovertemplate": "unit %{x}: %{y:.3f}<extra></extra>"}],
-            "layout": {"height": 260, **COMPACT, "xaxis": {"title": {"text": "unit, most active first"},
-                       "type": "category", "showticklabels": shown <= 32},
-                       "yaxis": {"title": {"text": "activation"}}},
+            "data": [
+                {
+                    "type": "bar",
+                    "x": [f"#{unit}" for unit in order],
+                    "y": values[order].astype(np.float64),
+                    "marker": {"color": "#3b6fd4"},
+                    "hovertemplate": "unit %{x}: %{y:.3f}<extra></extra>",
+                }
+            ],
+            "layout": {
+                "height": 260,
+                **COMPACT,
+                "xaxis": {
+                    "title": {"text": "unit, most active first"},
+                    "type": "category",
+                    "showticklabels": shown <= 32,
+                },
+                "yaxis": {"title": {"text": "activation"}},
+            },
         }
-    )  # fmt: skip
+    )
 
 
 def epoch_probabilities(curves: np.ndarray, current: int | None = None) -> go.Figure:
     """A digit's probability for each class after each epoch; a dashed line marks the epoch shown."""
     epochs = list(range(1, len(curves) + 1))
     traces = [
-        {"type": "scatter", "x": epochs, "y": curves[:, digit].astype(np.float64), "name": str(digit),
-         "mode": "lines+markers", "line": {"color": DIGIT_COLORS[digit]},
-         "hovertemplate": f"digit {digit}, epoch %{{x}}: %{{y:.1%}}<extra></extra>"}
+        {
+            "type": "scatter",
+            "x": epochs,
+            "y": curves[:, digit].astype(np.float64),
+            "name": str(digit),
+            "mode": "lines+markers",
+            "line": {"color": DIGIT_COLORS[digit]},
+            "hovertemplate": f"digit {digit}, epoch %{{x}}: %{{y:.1%}}<extra></extra>",
+        }
         for digit in range(curves.shape[1])
-    ]  # fmt: skip
-    shapes = [{"type": "line", "x0": current, "x1": current, "y0": 0, "y1": 1, "yref": "paper",
-               "line": {"dash": "dash", "color": "#888888"}}] if current else []  # fmt: skip
+    ]
+    shapes = (
+        [
+            {
+                "type": "line",
+                "x0": current,
+                "x1": current,
+                "y0": 0,
+                "y1": 1,
+                "yref": "paper",
+                "line": {"dash": "dash", "color": "#888888"},
+            }
+        ]
+        if current
+        else []
+    )
     return go.Figure(
-        {"data": traces, "layout": {"height": 320, **COMPACT, "shapes": shapes, "legend": {"title": {"text": "digit"}},
-                                    "xaxis": {"title": {"text": "epoch"}, "dtick": 1 if len(epochs) <= 15 else None},
-                                    "yaxis": {"title": {"text": "probability"}, "range": [0, 1], "tickformat": ".0%"}}}
-    )  # fmt: skip
+        {
+            "data": traces,
+            "layout": {
+                "height": 320,
+                **COMPACT,
+                "shapes": shapes,
+                "legend": {"title": {"text": "digit"}},
+                "xaxis": {"title": {"text": "epoch"}, "dtick": 1 if len(epochs) <= 15 else None},
+                "yaxis": {"title": {"text": "probability"}, "range": [0, 1], "tickformat": ".0%"},
+            },
+        }
+    )
 
 
 def hidden_map_scatter(coordinates: np.ndarray, labels: np.ndarray, star: np.ndarray | None = None) -> go.Figure:
@@ -339,44 +521,85 @@ def hidden_map_scatter(coordinates: np.ndarray, labels: np.ndarray, star: np.nda
     for digit in range(10):
         chosen = np.flatnonzero(labels == digit)
         traces.append(
-            {"type": "scatter", "x": coordinates[chosen, 0], "y": coordinates[chosen, 1], "mode": "markers",
-             "name": str(digit), "customdata": chosen, "marker": {"size": 5, "color": DIGIT_COLORS[digit],
-             "opacity": 0.75}, "hovertemplate": f"a {digit}<extra></extra>"}
-        )  # fmt: skip
+            {
+                "type": "scatter",
+                "x": coordinates[chosen, 0],
+                "y": coordinates[chosen, 1],
+                "mode": "markers",
+                "name": str(digit),
+                "customdata": chosen,
+                "marker": {"size": 5, "color": DIGIT_COLORS[digit], "opacity": 0.75},
+                "hovertemplate": f"a {digit}<extra></extra>",
+            }
+        )
     if star is not None:
         marker = {"symbol": "star", "size": 22, "color": "#111111", "line": {"color": "#ffffff", "width": 2}}
-        traces.append({"type": "scatter", "x": [float(star[0])], "y": [float(star[1])], "mode": "markers",
-                       "name": "your digit", "marker": marker,
-                       "hovertemplate": "your digit<extra></extra>"})  # fmt: skip
+        traces.append(
+            {
+                "type": "scatter",
+                "x": [float(star[0])],
+                "y": [float(star[1])],
+                "mode": "markers",
+                "name": "your digit",
+                "marker": marker,
+                "hovertemplate": "your digit<extra></extra>",
+            }
+        )
     return go.Figure(
-        {"data": traces, "layout": {"height": 520, **COMPACT, "clickmode": "event+select",
-                                    "legend": {"title": {"text": "label"}},
-                                    "xaxis": {"title": {"text": "hidden component 1"}},
-                                    "yaxis": {"title": {"text": "hidden component 2"}}}}
-    )  # fmt: skip
+        {
+            "data": traces,
+            "layout": {
+                "height": 520,
+                **COMPACT,
+                "clickmode": "event+select",
+                "legend": {"title": {"text": "label"}},
+                "xaxis": {"title": {"text": "hidden component 1"}},
+                "yaxis": {"title": {"text": "hidden component 2"}},
+            },
+        }
+    )
 
 
-def learning_rate_sweep(learning_rates: list[float], losses: list[float], suggestion: float, lowest: float
-                        ) -> go.Figure:  # fmt: skip
+def learning_rate_sweep(
+    learning_rates: list[float], losses: list[float], suggestion: float, lowest: float
+) -> go.Figure:
     """The learning-rate finder's smoothed loss against the rate (log axis), with the lowest loss and the suggestion
     as vertical lines named in the legend (narrow enough for the sidebar)."""
 
     def line(name: str, x: list, y: list, color: str, dash: str = "solid") -> dict:
-        return {"type": "scatter", "x": x, "y": y, "mode": "lines", "name": name,
-                "line": {"color": color, "dash": dash}}  # fmt: skip
+        return {
+            "type": "scatter",
+            "x": x,
+            "y": y,
+            "mode": "lines",
+            "name": name,
+            "line": {"color": color, "dash": dash},
+        }
 
     loss = {**line("loss", learning_rates, losses, "#1f77b4"), "hovertemplate": "rate %{x:.2g}: loss %{y:.3f}"}
     span = [min(losses), max(losses)]
-    traces = [loss, line(f"suggested {suggestion:g}", [suggestion] * 2, span, "#117733", "dash"),
-              line(f"lowest {lowest:.2g}", [lowest] * 2, span, "#882255", "dot")]  # fmt: skip
+    traces = [
+        loss,
+        line(f"suggested {suggestion:g}", [suggestion] * 2, span, "#117733", "dash"),
+        line(f"lowest {lowest:.2g}", [lowest] * 2, span, "#882255", "dot"),
+    ]
     return go.Figure(
-        {"data": traces,
-         "layout": {"height": 260, "margin": {"l": 10, "r": 10, "t": 36, "b": 10},
-                    "legend": {"orientation": "h", "y": -0.4},
-                    "xaxis": {"type": "log", "title": {"text": "learning rate"}, "exponentformat": "power",
-                              "range": [math.log10(learning_rates[0]), math.log10(learning_rates[-1])]},
-                    "yaxis": {"title": {"text": "loss"}}}}
-    )  # fmt: skip
+        {
+            "data": traces,
+            "layout": {
+                "height": 260,
+                "margin": {"l": 10, "r": 10, "t": 36, "b": 10},
+                "legend": {"orientation": "h", "y": -0.4},
+                "xaxis": {
+                    "type": "log",
+                    "title": {"text": "learning rate"},
+                    "exponentformat": "power",
+                    "range": [math.log10(learning_rates[0]), math.log10(learning_rates[-1])],
+                },
+                "yaxis": {"title": {"text": "loss"}},
+            },
+        }
+    )
 
 
 # ---- Fooling the network -------------------------------------------------------------------------------------
@@ -390,45 +613,94 @@ def change_heatmap(change: np.ndarray, title: str) -> go.Figure:
     limit = float(np.abs(change).max()) or 1.0
     height, width = change.shape
     return plain_figure(
-        [{"type": "heatmap", "z": np.round(np.asarray(change, np.float64), 3), "colorscale": CHANGE_SCALE,
-          "zmid": 0, "zmin": -limit, "zmax": limit, "colorbar": {"title": {"text": "change"}, "thickness": 12},
-          "hovertemplate": "row %{y}, col %{x}: %{z:+.3f}<extra></extra>"}],
-        {"title": titled(title), "height": 420, **COMPACT,
-         "xaxis": {"constrain": "domain", "range": [-0.5, width - 0.5]},
-         "yaxis": {"autorange": "reversed", "scaleanchor": "x", "constrain": "domain"}},
-    )  # fmt: skip
+        [
+            {
+                "type": "heatmap",
+                "z": np.round(np.asarray(change, np.float64), 3),
+                "colorscale": CHANGE_SCALE,
+                "zmid": 0,
+                "zmin": -limit,
+                "zmax": limit,
+                "colorbar": {"title": {"text": "change"}, "thickness": 12},
+                "hovertemplate": "row %{y}, col %{x}: %{z:+.3f}<extra></extra>",
+            }
+        ],
+        {
+            "title": titled(title),
+            "height": 420,
+            **COMPACT,
+            "xaxis": {"constrain": "domain", "range": [-0.5, width - 0.5]},
+            "yaxis": {"autorange": "reversed", "scaleanchor": "x", "constrain": "domain"},
+        },
+    )
 
 
 def probabilities_before_after(before: np.ndarray, after: np.ndarray) -> go.Figure:
     """The probability of each digit before an attack (grey) and after it (red), side by side."""
     bars = [
-        {"type": "bar", "name": name, "x": DIGITS, "y": np.asarray(values, np.float64), "marker": {"color": color},
-         "hovertemplate": f"digit %{{x}} {name}: %{{y:.2%}}<extra></extra>"}
+        {
+            "type": "bar",
+            "name": name,
+            "x": DIGITS,
+            "y": np.asarray(values, np.float64),
+            "marker": {"color": color},
+            "hovertemplate": f"digit %{{x}} {name}: %{{y:.2%}}<extra></extra>",
+        }
         for name, values, color in (("before", before, "#888888"), ("after", after, "#d62728"))
-    ]  # fmt: skip
+    ]
     return plain_figure(
         bars,
-        {"height": 300, **COMPACT, "barmode": "group", "legend": {"orientation": "h", "y": 1.12, "x": 1,
-                                                                  "xanchor": "right"},
-         "xaxis": {"title": {"text": "digit"}, "type": "category"},
-         "yaxis": {"title": {"text": "probability"}, "range": [0, 1], "tickformat": ".0%"}},
-    )  # fmt: skip
+        {
+            "height": 300,
+            **COMPACT,
+            "barmode": "group",
+            "legend": {"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
+            "xaxis": {"title": {"text": "digit"}, "type": "category"},
+            "yaxis": {"title": {"text": "probability"}, "range": [0, 1], "tickformat": ".0%"},
+        },
+    )
 
 
 def batch_curves(losses: list[float], accuracies: list[float]) -> go.Figure:
     """Step mode: each batch's loss and accuracy as it was trained (a plain figure: redrawn after every click)."""
     batches = list(range(1, len(losses) + 1))
     return plain_figure(
-        [{"type": "scatter", "x": batches, "y": losses, "name": "loss", "mode": "lines+markers",
-          "line": {"color": "#1f77b4"}, "marker": {"size": 4}},
-         {"type": "scatter", "x": batches, "y": accuracies, "name": "batch accuracy", "mode": "lines+markers",
-          "line": {"color": "#d62728"}, "marker": {"size": 4}, "yaxis": "y2"}],
-        {"height": 280, **COMPACT, "legend": {"orientation": "h", "y": -0.3},
-         "xaxis": {"title": {"text": "batch"}, "rangemode": "tozero", "tickformat": ",d"},
-         "yaxis": {"title": {"text": "loss"}, "rangemode": "tozero"},
-         "yaxis2": {"title": {"text": "accuracy"}, "overlaying": "y", "side": "right", "range": [0, 1],
-                    "tickformat": ".0%"}},
-    )  # fmt: skip
+        [
+            {
+                "type": "scatter",
+                "x": batches,
+                "y": losses,
+                "name": "loss",
+                "mode": "lines+markers",
+                "line": {"color": "#1f77b4"},
+                "marker": {"size": 4},
+            },
+            {
+                "type": "scatter",
+                "x": batches,
+                "y": accuracies,
+                "name": "batch accuracy",
+                "mode": "lines+markers",
+                "line": {"color": "#d62728"},
+                "marker": {"size": 4},
+                "yaxis": "y2",
+            },
+        ],
+        {
+            "height": 280,
+            **COMPACT,
+            "legend": {"orientation": "h", "y": -0.3},
+            "xaxis": {"title": {"text": "batch"}, "rangemode": "tozero", "tickformat": ",d"},
+            "yaxis": {"title": {"text": "loss"}, "rangemode": "tozero"},
+            "yaxis2": {
+                "title": {"text": "accuracy"},
+                "overlaying": "y",
+                "side": "right",
+                "range": [0, 1],
+                "tickformat": ".0%",
+            },
+        },
+    )
 
 
 # ---- Sweeps --------------------------------------------------------------------------------------------------
@@ -452,12 +724,16 @@ def sweep_axis(name: str, values: list) -> dict:
     else:
         position, label = (lambda value: value), spec.label
     ticks = [position(value) for value in swept]
-    return {"label": label, "values": [position(value) for value in values], "range": [min(ticks), max(ticks)],
-            "tickvals": ticks, "ticktext": [spec.text(value) for value in swept]}  # fmt: skip
+    return {
+        "label": label,
+        "values": [position(value) for value in values],
+        "range": [min(ticks), max(ticks)],
+        "tickvals": ticks,
+        "ticktext": [spec.text(value) for value in swept],
+    }
 
 
-def sweep_coordinates(fields: list[str], configs: list, accuracies: list[float | None], best: int | None
-                      ) -> go.Figure:  # fmt: skip
+def sweep_coordinates(fields: list[str], configs: list, accuracies: list[float | None], best: int | None) -> go.Figure:
     """A sweep in parallel coordinates: its hyperparameters, then test accuracy; one line per run that has one,
     the best run's in red (drawn last, on top) and starred on the accuracy axis."""
     done = [index for index, accuracy in enumerate(accuracies) if accuracy is not None]
@@ -476,15 +752,35 @@ def sweep_coordinates(fields: list[str], configs: list, accuracies: list[float |
     ticks = [tick for tick in ticks if tick in (low, high) or min(tick - low, high - tick) >= apart]
     ticks = [tick for index, tick in enumerate(ticks) if index == 0 or tick - ticks[index - 1] >= apart or tick == high]
     labels = [f"{'★ ' if best is not None and tick == accuracies[best] else ''}{tick:.2%}" for tick in ticks]
-    dimensions.append({"label": "test accuracy", "values": scores, "range": [max(low - pad, 0), min(high + pad, 1)],
-                       "tickvals": ticks, "ticktext": labels})  # fmt: skip
+    dimensions.append(
+        {
+            "label": "test accuracy",
+            "values": scores,
+            "range": [max(low - pad, 0), min(high + pad, 1)],
+            "tickvals": ticks,
+            "ticktext": labels,
+        }
+    )
     colors = [1 if index == best else 0 for index in done]
     title = "Test accuracy by hyperparameters" + ("" if scores else ": lines appear as runs finish")
     return go.Figure(
-        {"data": [{"type": "parcoords", "dimensions": dimensions,
-                   "line": {"color": colors, "colorscale": [[0, SWEEP_OTHER_COLOR], [1, SWEEP_BEST_COLOR]],
-                            "cmin": 0, "cmax": 1}}],
-         "layout": {"title": {"text": title, "x": 0, "xanchor": "left", "y": 0.98, "yref": "container",
-                              "yanchor": "top"},
-                    "height": 400, "margin": {"l": 70, "r": 70, "t": 100, "b": 20}}}
-    )  # fmt: skip
+        {
+            "data": [
+                {
+                    "type": "parcoords",
+                    "dimensions": dimensions,
+                    "line": {
+                        "color": colors,
+                        "colorscale": [[0, SWEEP_OTHER_COLOR], [1, SWEEP_BEST_COLOR]],
+                        "cmin": 0,
+                        "cmax": 1,
+                    },
+                }
+            ],
+            "layout": {
+                "title": {"text": title, "x": 0, "xanchor": "left", "y": 0.98, "yref": "container", "yanchor": "top"},
+                "height": 400,
+                "margin": {"l": 70, "r": 70, "t": 100, "b": 20},
+            },
+        }
+    )

@@ -47,8 +47,10 @@ class Challenge:
         return self.max_parameters is not None or self.max_epochs is not None
 
     def describe(self) -> str:
-        limits = [f"at most {self.max_parameters:,} parameters" if self.max_parameters is not None else "",
-                  f"at most {self.max_epochs} epochs" if self.max_epochs is not None else ""]  # fmt: skip
+        limits = [
+            f"at most {self.max_parameters:,} parameters" if self.max_parameters is not None else "",
+            f"at most {self.max_epochs} epochs" if self.max_epochs is not None else "",
+        ]
         return " and ".join(limit for limit in limits if limit)
 
     def allows(self, parameters: int | None, epochs: int) -> bool:
@@ -113,8 +115,14 @@ class LeaderRow:
     try_it: str  # the Training page's query that rebuilds its hyperparameters ("train this yourself")
 
 
-def leaderboard(records: list[RunRecord], live: list[Progress], names: dict[str, str], scores: dict,
-                digits_versions: dict[str, str], challenge: Challenge) -> list[LeaderRow]:  # fmt: skip
+def leaderboard(
+    records: list[RunRecord],
+    live: list[Progress],
+    names: dict[str, str],
+    scores: dict,
+    digits_versions: dict[str, str],
+    challenge: Challenge,
+) -> list[LeaderRow]:
     """Saved and running runs, best test accuracy first (running ones by their latest held-out accuracy), then by
     the class's digits; each with its owner's name as chosen, or as recorded. `digits_versions`: the class's
     digits' version per image format (core.data.image_format_of), to tell fresh scores from stale ones."""
@@ -140,16 +148,27 @@ def leaderboard(records: list[RunRecord], live: list[Progress], names: dict[str,
         if test is None and result.history.get("test_accuracy"):
             test = result.history["test_accuracy"][-1]  # still training: its latest held-out reading
         epochs = result.epochs_done
-        rows.append(LeaderRow(
-            run_id=record.run_id, name=names.get(owner) or record.name or (generated_name(record.owner) if record.owner
-                                                                              else "(no owner)"),
-            owner=owner, state=(progress.state if progress is not None else record.state).value,
-            family=config.family if config is not None else "uploaded", dataset=record.dataset,
-            test_accuracy=test, class_accuracy=score.get("accuracy") if fresh else None,
-            class_digits=int(score.get("count", 0)) if fresh else 0, parameters=parameters, epochs=epochs,
-            seconds=result.seconds, qualifies=challenge.allows(parameters, epochs) if challenge.active else None,
-            sweep=record.sweep, try_it=_query(config),
-        ))  # fmt: skip
+        rows.append(
+            LeaderRow(
+                run_id=record.run_id,
+                name=names.get(owner)
+                or record.name
+                or (generated_name(record.owner) if record.owner else "(no owner)"),
+                owner=owner,
+                state=(progress.state if progress is not None else record.state).value,
+                family=config.family if config is not None else "uploaded",
+                dataset=record.dataset,
+                test_accuracy=test,
+                class_accuracy=score.get("accuracy") if fresh else None,
+                class_digits=int(score.get("count", 0)) if fresh else 0,
+                parameters=parameters,
+                epochs=epochs,
+                seconds=result.seconds,
+                qualifies=challenge.allows(parameters, epochs) if challenge.active else None,
+                sweep=record.sweep,
+                try_it=_query(config),
+            )
+        )
     return sorted(rows, key=lambda row: (-(row.test_accuracy or -1), -(row.class_accuracy or -1), row.run_id))
 
 
@@ -169,8 +188,22 @@ def _query(config: ModelConfig | None) -> str:
 def results_csv(rows: list[LeaderRow]) -> str:
     """The class's results for the teacher's export (names as text: a spreadsheet must not run them)."""
     buffer = io.StringIO()
-    columns = ["rank", "name", "run_id", "state", "family", "dataset", "test_accuracy", "class_accuracy",
-               "class_digits", "parameters", "epochs", "seconds", "qualifies", "sweep"]  # fmt: skip
+    columns = [
+        "rank",
+        "name",
+        "run_id",
+        "state",
+        "family",
+        "dataset",
+        "test_accuracy",
+        "class_accuracy",
+        "class_digits",
+        "parameters",
+        "epochs",
+        "seconds",
+        "qualifies",
+        "sweep",
+    ]
     writer = csv.writer(buffer)
     writer.writerow(columns)
     for rank, row in enumerate(rows, start=1):

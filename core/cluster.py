@@ -67,11 +67,17 @@ def main() -> None:
     get_mp_context()  # Dask names its own forkserver preload on first use: name ours after it, before the first worker
     multiprocessing.get_context("forkserver").set_forkserver_preload(WORKER_PRELOAD)
     with LocalCluster(
-        n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1", scheduler_port=0,
-        dashboard_address=None, silence_logs=logging.WARNING,
-    ) as cluster:  # fmt: skip
-        cluster.adapt(minimum=0, maximum=args.workers, target_duration="1s", interval="1s",
-                      wait_count=max(1, round(args.idle)))  # fmt: skip
+        n_workers=0,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        scheduler_port=0,
+        dashboard_address=None,
+        silence_logs=logging.WARNING,
+    ) as cluster:
+        cluster.adapt(
+            minimum=0, maximum=args.workers, target_duration="1s", interval="1s", wait_count=max(1, round(args.idle))
+        )
         state = {"address": cluster.scheduler_address, "pid": os.getpid(), "scheduler_id": cluster.scheduler.id}
         temporary = args.state_file.with_name(f".tmp-{args.state_file.name}-{os.getpid()}")
         temporary.write_text(json.dumps(state))

@@ -87,41 +87,96 @@ class FieldSpec:
 
 
 FIELDS: dict[str, FieldSpec] = {
-    "family": FieldSpec("Family", "Architecture", "radio", ("dense", "cnn"),
-                        {"dense": "Dense (the notebook's)", "cnn": "Convolutional (CNN)"}),
-    "filters": FieldSpec("Conv filters", "Architecture", "select_slider", (8, 16, 32, 64), cnn_only=True,
-                         help="Filters in the first conv block; the second has twice as many."),
-    "hidden_layers": FieldSpec("Hidden dense layers", "Architecture", "slider", low=0, high=4, step=1,
-                               help="For a CNN: dense layers after its conv blocks."),
+    "family": FieldSpec(
+        "Family",
+        "Architecture",
+        "radio",
+        ("dense", "cnn"),
+        {"dense": "Dense (the notebook's)", "cnn": "Convolutional (CNN)"},
+    ),
+    "filters": FieldSpec(
+        "Conv filters",
+        "Architecture",
+        "select_slider",
+        (8, 16, 32, 64),
+        cnn_only=True,
+        help="Filters in the first conv block; the second has twice as many.",
+    ),
+    "hidden_layers": FieldSpec(
+        "Hidden dense layers",
+        "Architecture",
+        "slider",
+        low=0,
+        high=4,
+        step=1,
+        help="For a CNN: dense layers after its conv blocks.",
+    ),
     "units": FieldSpec("Units per hidden layer", "Architecture", "slider", low=16, high=1024, step=16),
     "activation": FieldSpec("Activation", "Architecture", "selectbox", ("relu", "tanh", "sigmoid", "elu", "gelu")),
     "dropout": FieldSpec("Dropout", "Architecture", "slider", low=0.0, high=0.7, step=0.05),
     "l2": FieldSpec("L2 weight penalty", "Architecture", "select_slider", (0.0, 1e-5, 1e-4, 1e-3, 1e-2)),
-    "optimizer": FieldSpec("Optimizer", "Training", "selectbox", ("rmsprop", "adam", "sgd"),
-                           {"rmsprop": "RMSprop", "adam": "Adam", "sgd": "SGD + momentum"}),
-    "learning_rate": FieldSpec("Learning rate", "Training", "select_slider",
-                               (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5,
-                                1.0, 2.0, 5.0, 10.0), log_scale=True,
-                               help="Log scale. rmsprop's default is 0.001. With one-cycle: the peak rate."),
-    "schedule": FieldSpec("Learning-rate schedule", "Training", "radio", ("constant", "one-cycle"),
-                          {"constant": "Constant (the notebook's)", "one-cycle": "One-cycle: warm up, then decay"}),
-    "batch_size": FieldSpec("Batch size", "Training", "select_slider", (16, 32, 64, 128, 256, 512, 1024),
-                            log_scale=True),
+    "optimizer": FieldSpec(
+        "Optimizer",
+        "Training",
+        "selectbox",
+        ("rmsprop", "adam", "sgd"),
+        {"rmsprop": "RMSprop", "adam": "Adam", "sgd": "SGD + momentum"},
+    ),
+    "learning_rate": FieldSpec(
+        "Learning rate",
+        "Training",
+        "select_slider",
+        (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0),
+        log_scale=True,
+        help="Log scale. rmsprop's default is 0.001. With one-cycle: the peak rate.",
+    ),
+    "schedule": FieldSpec(
+        "Learning-rate schedule",
+        "Training",
+        "radio",
+        ("constant", "one-cycle"),
+        {"constant": "Constant (the notebook's)", "one-cycle": "One-cycle: warm up, then decay"},
+    ),
+    "batch_size": FieldSpec(
+        "Batch size", "Training", "select_slider", (16, 32, 64, 128, 256, 512, 1024), log_scale=True
+    ),
     "epochs": FieldSpec("Epochs", "Training", "slider", low=1, high=30, step=1),
-    "validation_split": FieldSpec("Validation split", "Training", "slider", low=0.0, high=0.3, step=0.05,
-                                  help="Share of the training images held out to watch overfitting."),
+    "validation_split": FieldSpec(
+        "Validation split",
+        "Training",
+        "slider",
+        low=0.0,
+        high=0.3,
+        step=0.05,
+        help="Share of the training images held out to watch overfitting.",
+    ),
     "seed": FieldSpec("Random seed", "Training", "number_input", low=0, high=2**31 - 1, step=1),
     "rotation": FieldSpec("Rotation (degrees)", "Augmentation", "slider", low=0.0, high=30.0, step=1.0),
     "shift": FieldSpec("Shift (share of the image)", "Augmentation", "slider", low=0.0, high=0.2, step=0.02),
     "zoom": FieldSpec("Zoom (share)", "Augmentation", "slider", low=0.0, high=0.3, step=0.05),
-    "shear": FieldSpec("Shear", "Augmentation", "slider", low=0.0, high=0.5, step=0.05,
-                       help="Slants the digits: italic handwriting."),
-    "stroke": FieldSpec("Stroke width change (share of images)", "Augmentation", "slider", low=0.0, high=1.0,
-                        step=0.1, help="Thickens or thins the strokes of this share of the training images."),
-    "elastic": FieldSpec("Elastic distortion (strength)", "Augmentation", "slider", low=0.0, high=40.0, step=2.0,
-                         help="Every pixel drifts along a smooth random field, as a wobbling hand does (Simard et "
-                              "al., 2003; 34 is their MNIST setting). 0: none."),
-}  # fmt: skip
+    "shear": FieldSpec(
+        "Shear", "Augmentation", "slider", low=0.0, high=0.5, step=0.05, help="Slants the digits: italic handwriting."
+    ),
+    "stroke": FieldSpec(
+        "Stroke width change (share of images)",
+        "Augmentation",
+        "slider",
+        low=0.0,
+        high=1.0,
+        step=0.1,
+        help="Thickens or thins the strokes of this share of the training images.",
+    ),
+    "elastic": FieldSpec(
+        "Elastic distortion (strength)",
+        "Augmentation",
+        "slider",
+        low=0.0,
+        high=40.0,
+        step=2.0,
+        help="Every pixel drifts along a smooth random field, as a wobbling hand does (Simard et "
+        "al., 2003; 34 is their MNIST setting). 0: none.",
+    ),
+}
 FIELD_GROUPS = ("Architecture", "Training", "Augmentation")
 
 
@@ -156,8 +211,16 @@ SEED = ModelConfig()
 SEED_PRESET = "Seed notebook"
 # Two conv blocks of 16 and 32 filters, "same" padding, a dense layer of 128, Adam on a one-cycle schedule:
 # measured in bench/handwriting.py (99.1% on MNIST's test set in 2 epochs; with augmentation, 99.2-99.35% in 8).
-SMALL_CNN = ModelConfig(family="cnn", filters=16, hidden_layers=1, units=128, optimizer="adam", learning_rate=5e-3,
-                        schedule="one-cycle", epochs=2)  # fmt: skip
+SMALL_CNN = ModelConfig(
+    family="cnn",
+    filters=16,
+    hidden_layers=1,
+    units=128,
+    optimizer="adam",
+    learning_rate=5e-3,
+    schedule="one-cycle",
+    epochs=2,
+)
 # Elastic distortion 12 (a third of Simard et al.'s 34, which cost 1.3 points on MNIST's test set and 4.7 on the
 # tuning set in 8 epochs) and every image's strokes changed (up to two pixels thicker a side, half of the thickened
 # thinned back: core.augmentation.STROKE_CLOSE): chosen on bench/handstyle.py's tuning set among + stroke width,

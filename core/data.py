@@ -160,8 +160,16 @@ def load_digits_split() -> Dataset:
         stratify=digits.target,
         random_state=DIGITS_SPLIT_SEED,
     )
-    return Dataset("digits", "scikit-learn load_digits", x_train, y_train, x_test, y_test, pixel_max=16,
-                   title=DATASET_TITLES["digits"])  # fmt: skip
+    return Dataset(
+        "digits",
+        "scikit-learn load_digits",
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        pixel_max=16,
+        title=DATASET_TITLES["digits"],
+    )
 
 
 # ---- People's own digits, from a zip -------------------------------------------------------------------------
@@ -376,8 +384,17 @@ def _split(title: str, images: np.ndarray, labels: np.ndarray, problems: tuple[s
             images, labels, test_size=test_size, stratify=stratify, random_state=UPLOAD_SPLIT_SEED
         )
     name = UPLOADED_PREFIX + slug(title)
-    return Dataset(name, f"uploaded zip, {len(labels):,} images", x_train, y_train, x_test, y_test, 255,
-                   title=f"Uploaded: {title}, {len(labels):,} images", problems=problems)  # fmt: skip
+    return Dataset(
+        name,
+        f"uploaded zip, {len(labels):,} images",
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        255,
+        title=f"Uploaded: {title}, {len(labels):,} images",
+        problems=problems,
+    )
 
 
 def slug(title: str) -> str:
@@ -423,9 +440,17 @@ def load_uploaded_dataset(name: str, folder: Path | None = None) -> Dataset:
         raise DatasetError(f"The uploaded dataset {stem[:MAX_NAME]!r} is not on this server.")
     with np.load(path, allow_pickle=False) as saved:
         arrays = {key: saved[key] for key in saved.files}
-    return Dataset(name, f"uploaded zip, {len(arrays['y_train']) + len(arrays['y_test']):,} images",
-                   arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], 255,
-                   title=str(arrays["title"]), problems=tuple(str(p) for p in arrays["problems"]))  # fmt: skip
+    return Dataset(
+        name,
+        f"uploaded zip, {len(arrays['y_train']) + len(arrays['y_test']):,} images",
+        arrays["x_train"],
+        arrays["y_train"],
+        arrays["x_test"],
+        arrays["y_test"],
+        255,
+        title=str(arrays["title"]),
+        problems=tuple(str(p) for p in arrays["problems"]),
+    )
 
 
 # ---- Descriptions for the Dataset page -------------------------------------------------

@@ -154,8 +154,15 @@ def hidden_map(model, images: np.ndarray, labels: np.ndarray, count: int = 2000,
     hidden = hidden_answers(model, x)
     pca = PCA(n_components=2, random_state=seed).fit(hidden)
     predicted = predict_probabilities(model, x).argmax(axis=1)
-    return HiddenMap(last_hidden_layer(model).name, pca.transform(hidden), labels[indices], predicted, indices,
-                     pca.mean_, pca.components_)  # fmt: skip
+    return HiddenMap(
+        last_hidden_layer(model).name,
+        pca.transform(hidden),
+        labels[indices],
+        predicted,
+        indices,
+        pca.mean_,
+        pca.components_,
+    )
 
 
 # ---- Across the epochs --------------------------------------------------------------------------------------

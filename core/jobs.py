@@ -183,15 +183,24 @@ class TrainingCluster:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         self.state_file.unlink(missing_ok=True)
         python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-        settings = {"--workers": self.max_workers, "--idle": self.idle_seconds, "--linger": self.linger_seconds,
-                    "--state-file": self.state_file}  # fmt: skip
+        settings = {
+            "--workers": self.max_workers,
+            "--idle": self.idle_seconds,
+            "--linger": self.linger_seconds,
+            "--state-file": self.state_file,
+        }
         command = [sys.executable, "-m", "core.cluster", *(str(part) for item in settings.items() for part in item)]
         # A session of its own: a signal to the server's process group (Ctrl-C, a kill) does not reach it.
         with open(self.state_file.with_suffix(".log"), "ab") as log_file:
             process = subprocess.Popen(
-                command, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
-                env={**os.environ, "PYTHONPATH": python_path}, start_new_session=True,
-            )  # fmt: skip
+                command,
+                cwd=PROJECT_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                env={**os.environ, "PYTHONPATH": python_path},
+                start_new_session=True,
+            )
         deadline = time.monotonic() + START_TIMEOUT
         while (state := self._embedded_state()) is None or state["pid"] != process.pid:
             if process.poll() is not None or time.monotonic() > deadline:
@@ -300,14 +309,17 @@ class RunBoard:
         Event(stop_key(request.run_id), client=client).clear()  # a continued run may have been stopped before
         key = f"train-{request.run_id}-{time.time_ns()}"
         waiting = Progress(request.run_id, epochs=request.config.epochs, message="Waiting for a training worker...")
-        client.set_metadata([WAITING, request.run_id], {"owner": owner, "key": key, "sweep": request.sweep,
-                                                        "progress": waiting.to_dict()})  # fmt: skip
+        client.set_metadata(
+            [WAITING, request.run_id],
+            {"owner": owner, "key": key, "sweep": request.sweep, "progress": waiting.to_dict()},
+        )
         fire_and_forget(client.submit(train_run, request, key=key, pure=False, priority=priority))
 
     # -- sweeps --
 
-    def start_sweep(self, owner: str, config, values: dict[str, list], dataset_name: str, limit: int | None = None,
-                    name: str = ""):  # fmt: skip
+    def start_sweep(
+        self, owner: str, config, values: dict[str, list], dataset_name: str, limit: int | None = None, name: str = ""
+    ):
         """Send a grid (core.sweeps.grid: SweepError for values the panel does not offer) to the cluster at once,
         one normal run per configuration, each recording the sweep's id; returns the core.sweeps.Sweep. JobError
         while the owner has a run or a sweep in flight: a learner trains one thing at a time, so a single run of
@@ -315,16 +327,32 @@ class RunBoard:
         from core.sweeps import Sweep, grid
 
         configs = grid(config, values)
-        sweep = Sweep(new_run_id(), owner, tuple(values), tuple(new_run_id() for _ in configs), tuple(configs),
-                      dataset_name, limit, name)  # fmt: skip
+        sweep = Sweep(
+            new_run_id(),
+            owner,
+            tuple(values),
+            tuple(new_run_id() for _ in configs),
+            tuple(configs),
+            dataset_name,
+            limit,
+            name,
+        )
         root = str(self.store.root.resolve())
         try:
             client = self.cluster.client()
             with self._sweeps().updating() as sweeps:  # one at a time across servers: two tabs, one sweep
                 self._refuse_a_second_run(owner)
                 for index, (run_id, run_config) in enumerate(zip(sweep.run_ids, configs, strict=True)):
-                    request = TrainingRequest(run_id, run_config, dataset_name, limit, store_root=root, owner=owner,
-                                              name=name, sweep=sweep.sweep_id)  # fmt: skip
+                    request = TrainingRequest(
+                        run_id,
+                        run_config,
+                        dataset_name,
+                        limit,
+                        store_root=root,
+                        owner=owner,
+                        name=name,
+                        sweep=sweep.sweep_id,
+                    )
                     self._submit(client, owner, request, priority=-1 - index)
                 sweeps[sweep.sweep_id] = sweep.to_dict()
         except (OSError, TimeoutError) as error:
@@ -345,8 +373,11 @@ class RunBoard:
         """The owner's latest sweep (a core.sweeps.Sweep), found again after a reload or on another server; None."""
         if not owner:
             return None
-        mine = [sweep_id for sweep_id, entry in self._sweeps().read().items()
-                if isinstance(entry, dict) and entry.get("owner") == owner]  # fmt: skip
+        mine = [
+            sweep_id
+            for sweep_id, entry in self._sweeps().read().items()
+            if isinstance(entry, dict) and entry.get("owner") == owner
+        ]
         return self.sweep(max(mine)) if mine else None
 
     def sweep_progress(self, sweep) -> list[Progress | None]:
@@ -375,8 +406,9 @@ class RunBoard:
             raise JobError("Only the browser that started a run can continue it.")
         if not record.state.continuable or not self.store.epochs_saved(run_id):
             raise JobError(f"Run {run_id} has no finished epoch to continue from.")
-        request = TrainingRequest(run_id, ModelConfig(**record.config), record.dataset, resume=True,
-                                  limit=record.train_samples or None)  # fmt: skip
+        request = TrainingRequest(
+            run_id, ModelConfig(**record.config), record.dataset, resume=True, limit=record.train_samples or None
+        )
         return self.start(owner, request)
 
     def progress(self, run_id: str | None) -> Progress | None:
@@ -440,8 +472,10 @@ class RunBoard:
     def _refuse_a_second_run(self, owner: str) -> None:
         live = [p for p in self.live() if p.active and self.owner_of(p.run_id) == owner]
         if live and (sweep := self._sweep_of(live[0].run_id)):
-            raise JobError(f"Your sweep {sweep} is still training ({len(live)} of its runs waiting or training): "
-                           "stop it or wait for it before starting another run or sweep.")  # fmt: skip
+            raise JobError(
+                f"Your sweep {sweep} is still training ({len(live)} of its runs waiting or training): "
+                "stop it or wait for it before starting another run or sweep."
+            )
         if live:
             raise JobError(f"Run {live[0].run_id} is still training: stop it or wait for it before starting another.")
 

@@ -96,7 +96,11 @@ def find_learning_rate(
     lowest_rate = tried[int(np.argmin(losses))]
     rule_rate = min(max(lowest_rate / MINIMUM_DIVISOR, SLIDER[0]), SLIDER[-1])
     return LearningRateSweep(
-        learning_rates=tried, losses=[round(loss, 5) for loss in losses], suggestion=FIELDS["learning_rate"].snap(
-            rule_rate), rule=RULE, lowest_rate=lowest_rate, exploded=exploded,
+        learning_rates=tried,
+        losses=[round(loss, 5) for loss in losses],
+        suggestion=FIELDS["learning_rate"].snap(rule_rate),
+        rule=RULE,
+        lowest_rate=lowest_rate,
+        exploded=exploded,
         seconds=round(time.perf_counter() - started, 2),
-    )  # fmt: skip
+    )

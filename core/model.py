@@ -77,8 +77,14 @@ def traced_forward(model):
 # ---- Serving a few digits without TensorFlow ---------------------------------------------------------------
 
 NUMPY_MAX_BATCH = 64  # larger batches (a test set) go through TensorFlow's graph
-PASSIVE_LAYERS = {"Dropout", "RandomShear", "RandomRotation", "RandomTranslation", "RandomZoom",
-                  "RandomStrokeWidth"}  # fmt: skip  # identity at inference
+PASSIVE_LAYERS = {
+    "Dropout",
+    "RandomShear",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "RandomStrokeWidth",
+}  # identity at inference
 NUMPY_ACTIVATIONS = {
     "linear": lambda z: z,
     "relu": lambda z: np.maximum(z, 0),
@@ -198,16 +204,25 @@ def build_model(
     if config.family == "cnn":
         for index, filters in enumerate((config.filters, 2 * config.filters), start=1):
             layers += [
-                keras.layers.Conv2D(filters, 3, padding="same", activation=config.activation,
-                                    kernel_regularizer=regularizer, name=f"conv_{index}"),
+                keras.layers.Conv2D(
+                    filters,
+                    3,
+                    padding="same",
+                    activation=config.activation,
+                    kernel_regularizer=regularizer,
+                    name=f"conv_{index}",
+                ),
                 keras.layers.MaxPooling2D(2, name=f"pool_{index}"),
-            ]  # fmt: skip
+            ]
         layers.append(keras.layers.Flatten(name="flatten"))
         if config.dropout > 0 and config.hidden_layers == 0:
             layers.append(keras.layers.Dropout(config.dropout, name="dropout"))
     for index in range(1, config.hidden_layers + 1):
-        layers.append(keras.layers.Dense(config.units, activation=config.activation, kernel_regularizer=regularizer,
-                                         name=f"hidden_{index}"))  # fmt: skip
+        layers.append(
+            keras.layers.Dense(
+                config.units, activation=config.activation, kernel_regularizer=regularizer, name=f"hidden_{index}"
+            )
+        )
         if config.dropout > 0:
             layers.append(keras.layers.Dropout(config.dropout, name=f"dropout_{index}"))
     layers.append(keras.layers.Dense(num_classes, activation="softmax", name="output"))
@@ -247,8 +262,9 @@ def make_optimizer(config: ModelConfig, steps_per_epoch: int = MNIST_STEPS_PER_E
     if config.schedule == "one-cycle":
         total = max(2, config.epochs * steps_per_epoch)
         warmup = max(1, int(ONE_CYCLE_WARMUP * total))
-        rate = keras.optimizers.schedules.CosineDecay(rate / 10, decay_steps=total - warmup, alpha=ONE_CYCLE_FLOOR,
-                                                      warmup_target=rate, warmup_steps=warmup)  # fmt: skip
+        rate = keras.optimizers.schedules.CosineDecay(
+            rate / 10, decay_steps=total - warmup, alpha=ONE_CYCLE_FLOOR, warmup_target=rate, warmup_steps=warmup
+        )
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(learning_rate=rate, momentum=SGD_MOMENTUM)
     optimizer_class = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}[config.optimizer]

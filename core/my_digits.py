@@ -55,9 +55,14 @@ def kept_back(digits: LabelledDigits) -> np.ndarray:
     """A mask of the digits kept back from training: about one in KEPT_BACK_EVERY, fixed by each digit's stored
     pixels and label (a hash), so the same digit is kept back by every run and every server."""
     pixels = np.round(np.asarray(digits.images, np.float32) * 255).astype(np.uint8)
-    return np.array([int.from_bytes(hashlib.sha256(image.tobytes() + bytes([int(label)])).digest()[:8], "big")
-                     % KEPT_BACK_EVERY == 0 for image, label in zip(pixels, digits.labels, strict=True)],
-                    dtype=bool).reshape(len(digits))  # fmt: skip
+    return np.array(
+        [
+            int.from_bytes(hashlib.sha256(image.tobytes() + bytes([int(label)])).digest()[:8], "big") % KEPT_BACK_EVERY
+            == 0
+            for image, label in zip(pixels, digits.labels, strict=True)
+        ],
+        dtype=bool,
+    ).reshape(len(digits))
 
 
 def training_share(digits: LabelledDigits) -> tuple[LabelledDigits, LabelledDigits]:
@@ -87,8 +92,9 @@ class MyDigitsStore:
     def load(self) -> LabelledDigits:
         try:
             with np.load(self.path, allow_pickle=False) as saved:
-                return LabelledDigits(saved["images"].astype(np.float32) / 255.0, saved["labels"].astype(np.int64),
-                                      saved["owners"])  # fmt: skip
+                return LabelledDigits(
+                    saved["images"].astype(np.float32) / 255.0, saved["labels"].astype(np.int64), saved["owners"]
+                )
         except (OSError, KeyError, ValueError):
             return LabelledDigits(np.zeros((0, 0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, "<U16"))
 

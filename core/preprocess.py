@@ -203,8 +203,13 @@ def straighten(digit: np.ndarray) -> np.ndarray:
         return digit
     pad = int(np.ceil(abs(lean) * digit.shape[0])) + 1  # the widest sideways shift, so no ink is cut off
     # the output pixel (r, c) reads the input at (r, c - pad - lean * (r - row0))
-    sheared = ndimage.affine_transform(digit, np.array([[1.0, 0.0], [-lean, 1.0]]), offset=(0.0, -pad + lean * row0),
-                                       output_shape=(digit.shape[0], digit.shape[1] + 2 * pad), order=1)  # fmt: skip
+    sheared = ndimage.affine_transform(
+        digit,
+        np.array([[1.0, 0.0], [-lean, 1.0]]),
+        offset=(0.0, -pad + lean * row0),
+        output_shape=(digit.shape[0], digit.shape[1] + 2 * pad),
+        order=1,
+    )
     box = _ink_box(sheared)
     return sheared[box].astype(np.float32) if box is not None else digit
 

@@ -111,9 +111,18 @@ class Stepper:
             x = np.asarray(drawing, np.float32).reshape((1, *self.shape))
             probabilities = predict_probabilities(self.model, x)[0]
         epoch, batch = divmod(self.step_count, self.batches_per_epoch)
-        return StepView(self.step_count, epoch + 1, batch, self.batches_per_epoch, list(self.losses),
-                        list(self.accuracies), weights, list(range(len(weights))), probabilities,
-                        round((time.perf_counter() - started) * 1000, 1))  # fmt: skip
+        return StepView(
+            self.step_count,
+            epoch + 1,
+            batch,
+            self.batches_per_epoch,
+            list(self.losses),
+            list(self.accuracies),
+            weights,
+            list(range(len(weights))),
+            probabilities,
+            round((time.perf_counter() - started) * 1000, 1),
+        )
 
 
 # ---- The page's side: one step-mode network per browser, one per worker ------------------------------------------
@@ -147,8 +156,9 @@ class StepSessions:
                 "in. Try again when a run ends: a network in step mode keeps its worker while others train."
             )
         placement = {"workers": idle[:1], "allow_other_workers": False} if idle else {}
-        future = client.submit(Stepper, dataclasses.asdict(config), dataset_name, limit, actor=True, pure=False,
-                               priority=10, **placement)  # fmt: skip
+        future = client.submit(
+            Stepper, dataclasses.asdict(config), dataset_name, limit, actor=True, pure=False, priority=10, **placement
+        )
         try:
             stepper = future.result(timeout=60)
         except Exception as error:
@@ -181,8 +191,9 @@ class StepSessions:
                 view = stepper.step(batches, drawing).result(timeout=60)
         except Exception as error:
             self.close(owner)
-            raise StepModeError(f"The worker holding your network stopped ({str(error).splitlines()[0]}); start "
-                                "step mode again.") from error  # fmt: skip
+            raise StepModeError(
+                f"The worker holding your network stopped ({str(error).splitlines()[0]}); start step mode again."
+            ) from error
         with contextlib.suppress(Exception):
             client.set_metadata([REGISTRY, owner, "used"], time.time())
         return view

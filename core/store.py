@@ -135,8 +135,15 @@ class RunStore:
 
         card = prepared.card
         result = RunResult(test_loss=card.test_loss, test_accuracy=card.test_accuracy)
-        record = RunRecord(new_run_id(), dataset, {}, RunState.UPLOADED, result, source=f"uploaded: {filename[:80]}",
-                           card=dataclasses.asdict(card))  # fmt: skip
+        record = RunRecord(
+            new_run_id(),
+            dataset,
+            {},
+            RunState.UPLOADED,
+            result,
+            source=f"uploaded: {filename[:80]}",
+            card=dataclasses.asdict(card),
+        )
         self.save(record, model_to_bytes(prepared.model))
         return record
 
@@ -264,8 +271,13 @@ class RunStore:
         for leftover in folder.glob(f"{PARTIAL_PREFIX}*"):
             leftover.unlink(missing_ok=True)
         if model.is_file() and zipfile.is_zipfile(model):
-            record = RunRecord(folder.name, dataset_of_model_file(model), {}, RunState.FINISHED,
-                               source="recovered: its record was lost")  # fmt: skip
+            record = RunRecord(
+                folder.name,
+                dataset_of_model_file(model),
+                {},
+                RunState.FINISHED,
+                source="recovered: its record was lost",
+            )
             (folder / RECORD_FILE).write_text(record.to_json())
             return f"recovered the model of run {folder.name}, whose record was lost"
         shutil.rmtree(folder, ignore_errors=True)
@@ -332,8 +344,12 @@ class RunWriter:
         self.publish(progress)
 
     def _write_record(self, progress: Progress) -> None:
-        record = dataclasses.replace(self.record, state=progress.state, result=progress.result,
-                                     message=progress.message if progress.ended else "")  # fmt: skip
+        record = dataclasses.replace(
+            self.record,
+            state=progress.state,
+            result=progress.result,
+            message=progress.message if progress.ended else "",
+        )
         with _replacing(self.folder / RECORD_FILE) as temporary:
             temporary.write_text(record.to_json())
 

@@ -35,8 +35,10 @@ def grid(config: ModelConfig, values: dict[str, list]) -> list[ModelConfig]:
     if runs > MAX_RUNS:
         sizes = " x ".join(str(len(column)) for column in checked.values())
         raise SweepError(f"A sweep has at most {MAX_RUNS} runs, not {sizes} = {runs}: choose fewer values.")
-    configs = [dataclasses.replace(config, **dict(zip(checked, combination, strict=True)))
-               for combination in itertools.product(*checked.values())]  # fmt: skip
+    configs = [
+        dataclasses.replace(config, **dict(zip(checked, combination, strict=True)))
+        for combination in itertools.product(*checked.values())
+    ]
     for built in configs:
         try:
             check_config(built)
@@ -81,8 +83,10 @@ def _checked_value(name: str, value):
             raise SweepError(f"{spec.label}: {shown} is not one of {allowed}.")
         raise SweepError(f"{spec.label}: {shown} is outside {spec.low:g} to {spec.high:g}.")
     if not spec.choices and spec.snap(value) != value:
-        raise SweepError(f"{spec.label}: {shown} is not on the slider (steps of {spec.step:g}; nearest "
-                         f"{spec.text(spec.snap(value))}).")  # fmt: skip
+        raise SweepError(
+            f"{spec.label}: {shown} is not on the slider (steps of {spec.step:g}; nearest "
+            f"{spec.text(spec.snap(value))})."
+        )
     return value
 
 
@@ -158,8 +162,16 @@ class Sweep:
     def from_dict(cls, values: dict) -> Sweep:
         known = {field.name for field in dataclasses.fields(ModelConfig)}
         configs = tuple(ModelConfig(**{k: v for k, v in config.items() if k in known}) for config in values["configs"])
-        return cls(values["sweep_id"], values["owner"], tuple(values["fields"]), tuple(values["run_ids"]), configs,
-                   values["dataset"], values.get("limit"), values.get("name", ""))  # fmt: skip
+        return cls(
+            values["sweep_id"],
+            values["owner"],
+            tuple(values["fields"]),
+            tuple(values["run_ids"]),
+            configs,
+            values["dataset"],
+            values.get("limit"),
+            values.get("name", ""),
+        )
 
 
 def best_index(accuracies: list[float | None]) -> int | None:

@@ -87,9 +87,11 @@ def import_digits(task_id: str, upload: str, name: str, folder: str, budget_seco
     context.report(0.0, "Reading the zip...")
     try:
         dataset = dataset_from_zip(
-            data, name, should_stop=context.should_stop,
+            data,
+            name,
+            should_stop=context.should_stop,
             progress=lambda done, total: context.report(0.95 * done / total, f"{done:,} of {total:,} pictures"),
-        )  # fmt: skip
+        )
     except DatasetError:
         context.check()  # stopped between two pictures: say why (cancelled, or out of time)
         raise
@@ -189,8 +191,16 @@ def cancel_key(task_id: str) -> str:
 class Task:
     """The page's handle on a task running on the cluster; `label` names it for the user (a file name)."""
 
-    def __init__(self, client: Client, spool: Path, label: str, function: Callable[..., str], data: bytes | None,
-                 *args, budget_seconds: float = BUDGET_SECONDS):  # fmt: skip
+    def __init__(
+        self,
+        client: Client,
+        spool: Path,
+        label: str,
+        function: Callable[..., str],
+        data: bytes | None,
+        *args,
+        budget_seconds: float = BUDGET_SECONDS,
+    ):
         """`data`, when given, reaches the task through a spool file (its path is the task's second argument)."""
         self.task_id, self.label = secrets.token_hex(6), label
         self._client = client
@@ -200,8 +210,9 @@ class Task:
             self._upload.write_bytes(data)
         Variable(progress_key(self.task_id), client=client).set({"fraction": 0.0, "message": "Waiting for a worker..."})
         # Ahead of queued training runs; still behind runs in progress when every worker trains.
-        self._future: Future = client.submit(function, self.task_id, str(self._upload), *args, budget_seconds,
-                                             pure=False, priority=10)  # fmt: skip
+        self._future: Future = client.submit(
+            function, self.task_id, str(self._upload), *args, budget_seconds, pure=False, priority=10
+        )
 
     def state(self) -> TaskState:
         """Progress while it runs; then its result, or the reason it failed."""

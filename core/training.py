@@ -126,9 +126,16 @@ def _open_run(store: RunStore, request: TrainingRequest, progress: Progress) -> 
         progress.result = dataclasses.replace(record.result, test_loss=None, test_accuracy=None)
     else:
         source = f"fine-tuned from {request.base_run}" if request.base_run else "trained"
-        record = RunRecord(request.run_id, request.dataset_name, dataclasses.asdict(request.config),
-                           RunState.RUNNING, owner=request.owner, source=source, name=request.name,
-                           sweep=request.sweep)  # fmt: skip
+        record = RunRecord(
+            request.run_id,
+            request.dataset_name,
+            dataclasses.asdict(request.config),
+            RunState.RUNNING,
+            owner=request.owner,
+            source=source,
+            name=request.name,
+            sweep=request.sweep,
+        )
     progress.state, progress.message = RunState.RUNNING, "Loading the data..."
     return RunWriter(store, record).start(progress)
 
@@ -190,10 +197,12 @@ def with_class_digits(data: TrainingData, request: TrainingRequest, writer: RunW
     images, labels, repeats = oversampled(train)
     x = to_model_input(images, 1.0, data.x_train.shape[1:])
     if writer is not None and not request.resume:
-        writer.record.source += (f" {CLASS_DIGITS_SOURCE}: {len(train)} digits x {repeats}, "
-                                 f"{len(back)} kept back")  # fmt: skip
-    return dataclasses.replace(data, x_train=np.concatenate([x, data.x_train]),
-                               y_train=np.concatenate([labels.astype(data.y_train.dtype), data.y_train]))  # fmt: skip
+        writer.record.source += f" {CLASS_DIGITS_SOURCE}: {len(train)} digits x {repeats}, {len(back)} kept back"
+    return dataclasses.replace(
+        data,
+        x_train=np.concatenate([x, data.x_train]),
+        y_train=np.concatenate([labels.astype(data.y_train.dtype), data.y_train]),
+    )
 
 
 @contextlib.contextmanager
@@ -210,8 +219,9 @@ def _log_folder(writer: RunWriter | None):
 
 def train_model(config: ModelConfig, dataset_name: str, limit: int | None = None, callbacks=()):
     """Train in this process with the jobs' own options and return the Keras model (benchmarks, tests)."""
-    progress, model = run_training(TrainingRequest("local", config, dataset_name, limit), LocalReporter(), callbacks,
-                                   keep_model=True)  # fmt: skip
+    progress, model = run_training(
+        TrainingRequest("local", config, dataset_name, limit), LocalReporter(), callbacks, keep_model=True
+    )
     if progress.state.failed:
         raise RuntimeError(progress.message)
     return model
@@ -247,8 +257,9 @@ def _fit_with(config, data, progress, reporter, writer, callbacks, log_dir, comp
     else:
         model = build_model(config, data.x_train.shape[1:], NUM_CLASSES, compile_options, progress.batches_per_epoch)
     progress.compile_mode = compile_label(compile_options)
-    order = EpochOrder(data.x_train[: samples - validation], data.y_train[: samples - validation],
-                       config.batch_size, config.seed)  # fmt: skip
+    order = EpochOrder(
+        data.x_train[: samples - validation], data.y_train[: samples - validation], config.batch_size, config.seed
+    )
     progress.result.held_out = held_out_size(samples, len(data.x_test))
     held_out = HeldOutCurve(data.x_test, data.y_test, progress.result.held_out)
     watch = ProgressCallback(progress, reporter, config.batch_size, writer)
@@ -257,12 +268,13 @@ def _fit_with(config, data, progress, reporter, writer, callbacks, log_dir, comp
         order.dataset,
         epochs=config.epochs,
         initial_epoch=progress.epoch,
-        validation_data=(data.x_train[samples - validation :], data.y_train[samples - validation :]) if validation
+        validation_data=(data.x_train[samples - validation :], data.y_train[samples - validation :])
+        if validation
         else None,
         callbacks=[order, held_out, watch, tensorboard, *callbacks],
         shuffle=False,  # EpochOrder shuffles
         verbose=0,
-    )  # fmt: skip
+    )
     if watch.diverged:
         return model, RunState.DIVERGED
     if watch.cut_short and watch.epoch_weights is not None:
@@ -285,8 +297,9 @@ class HeldOutCurve(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["test_loss"], logs["test_accuracy"] = loss_and_accuracy(predict_probabilities(self.model, self.x),
-                                                                         self.y)  # fmt: skip
+            logs["test_loss"], logs["test_accuracy"] = loss_and_accuracy(
+                predict_probabilities(self.model, self.x), self.y
+            )
 
 
 class EpochOrder(keras.callbacks.Callback):
@@ -312,10 +325,13 @@ class EpochOrder(keras.callbacks.Callback):
             )
 
         self.dataset = (
-            tf.data.Dataset.from_tensors(0).map(epoch_order).flat_map(batches_of)
+            tf.data.Dataset.from_tensors(0)
+            .map(epoch_order)
+            .flat_map(batches_of)
             .map(lambda indices: (tf.gather(images, indices), tf.gather(labels, indices)))
-            .apply(tf.data.experimental.assert_cardinality(batches)).prefetch(tf.data.AUTOTUNE)
-        )  # fmt: skip
+            .apply(tf.data.experimental.assert_cardinality(batches))
+            .prefetch(tf.data.AUTOTUNE)
+        )
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch.assign(epoch)  # read when Keras opens the epoch's iterator, right after this

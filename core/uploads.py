@@ -130,8 +130,9 @@ def load_h5(path: Path) -> tuple[object, ModelCost]:
 
 def open_archive(data: bytes) -> zipfile.ZipFile:
     """The zip, once its end record shows a small directory (Python would read any directory whole)."""
-    not_keras = ("This is not a Keras model: a .keras file is a zip archive and a legacy .h5 file an HDF5 file; "
-                 "this is neither.")  # fmt: skip
+    not_keras = (
+        "This is not a Keras model: a .keras file is a zip archive and a legacy .h5 file an HDF5 file; this is neither."
+    )
     end = data.rfind(END_OF_DIRECTORY, max(0, len(data) - 65_557))
     if end < 0 or len(data) - end < 22:
         raise UploadError(not_keras)
@@ -429,8 +430,17 @@ def layer_multiply_adds(layer, inputs: list[tuple[int, ...]], outputs: list[tupl
         axes = layer.axes if isinstance(layer.axes, (list, tuple)) else (layer.axes, layer.axes)
         first = (None, *x)  # with its batch axis, as `axes` counts
         return math.prod(y) * first[axes[0]] if len(x) >= 1 else 0
-    if isinstance(layer, (kl.MaxPooling1D, kl.MaxPooling2D, kl.MaxPooling3D,
-                          kl.AveragePooling1D, kl.AveragePooling2D, kl.AveragePooling3D)):  # fmt: skip
+    if isinstance(
+        layer,
+        (
+            kl.MaxPooling1D,
+            kl.MaxPooling2D,
+            kl.MaxPooling3D,
+            kl.AveragePooling1D,
+            kl.AveragePooling2D,
+            kl.AveragePooling3D,
+        ),
+    ):
         return math.prod(y) * math.prod(layer.pool_size)
     if isinstance(layer, scale_only_layers()) or not layer.weights:
         return 0
@@ -441,8 +451,16 @@ def scale_only_layers() -> tuple[type, ...]:
     """Layers whose weights scale or look up values one by one (normalisation, PReLU, Embedding): no product."""
     from keras import layers as kl
 
-    names = ("BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
-             "RMSNormalization", "Normalization", "PReLU", "Embedding")  # fmt: skip
+    names = (
+        "BatchNormalization",
+        "LayerNormalization",
+        "GroupNormalization",
+        "UnitNormalization",
+        "RMSNormalization",
+        "Normalization",
+        "PReLU",
+        "Embedding",
+    )
     return tuple(getattr(kl, name) for name in names if hasattr(kl, name))
 
 
@@ -525,18 +543,31 @@ def prepare_upload(uploaded: UploadedModel, dataset, progress=None) -> PreparedU
         pixel_scale = "0 to 1"
         if on_unit < CHANCE and on_raw > on_unit + 0.3:
             model, pixel_scale = with_input_scale(model, 255.0), "0 to 255"
-            notes.append(f"It reads only {on_unit:.0%} of the first test digits right with pixels from 0 to 1, but "
-                         f"{on_raw:.0%} with pixels from 0 to 255: Digit Lab feeds it 0 to 255.")  # fmt: skip
+            notes.append(
+                f"It reads only {on_unit:.0%} of the first test digits right with pixels from 0 to 1, but "
+                f"{on_raw:.0%} with pixels from 0 to 255: Digit Lab feeds it 0 to 255."
+            )
         loss, test_accuracy = evaluate_model(model, dataset, progress)
     except Stopped:
         raise
     except Exception as error:  # a model that builds can still fail when called: dtypes, shapes inside...
         raise UploadError(f"The model failed on the test set: {first_line(error)}") from error
-    rows = [{"layer": row.name, "type": row.type, "output shape": row.output_shape, "parameters": row.parameters}
-            for row in layer_rows(model)]  # fmt: skip
+    rows = [
+        {"layer": row.name, "type": row.type, "output shape": row.output_shape, "parameters": row.parameters}
+        for row in layer_rows(model)
+    ]
     multiply_adds = uploaded.multiply_adds or multiply_adds_of(model)  # the softmax or rescaling added cost 0
-    card = ModelCard(uploaded.file_format, model_input_shape(uploaded.model), pixel_scale, rows, model.count_params(),
-                     loss, test_accuracy, notes, multiply_adds)  # fmt: skip
+    card = ModelCard(
+        uploaded.file_format,
+        model_input_shape(uploaded.model),
+        pixel_scale,
+        rows,
+        model.count_params(),
+        loss,
+        test_accuracy,
+        notes,
+        multiply_adds,
+    )
     return PreparedUpload(model, card)
 
 

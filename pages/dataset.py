@@ -28,9 +28,11 @@ def own_digits_ui() -> None:
     """A zip of digit images becomes a dataset every page can use (kept in the model folder); the cluster reads
     it, with a progress bar and Cancel here."""
     with st.expander("Bring your own digits: upload a .zip of images", icon=":material/upload:"):
-        st.caption("Folders named 0 to 9 holding the pictures, or any pictures plus a labels.csv of file,label. "
-                   "Any size, colour or polarity: each one is prepared like a drawing (centred, 28x28). "
-                   "At most 20,000 images and 50 MB; the set is split 80/20 into training and test, once.")  # fmt: skip
+        st.caption(
+            "Folders named 0 to 9 holding the pictures, or any pictures plus a labels.csv of file,label. "
+            "Any size, colour or polarity: each one is prepared like a drawing (centred, 28x28). "
+            "At most 20,000 images and 50 MB; the set is split 80/20 into training and test, once."
+        )
         uploaded = st.file_uploader("Your digits", type=["zip"], key="digits_zip")
         if (task := st.session_state.get(IMPORT_KEY)) is not None and (ended := task_ui(IMPORT_KEY)) is not None:
             if ended.error:
@@ -44,8 +46,9 @@ def own_digits_ui() -> None:
         st.session_state[UPLOADED_ZIP_KEY] = uploaded.file_id
         try:
             name, folder = uploaded.name.removesuffix(".zip"), str(uploaded_folder())
-            st.session_state[IMPORT_KEY] = cache.start_task(uploaded.name[:80], import_digits, uploaded.getvalue(),
-                                                            name, folder)  # fmt: skip
+            st.session_state[IMPORT_KEY] = cache.start_task(
+                uploaded.name[:80], import_digits, uploaded.getvalue(), name, folder
+            )
         except OSError as error:
             show_refusal(f"{uploaded.name[:80]} could not be read now.", f"The cluster is not reachable: {error}")
             return

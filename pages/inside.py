@@ -85,8 +85,14 @@ def epoch_slider(epochs: int) -> int | None:
     if epochs < 2:
         st.caption("This run kept no model per epoch (uploaded, or one epoch): the final model is shown.")
         return None
-    epoch = st.slider("After epoch", 1, epochs, epochs, key="inside_epoch",
-                      help="Replay the network as it was after each epoch of training.")  # fmt: skip
+    epoch = st.slider(
+        "After epoch",
+        1,
+        epochs,
+        epochs,
+        key="inside_epoch",
+        help="Replay the network as it was after each epoch of training.",
+    )
     return None if epoch == epochs else epoch
 
 
@@ -95,8 +101,9 @@ def digit_ui(model, image: np.ndarray, label: str) -> np.ndarray:
     answer = int(np.argmax(probabilities))
     seen, read = st.columns([1, 2])
     show_chart(seen, charts.image_heatmap(image, label), key="inside-digit")
-    read.metric("The network reads", str(answer), f"{probabilities[answer]:.1%} sure", delta_color="off",
-                delta_arrow="off")  # fmt: skip
+    read.metric(
+        "The network reads", str(answer), f"{probabilities[answer]:.1%} sure", delta_color="off", delta_arrow="off"
+    )
     show_chart(read, charts.probability_bars(probabilities), key="inside-probabilities")
     return probabilities
 
@@ -106,8 +113,9 @@ def weights_ui(model, image: np.ndarray) -> None:
     images = weight_images(model)
     count_column, order_column = st.columns(2)
     count = count_column.slider("How many", 8, min(64, len(images)), min(32, len(images)), step=8, key="inside_count")
-    order_by = order_column.radio("Order", ["strongest weights", "strongest answer to this digit"], horizontal=True,
-                                  key="inside_order")  # fmt: skip
+    order_by = order_column.radio(
+        "Order", ["strongest weights", "strongest answer to this digit"], horizontal=True, key="inside_order"
+    )
     responses = first_layer_responses(model, image) if order_by != "strongest weights" else None
     if order_by != "strongest weights" and responses is None:
         st.caption("This uploaded model's first layer sits inside a wrapper: ordered by weights instead.")
@@ -126,23 +134,36 @@ def weights_ui(model, image: np.ndarray) -> None:
 def layers_ui(model, image: np.ndarray) -> None:
     st.header("What each layer answers")
     outputs = layer_outputs(model, image)
-    st.table([{"layer": name, "type": type(layer).__name__, "output shape": str(value.shape),
-               "largest value": f"{float(np.max(value)):.3f}"}
-              for (name, value), layer in zip(outputs, model.layers, strict=True)], hide_index=True)  # fmt: skip
+    st.table(
+        [
+            {
+                "layer": name,
+                "type": type(layer).__name__,
+                "output shape": str(value.shape),
+                "largest value": f"{float(np.max(value)):.3f}",
+            }
+            for (name, value), layer in zip(outputs, model.layers, strict=True)
+        ],
+        hide_index=True,
+    )
     first = first_weighted_layer(model)
     answer = dict(outputs)[first.name]
     if answer.ndim == 3:  # a convolution: one map per filter
         maps = np.moveaxis(answer, -1, 0)[:16]
         maps = maps / (np.abs(maps).max(axis=(1, 2), keepdims=True) + 1e-9)
-        show_chart(st, charts.image_grid(np.clip(maps, 0, 1), [f"filter {i}" for i in range(len(maps))]),
-                   key="inside-maps")  # fmt: skip
+        show_chart(
+            st, charts.image_grid(np.clip(maps, 0, 1), [f"filter {i}" for i in range(len(maps))]), key="inside-maps"
+        )
         st.caption("Each square is one filter's answer at every position: it lights up where its pattern appears.")
         return
     strip, strongest = st.columns([3, 2])
     show_chart(strip, charts.activation_strip(answer), key="inside-strip")
     top = np.argsort(-answer)[:TOP_UNITS]
-    show_chart(strongest, charts.weight_grid(weight_images(model)[top], [f"#{unit}" for unit in top], columns=4),
-               key="inside-top-units")  # fmt: skip
+    show_chart(
+        strongest,
+        charts.weight_grid(weight_images(model)[top], [f"#{unit}" for unit in top], columns=4),
+        key="inside-top-units",
+    )
     active = int(np.sum(answer > 0))
     st.caption(
         f"{active} of {answer.size} units of {first.name} answer this digit at all (ReLU silences the rest). Right: "
@@ -153,8 +174,9 @@ def layers_ui(model, image: np.ndarray) -> None:
 def why_ui(model, image: np.ndarray, probabilities: np.ndarray) -> None:
     st.header("Why it read it this way")
     ranked = [int(digit) for digit in np.argsort(-probabilities)]
-    other = st.selectbox("Compare with", ranked[1:], key="inside_why_not",
-                         format_func=lambda d: f"why not {d}? ({probabilities[d]:.1%})")  # fmt: skip
+    other = st.selectbox(
+        "Compare with", ranked[1:], key="inside_why_not", format_func=lambda d: f"why not {d}? ({probabilities[d]:.1%})"
+    )
     columns = st.columns(2)
     for column, digit in zip(columns, (ranked[0], other), strict=True):
         show_evidence(column, model, image, digit, f"Evidence for {digit}", key=f"inside-why-{digit}")
@@ -177,8 +199,13 @@ def hidden_map_ui(root: str, run_id: str, epoch: int | None, dataset: Dataset, m
     st.header("Where your digit lands among the test digits")
     hidden = cache.hidden_layer_map(root, run_id, epoch, dataset.name)
     star = hidden.place(dict(layer_outputs(model, image))[hidden.layer])
-    event = show_chart(st, charts.hidden_map_scatter(hidden.coordinates, hidden.labels, star), key="inside-map",
-                       on_select="rerun", selection_mode="points")  # fmt: skip
+    event = show_chart(
+        st,
+        charts.hidden_map_scatter(hidden.coordinates, hidden.labels, star),
+        key="inside-map",
+        on_select="rerun",
+        selection_mode="points",
+    )
     st.caption(
         f"{len(hidden.labels):,} test digits placed by what the last hidden layer ({hidden.layer}) answers, squeezed "
         "to two dimensions (PCA); the star is the digit above. Digits the network finds alike land together. "
@@ -191,8 +218,13 @@ def hidden_map_ui(root: str, run_id: str, epoch: int | None, dataset: Dataset, m
         index = int(hidden.indices[chosen])
         picture, text = st.columns([1, 2])
         show_chart(picture, charts.image_heatmap(dataset.x_test[index], f"test image {index}"), key="inside-clicked")
-        text.metric("Label", str(hidden.labels[chosen]), f"read as {hidden.predicted[chosen]}", delta_color="off",
-                    delta_arrow="off")  # fmt: skip
+        text.metric(
+            "Label",
+            str(hidden.labels[chosen]),
+            f"read as {hidden.predicted[chosen]}",
+            delta_color="off",
+            delta_arrow="off",
+        )
 
 
 def history_ui(root: str, run_id: str, image: np.ndarray, epoch: int) -> None:

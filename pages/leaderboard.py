@@ -24,13 +24,19 @@ def main() -> None:
     )
     challenge = classroom.read_challenge(cache.run_store().root)
     if challenge.active:
-        st.info(f"The teacher's challenge: {challenge.describe()}. Runs that qualify are marked.",
-                icon=":material/flag:")  # fmt: skip
+        st.info(
+            f"The teacher's challenge: {challenge.describe()}. Runs that qualify are marked.", icon=":material/flag:"
+        )
     family_column, dataset_column, mine_column = st.columns([1, 1, 1], vertical_alignment="bottom")
-    family = family_column.segmented_control("Family", [ALL, "dense", "cnn", "uploaded"], default=ALL,
-                                             key="board_family")  # fmt: skip
-    dataset = dataset_column.selectbox("Image format", [ALL, "mnist", "digits"], key="board_dataset",
-                                       help="mnist: 28x28 (uploaded sets too); digits: 8x8.")  # fmt: skip
+    family = family_column.segmented_control(
+        "Family", [ALL, "dense", "cnn", "uploaded"], default=ALL, key="board_family"
+    )
+    dataset = dataset_column.selectbox(
+        "Image format",
+        [ALL, "mnist", "digits"],
+        key="board_dataset",
+        help="mnist: 28x28 (uploaded sets too); digits: 8x8.",
+    )
     mine = mine_column.toggle("Only mine", key="board_mine")
     board(challenge, family or ALL, dataset, mine)
 
@@ -41,34 +47,60 @@ def board(challenge: classroom.Challenge, family: str, dataset: str, mine: bool)
     rows, versions = class_rows(challenge)
     score_stale_runs(rows, versions)
     owner = browser_owner()[:OWNER_CHARACTERS]
-    shown = [row for row in rows
-             if (family == ALL or row.family == family) and (dataset == ALL or image_format_of(row.dataset) == dataset)
-             and (not mine or row.owner == owner)]  # fmt: skip
+    shown = [
+        row
+        for row in rows
+        if (family == ALL or row.family == family)
+        and (dataset == ALL or image_format_of(row.dataset) == dataset)
+        and (not mine or row.owner == owner)
+    ]
     if not shown:
         st.caption("No runs yet." if not rows else "No run matches these filters.")
         return
     st.dataframe(
-        [{"rank": rank, "who": row.name, "test accuracy": row.test_accuracy, "class's digits": row.class_accuracy,
-          "digits read": row.class_digits or None, "parameters": row.parameters, "epochs": row.epochs,
-          "seconds": row.seconds, "family": row.family, "dataset": row.dataset, "state": row.state,
-          **({"challenge": "qualifies" if row.qualifies else "no"} if challenge.active else {}),
-          "run": f"training?run={row.run_id}", "train it yourself": f"training?{row.try_it}" if row.try_it else None}
-         for rank, row in enumerate(shown, start=1)],
-        hide_index=True, key="leaderboard",
+        [
+            {
+                "rank": rank,
+                "who": row.name,
+                "test accuracy": row.test_accuracy,
+                "class's digits": row.class_accuracy,
+                "digits read": row.class_digits or None,
+                "parameters": row.parameters,
+                "epochs": row.epochs,
+                "seconds": row.seconds,
+                "family": row.family,
+                "dataset": row.dataset,
+                "state": row.state,
+                **({"challenge": "qualifies" if row.qualifies else "no"} if challenge.active else {}),
+                "run": f"training?run={row.run_id}",
+                "train it yourself": f"training?{row.try_it}" if row.try_it else None,
+            }
+            for rank, row in enumerate(shown, start=1)
+        ],
+        hide_index=True,
+        key="leaderboard",
         column_config={
             "test accuracy": st.column_config.NumberColumn(format="percent"),
-            "class's digits": st.column_config.NumberColumn(format="percent", help="Accuracy on every labelled "
-                                                            "digit of the class; for a run that trained on them, on "
-                                                            "the fifth kept back from its training."),
+            "class's digits": st.column_config.NumberColumn(
+                format="percent",
+                help="Accuracy on every labelled "
+                "digit of the class; for a run that trained on them, on "
+                "the fifth kept back from its training.",
+            ),
             "parameters": st.column_config.NumberColumn(format="localized"),
             "run": st.column_config.LinkColumn(display_text="open", help="The run on the Training page."),
-            "train it yourself": st.column_config.LinkColumn(display_text="its settings",
-                                                             help="The Training page with its hyperparameters."),
+            "train it yourself": st.column_config.LinkColumn(
+                display_text="its settings", help="The Training page with its hyperparameters."
+            ),
         },
-    )  # fmt: skip
+    )
     best = shown[0]
-    st.caption(f"Best here: {escape_markdown(best.name, limit=60)}'s run {best.run_id}, "
-               f"{best.test_accuracy:.2%} on the test set." if best.test_accuracy is not None else "")  # fmt: skip
+    st.caption(
+        f"Best here: {escape_markdown(best.name, limit=60)}'s run {best.run_id}, "
+        f"{best.test_accuracy:.2%} on the test set."
+        if best.test_accuracy is not None
+        else ""
+    )
 
 
 def score_stale_runs(rows: list[classroom.LeaderRow], versions: dict[str, str]) -> None:
@@ -78,8 +110,13 @@ def score_stale_runs(rows: list[classroom.LeaderRow], versions: dict[str, str]) 
         cache.scoring_ended()
         if state.error:
             show_refusal("The class's digits could not be read.", state.error)
-    waiting = [row for row in rows if row.state in ("finished", "stopped", "interrupted", "uploaded")
-               and row.class_accuracy is None and versions[image_format_of(row.dataset)] != "none"]  # fmt: skip
+    waiting = [
+        row
+        for row in rows
+        if row.state in ("finished", "stopped", "interrupted", "uploaded")
+        and row.class_accuracy is None
+        and versions[image_format_of(row.dataset)] != "none"
+    ]
     if not waiting or SCORING_KEY in st.session_state:
         return
     try:
@@ -88,8 +125,9 @@ def score_stale_runs(rows: list[classroom.LeaderRow], versions: dict[str, str]) 
         return  # no cluster now: the scores come once it is back
     if task is not None:
         st.session_state[SCORING_KEY] = task
-    st.caption(f"Reading the class's digits with {len(waiting)} run{'s' if len(waiting) != 1 else ''} on the "
-               "cluster...")  # fmt: skip
+    st.caption(
+        f"Reading the class's digits with {len(waiting)} run{'s' if len(waiting) != 1 else ''} on the cluster..."
+    )
 
 
 main()

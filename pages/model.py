@@ -43,10 +43,16 @@ table_column, graph_column = st.columns([3, 2])
 with table_column:
     st.header("Summary")
     rows = [
-        {"layer": row.name, "type": row.type, "activation": row.activation, "output shape": row.output_shape,
-         "parameters": f"{row.parameters:,}", "trainable": "yes" if row.trainable else "no"}
+        {
+            "layer": row.name,
+            "type": row.type,
+            "activation": row.activation,
+            "output shape": row.output_shape,
+            "parameters": f"{row.parameters:,}",
+            "trainable": "yes" if row.trainable else "no",
+        }
         for row in summary.rows
-    ]  # fmt: skip
+    ]
     rows.append({"layer": "total", "parameters": f"{summary.total_parameters:,}"})
     st.table(rows, hide_index=True)
     st.markdown(
@@ -69,8 +75,10 @@ with graph_column:
 
 st.header("Augmentation: what training will see")
 if not config.augmented:
-    st.caption("Augmentation is off, as in the notebook: the network trains on the images as they are. Turn it on "
-               "in the sidebar (Augmentation) to see one digit as training would show it.")  # fmt: skip
+    st.caption(
+        "Augmentation is off, as in the notebook: the network trains on the images as they are. Turn it on "
+        "in the sidebar (Augmentation) to see one digit as training would show it."
+    )
 else:
     digit = dataset.x_test[0] / dataset.pixel_max
     examples = augmented_examples(config, digit, AUGMENTED_EXAMPLES)
@@ -86,8 +94,11 @@ strength = config.elastic or ELASTIC_PREVIEW_STRENGTH
 digit = dataset.x_test[0] / dataset.pixel_max
 wobbled = elastic_examples(digit, strength, ELASTIC_EXAMPLES)
 show_chart(st, charts.image_grid(wobbled * 255, [""] * len(wobbled), columns=ELASTIC_EXAMPLES), key="elastic")
-state = ("on in this configuration" if config.elastic else
-         "off in this configuration: set Elastic distortion in the sidebar (Augmentation) to use it")  # fmt: skip
+state = (
+    "on in this configuration"
+    if config.elastic
+    else "off in this configuration: set Elastic distortion in the sidebar (Augmentation) to use it"
+)
 st.caption(
     f"The first test digit under elastic distortion of strength {strength:g} (Simard, Steinkraus and Platt, 2003): "
     f"each pixel moves along a random field smoothed over {ELASTIC_SIGMA:g} pixels, as a hand wobbles. It is "

@@ -114,26 +114,41 @@ def drawing_ui(model, run_id: str, dataset: Dataset) -> None:
     canvas_column, seen_column, output_column = st.columns([1.1, 1, 1.2])
     with canvas_column:
         pen = st.slider("Pen width", 8, 40, 22, key="pen_width")
-        deslant = st.toggle("Stand slanted digits upright", value=True, key="deslant",
-                            help="Shears a leaning digit upright before reading it (image moments, as in the "
-                                 "MNIST papers): slanted handwriting reads better.")  # fmt: skip
+        deslant = st.toggle(
+            "Stand slanted digits upright",
+            value=True,
+            key="deslant",
+            help="Shears a leaning digit upright before reading it (image moments, as in the "
+            "MNIST papers): slanted handwriting reads better.",
+        )
         touch = on_a_touch_screen()
         drawing = st_canvas(
-            stroke_width=pen, stroke_color="#FFFFFF", background_color="#000000", height=CANVAS_SIZE,
-            width=CANVAS_SIZE, drawing_mode="freedraw", key=CANVAS_KEY, return_image_data=True,
+            stroke_width=pen,
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            height=CANVAS_SIZE,
+            width=CANVAS_SIZE,
+            drawing_mode="freedraw",
+            key=CANVAS_KEY,
+            return_image_data=True,
             update_streamlit=not touch,  # on a touch screen the toolbar then stays in view, above the canvas
-        )  # fmt: skip
+        )
         # Under the canvas, not above it with the deslanting toggle: one more row above would push the canvas's
         # bottom out of a 720-pixel-high window (bench/drawn_digits.py's 4 could not be drawn).
-        normalize = st.toggle("Match MNIST's stroke width", value=NORMALIZE_BY_DEFAULT, key=NORMALIZE_KEY,
-                              help="Thins a thick digit, or thickens a hairline one, until its strokes are as wide "
-                                   "as MNIST's usually are (measured on the 28x28 image): a thick pen fills the gaps "
-                                   "that tell a 3 from an 8.")  # fmt: skip
+        normalize = st.toggle(
+            "Match MNIST's stroke width",
+            value=NORMALIZE_BY_DEFAULT,
+            key=NORMALIZE_KEY,
+            help="Thins a thick digit, or thickens a hairline one, until its strokes are as wide "
+            "as MNIST's usually are (measured on the 28x28 image): a thick pen fills the gaps "
+            "that tell a 3 from an 8.",
+        )
         if touch:
             st.caption("Draw one digit, large and centred, then tap the arrow above the canvas to read it.")
         else:
-            st.caption("Draw one digit, large and centred. The toolbar above the canvas (point at it) undoes "
-                       "and clears.")  # fmt: skip
+            st.caption(
+                "Draw one digit, large and centred. The toolbar above the canvas (point at it) undoes and clears."
+            )
     rgba = drawing.image_data
     image_format = FORMATS[dataset.image_format]
     reading = read_canvas(rgba, image_format, deslant, normalize) if rgba is not None else None
@@ -204,8 +219,9 @@ def picture_ui(model, run_id: str, dataset: Dataset) -> None:
     try:
         deslant = st.session_state.get("deslant", True)
         normalize = st.session_state.get(NORMALIZE_KEY, NORMALIZE_BY_DEFAULT)
-        image = image_bytes_to_mnist(picture.getvalue(), FORMATS[dataset.image_format], deslant=deslant,
-                                     normalize_width=normalize)  # fmt: skip
+        image = image_bytes_to_mnist(
+            picture.getvalue(), FORMATS[dataset.image_format], deslant=deslant, normalize_width=normalize
+        )
     except ImageError as error:
         show_refusal(f"{picture.name[:80]} cannot be used.", str(error))
     else:
@@ -225,14 +241,18 @@ def show_prediction(model, run_id: str, image: np.ndarray, started: float, colum
         st.metric("Prediction", str(digit), f"{probabilities[digit]:.1%} sure", delta_color="off", delta_arrow="off")
         show_chart(st, charts.probability_bars(probabilities), key=f"bars-{source}")
         runner_up = int(np.argsort(-probabilities)[1])
-        st.caption(f"Most likely {digit} ({probabilities[digit]:.1%}), then {runner_up} "
-                   f"({probabilities[runner_up]:.1%}).")  # fmt: skip
+        st.caption(
+            f"Most likely {digit} ({probabilities[digit]:.1%}), then {runner_up} ({probabilities[runner_up]:.1%})."
+        )
         milliseconds = (time.perf_counter() - started) * 1000
         st.caption(f"The server answered in {milliseconds:.1f} ms.")
     if st.toggle("Why? Show the evidence in each pixel", key=f"why-{source}"):
         why_view(model, image, probabilities, source)
-    if st.toggle("Fool it: change each pixel a little to change the answer", key=f"fool-{source}",
-                 help="An adversarial attack (FGSM or PGD) on this digit, run only while this is on."):  # fmt: skip
+    if st.toggle(
+        "Fool it: change each pixel a little to change the answer",
+        key=f"fool-{source}",
+        help="An adversarial attack (FGSM or PGD) on this digit, run only while this is on.",
+    ):
         fooling_ui(model, image, key=f"fooling-{source}")
 
 
@@ -240,13 +260,17 @@ def why_view(model, image: np.ndarray, probabilities: np.ndarray, source: str) -
     """Integrated gradients for the answer and for a class the user picks: which pixels spoke for or against."""
     ranked = [int(digit) for digit in np.argsort(-probabilities)]
     answer_column, other_column = st.columns(2)
-    other = other_column.selectbox("Why not...", ranked[1:], key=f"why-not-{source}",
-                                   format_func=lambda d: f"{d} ({probabilities[d]:.1%})")  # fmt: skip
+    other = other_column.selectbox(
+        "Why not...", ranked[1:], key=f"why-not-{source}", format_func=lambda d: f"{d} ({probabilities[d]:.1%})"
+    )
     for column, digit in ((answer_column, ranked[0]), (other_column, other)):
-        attribution = show_evidence(column, model, image, digit, f"Evidence for {digit}",
-                                    key=f"why-{source}-{digit}-{column is answer_column}")  # fmt: skip
-        column.caption(f"Red pixels pushed the model towards {digit}, blue ones away; together they add up to "
-                       f"{attribution.sum():+.1%} of probability against a black image.")  # fmt: skip
+        attribution = show_evidence(
+            column, model, image, digit, f"Evidence for {digit}", key=f"why-{source}-{digit}-{column is answer_column}"
+        )
+        column.caption(
+            f"Red pixels pushed the model towards {digit}, blue ones away; together they add up to "
+            f"{attribution.sum():+.1%} of probability against a black image."
+        )
 
 
 def handwriting_ui(store: RunStore, records: list[RunRecord], run_id: str, dataset: Dataset) -> None:
@@ -257,28 +281,45 @@ def handwriting_ui(store: RunStore, records: list[RunRecord], run_id: str, datas
     whose = st.radio("Whose digits", ["mine", "everyone's on this server"], horizontal=True, key="whose_digits")
     digits = everyone.of(owner if whose == "mine" else None)
     if not len(digits):
-        st.info("No labelled digits yet. On the Draw tab, draw a digit, pick what it is (\"This is a...\") and "
-                "keep it: your digits collect here, and every saved model is tested on them.",
-                icon=":material/draw:")  # fmt: skip
+        st.info(
+            'No labelled digits yet. On the Draw tab, draw a digit, pick what it is ("This is a...") and '
+            "keep it: your digits collect here, and every saved model is tested on them.",
+            icon=":material/draw:",
+        )
         return
     st.caption(f"{len(digits)} labelled digits; models read them exactly as the canvas sends them.")
     rows = []
     picked_first = sorted(records, key=lambda record: record.run_id != run_id)  # the run chosen above, then the newest
     for record in picked_first[:HANDWRITING_RUNS]:
         report = read_digits(cache.saved_model(str(store.root), record.run_id), digits)
-        rows.append({"run": record.run_id, "source": record.source, "MNIST test accuracy": record.result.test_accuracy,
-                     "accuracy on these digits": report.accuracy})  # fmt: skip
-    st.dataframe(rows, hide_index=True, column_config={
-        "MNIST test accuracy": st.column_config.NumberColumn(format="percent"),
-        "accuracy on these digits": st.column_config.NumberColumn(format="percent")})  # fmt: skip
+        rows.append(
+            {
+                "run": record.run_id,
+                "source": record.source,
+                "MNIST test accuracy": record.result.test_accuracy,
+                "accuracy on these digits": report.accuracy,
+            }
+        )
+    st.dataframe(
+        rows,
+        hide_index=True,
+        column_config={
+            "MNIST test accuracy": st.column_config.NumberColumn(format="percent"),
+            "accuracy on these digits": st.column_config.NumberColumn(format="percent"),
+        },
+    )
     if any(CLASS_DIGITS_SOURCE in record.source for record in records[:HANDWRITING_RUNS]):
-        st.caption("A run trained with the class's digits has seen most of these: compare runs on the digits kept "
-                   "back from it, below.")  # fmt: skip
+        st.caption(
+            "A run trained with the class's digits has seen most of these: compare runs on the digits kept "
+            "back from it, below."
+        )
     report = read_digits(cache.saved_model(str(store.root), run_id), digits)
     show_chart(st, charts.accuracy_by_digit(report.per_digit, report.counts), key="handwriting-per-digit")
     drawn = report.counts > 0
-    st.caption(f"The chosen model reads {report.accuracy:.0%} of these digits right; by digit from "
-               f"{np.nanmin(report.per_digit[drawn]):.0%} to {np.nanmax(report.per_digit[drawn]):.0%}.")  # fmt: skip
+    st.caption(
+        f"The chosen model reads {report.accuracy:.0%} of these digits right; by digit from "
+        f"{np.nanmin(report.per_digit[drawn]):.0%} to {np.nanmax(report.per_digit[drawn]):.0%}."
+    )
     misread = np.flatnonzero(report.predicted != digits.labels)[:GALLERY_SIZE]
     if len(misread):
         titles = [f"{report.predicted[i]}, true {digits.labels[i]} ({report.confidence[i]:.0%})" for i in misread]
@@ -286,9 +327,14 @@ def handwriting_ui(store: RunStore, records: list[RunRecord], run_id: str, datas
         st.caption(f"The {len(misread)} digits the chosen model misread, as it saw them.")
     kept_back_ui(store, records, everyone)
     download_column, clear_column = st.columns(2)
-    download_column.download_button("Download as .npz", digits_store.download(owner if whose == "mine" else None),
-                                    file_name=f"my-digits-{dataset.image_format}.npz", mime="application/octet-stream",
-                                    icon=":material/download:", key="download_my_digits")  # fmt: skip
+    download_column.download_button(
+        "Download as .npz",
+        digits_store.download(owner if whose == "mine" else None),
+        file_name=f"my-digits-{dataset.image_format}.npz",
+        mime="application/octet-stream",
+        icon=":material/download:",
+        key="download_my_digits",
+    )
     if clear_column.button("Forget my digits", icon=":material/delete:", key="clear_my_digits"):
         digits_store.clear(owner)
         st.rerun()
@@ -299,28 +345,46 @@ def kept_back_ui(store: RunStore, records: list[RunRecord], everyone: LabelledDi
     st.subheader("Trained on the class's digits: the digits kept back")
     _, back = training_share(everyone)
     if not len(back):
-        st.caption(f"One in {KEPT_BACK_EVERY} of the class's labelled digits (chosen by its pixels) is kept "
-                   "back from training on them; none is yet. Label more digits to see what training on them "
-                   "does.")  # fmt: skip
+        st.caption(
+            f"One in {KEPT_BACK_EVERY} of the class's labelled digits (chosen by its pixels) is kept "
+            "back from training on them; none is yet. Label more digits to see what training on them "
+            "does."
+        )
         return
     rows = []
     for record in records[:HANDWRITING_RUNS]:
         report = read_digits(cache.saved_model(str(store.root), record.run_id), back)
-        rows.append({"run": record.run_id, "trained on the class's digits": CLASS_DIGITS_SOURCE in record.source,
-                     "MNIST test accuracy": record.result.test_accuracy,
-                     "on the kept-back digits": report.accuracy})  # fmt: skip
-    st.dataframe(rows, hide_index=True, column_config={
-        "MNIST test accuracy": st.column_config.NumberColumn(format="percent"),
-        "on the kept-back digits": st.column_config.NumberColumn(format="percent")})  # fmt: skip
-    best = {with_them: max((row["on the kept-back digits"] for row in rows
-                            if row["trained on the class's digits"] == with_them), default=None)
-            for with_them in (True, False)}  # fmt: skip
+        rows.append(
+            {
+                "run": record.run_id,
+                "trained on the class's digits": CLASS_DIGITS_SOURCE in record.source,
+                "MNIST test accuracy": record.result.test_accuracy,
+                "on the kept-back digits": report.accuracy,
+            }
+        )
+    st.dataframe(
+        rows,
+        hide_index=True,
+        column_config={
+            "MNIST test accuracy": st.column_config.NumberColumn(format="percent"),
+            "on the kept-back digits": st.column_config.NumberColumn(format="percent"),
+        },
+    )
+    best = {
+        with_them: max(
+            (row["on the kept-back digits"] for row in rows if row["trained on the class's digits"] == with_them),
+            default=None,
+        )
+        for with_them in (True, False)
+    }
     summary = (
         f"{len(back)} of the class's {len(everyone)} digits are kept back (one in {KEPT_BACK_EVERY}, by its pixels)"
     )
     if best[True] is not None and best[False] is not None:
-        summary += (f": the best run trained with the class's other digits reads {best[True]:.0%} of them, the best "
-                    f"without {best[False]:.0%}.")  # fmt: skip
+        summary += (
+            f": the best run trained with the class's other digits reads {best[True]:.0%} of them, the best "
+            f"without {best[False]:.0%}."
+        )
     else:
         summary += (
             ": no run trained with the class's digits is among these yet (Training: Also train on the class's "
@@ -343,13 +407,19 @@ def test_set_ui(store: RunStore, run_id: str, dataset: Dataset) -> None:
     accuracy_column, download_column = st.columns([3, 1], vertical_alignment="bottom")
     accuracy_column.metric("Test accuracy", f"{1 - wrong.mean():.2%}", mistakes, delta_color="off", delta_arrow="off")
     download_column.download_button(
-        "Predictions as CSV", views.predictions_csv, file_name=f"predictions-{run_id}.csv", mime="text/csv",
-        icon=":material/download:", key="download_predictions",
-    )  # fmt: skip
+        "Predictions as CSV",
+        views.predictions_csv,
+        file_name=f"predictions-{run_id}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key="download_predictions",
+    )
     show_chart(st, views.first_digits, key="first_ten")
     first = slice(0, 10)
-    st.caption(f"The first ten test digits. Read as: {' '.join(map(str, views.predicted[first]))}; labels: "
-               f"{' '.join(map(str, dataset.y_test[first]))}.")  # fmt: skip
+    st.caption(
+        f"The first ten test digits. Read as: {' '.join(map(str, views.predicted[first]))}; labels: "
+        f"{' '.join(map(str, dataset.y_test[first]))}."
+    )
     vector_column, text_column = st.columns([2, 1])
     show_chart(vector_column, views.first_probabilities, key="first_probabilities")
     first, answer = views.probabilities[0], views.predicted[0]
@@ -363,13 +433,18 @@ def test_set_ui(store: RunStore, run_id: str, dataset: Dataset) -> None:
         event = show_chart(st, views.confusion_figure, on_select="rerun", selection_mode="points", key="confusion")
         off_diagonal = views.confusion - np.diag(np.diag(views.confusion))
         true_digit, read_as = np.unravel_index(off_diagonal.argmax(), off_diagonal.shape)
-        commonest = (f"The commonest mistake: {true_digit} read as {read_as}, {off_diagonal.max()} times. "
-                     if off_diagonal.max() else "No mistakes. ")  # fmt: skip
+        commonest = (
+            f"The commonest mistake: {true_digit} read as {read_as}, {off_diagonal.max()} times. "
+            if off_diagonal.max()
+            else "No mistakes. "
+        )
         st.caption(commonest + "Click a cell off the diagonal to see those mistakes below.")
     with accuracy_column:
         totals = views.confusion.sum(axis=1)
-        accuracy = [f"{right / total:.1%}" if total else "no test images"
-                    for right, total in zip(views.confusion.diagonal(), totals, strict=True)]  # fmt: skip
+        accuracy = [
+            f"{right / total:.1%}" if total else "no test images"
+            for right, total in zip(views.confusion.diagonal(), totals, strict=True)
+        ]
         st.table({"digit": list(range(10)), "accuracy": accuracy}, hide_index=True)
     follow_clicked_cell(event)
     mistakes_ui(cache.saved_model(str(store.root), run_id), dataset, views.probabilities, views.predicted, wrong)
@@ -401,10 +476,17 @@ def mistakes_ui(model, dataset: Dataset, probabilities: np.ndarray, predicted: n
         return
     shown = indices[:GALLERY_SIZE]
     labels = [f"{predicted[i]}, true {dataset.y_test[i]} ({probabilities[i, predicted[i]]:.0%})" for i in shown]
-    event = show_chart(st, charts.image_grid(dataset.x_test[shown], labels, clickable=True), key="mistakes",
-                       on_select="rerun", selection_mode="points")  # fmt: skip
-    st.caption(f"{len(indices):,} such mistakes; the first {len(shown)} shown with the model's confidence. "
-               "Click one to see why it was misread.")  # fmt: skip
+    event = show_chart(
+        st,
+        charts.image_grid(dataset.x_test[shown], labels, clickable=True),
+        key="mistakes",
+        on_select="rerun",
+        selection_mode="points",
+    )
+    st.caption(
+        f"{len(indices):,} such mistakes; the first {len(shown)} shown with the model's confidence. "
+        "Click one to see why it was misread."
+    )
     points = event.selection.points if event and event.selection else []
     clicked = points[0].get("point_index", points[0].get("point_number")) if points else None
     if clicked is not None:
@@ -417,8 +499,10 @@ def why_chain(model, image: np.ndarray, answer: int, truth: int) -> None:
     answer_column, truth_column = st.columns(2)
     for column, digit, role in ((answer_column, answer, "its answer"), (truth_column, truth, "the truth")):
         show_evidence(column, model, image, digit, f"Evidence for {digit} ({role})", key=f"why-mistake-{role}")
-    st.caption(f"Red pixels pushed the model towards the digit above them, blue ones away. Where the {answer} "
-               f"found more red than the {truth}, the model read a {answer}.")  # fmt: skip
+    st.caption(
+        f"Red pixels pushed the model towards the digit above them, blue ones away. Where the {answer} "
+        f"found more red than the {truth}, the model read a {answer}."
+    )
 
 
 main()

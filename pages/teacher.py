@@ -77,10 +77,16 @@ def live_runs() -> None:
         return
     names = cache.name_book()
     who = {p.run_id: names.name_of(board.owner_of(p.run_id)) for p in live}  # one look-up per run
-    label = {p.run_id: f"{p.run_id}: {who[p.run_id][:40]}, {p.state.value}, epoch {p.epoch} of {p.epochs}"
-             for p in live}  # fmt: skip
-    st.dataframe([{"run": p.run_id, "who": who[p.run_id], "state": p.state.value, "epoch": f"{p.epoch} of {p.epochs}"}
-                  for p in live], hide_index=True)  # fmt: skip
+    label = {
+        p.run_id: f"{p.run_id}: {who[p.run_id][:40]}, {p.state.value}, epoch {p.epoch} of {p.epochs}" for p in live
+    }
+    st.dataframe(
+        [
+            {"run": p.run_id, "who": who[p.run_id], "state": p.state.value, "epoch": f"{p.epoch} of {p.epochs}"}
+            for p in live
+        ],
+        hide_index=True,
+    )
     run_column, stop_column = st.columns([3, 1], vertical_alignment="bottom")
     run_id = run_column.selectbox("Run to stop", list(label), format_func=label.get, key="teacher_run")
     if stop_column.button("Stop it", icon=":material/stop:", key="teacher_stop", width="stretch"):
@@ -105,14 +111,16 @@ def challenge() -> None:
         step=10_000,
         key="challenge_parameters",
     )
-    epochs = epochs_column.number_input("At most this many epochs (0: no limit)", 0, 30, current.max_epochs or 0,
-                                        key="challenge_epochs")  # fmt: skip
+    epochs = epochs_column.number_input(
+        "At most this many epochs (0: no limit)", 0, 30, current.max_epochs or 0, key="challenge_epochs"
+    )
     save_column, clear_column, _ = st.columns([1, 1, 2])
     if save_column.button("Set the challenge", icon=":material/flag:", key="challenge_set", width="stretch"):
         classroom.set_challenge(root, classroom.Challenge(int(parameters) or None, int(epochs) or None))
         st.rerun()
-    if clear_column.button("Clear it", icon=":material/flag_circle:", key="challenge_clear", width="stretch",
-                           disabled=not current.active):  # fmt: skip
+    if clear_column.button(
+        "Clear it", icon=":material/flag_circle:", key="challenge_clear", width="stretch", disabled=not current.active
+    ):
         classroom.set_challenge(root, classroom.Challenge())
         st.rerun()
 
@@ -148,8 +156,9 @@ def clean_up() -> None:
                 continue
             counts = {owner: int((digits.owners == owner).sum()) for owner in sorted(set(digits.owners.tolist()))}
             label = {owner: f"{names.name_of(owner)} ({count} digits)" for owner, count in counts.items()}
-            who = st.selectbox(f"Whose ({image_format})", list(label), format_func=label.get,
-                               key=f"digits_owner_{image_format}")  # fmt: skip
+            who = st.selectbox(
+                f"Whose ({image_format})", list(label), format_func=label.get, key=f"digits_owner_{image_format}"
+            )
             if confirmed(f"remove {names.name_of(who)[:40]}'s {image_format} digits", f"remove_digits_{image_format}"):
                 kept[image_format].clear(who)
                 st.rerun()
@@ -169,8 +178,14 @@ def export() -> None:
     st.header("Export")
     rows, _ = class_rows(classroom.read_challenge(cache.run_store().root))
     results_column, mnist_column, digits_column = st.columns(3)
-    results_column.download_button("Class results (CSV)", classroom.results_csv(rows), file_name="class-results.csv",
-                                   mime="text/csv", icon=":material/table:", key="export_results")  # fmt: skip
+    results_column.download_button(
+        "Class results (CSV)",
+        classroom.results_csv(rows),
+        file_name="class-results.csv",
+        mime="text/csv",
+        icon=":material/table:",
+        key="export_results",
+    )
     for column, image_format in ((mnist_column, "mnist"), (digits_column, "digits")):
         digits_store = cache.my_digits(image_format)
         count = len(digits_store.load())
@@ -183,8 +198,10 @@ def export() -> None:
                 icon=":material/folder_zip:",
                 key=f"export_digits_{image_format}",
             )
-    st.caption(f"Learners are told apart by a {OWNER_CHARACTERS}-character hash of their browser's cookie; names "
-               "are what they typed, exported as text.")  # fmt: skip
+    st.caption(
+        f"Learners are told apart by a {OWNER_CHARACTERS}-character hash of their browser's cookie; names "
+        "are what they typed, exported as text."
+    )
 
 
 main()

@@ -16,15 +16,7 @@ from core.my_digits import repeats_for, training_share
 from core.runs import Progress, RunResult, RunState
 from core.stepper import StepModeError
 from core.store import RunRecord, RunStore, is_run_id
-from core.sweeps import (
-    MAX_RUNS,
-    SweepError,
-    best_index,
-    grid,
-    parse_value,
-    starting_values,
-    suggested_values,
-)
+from core.sweeps import MAX_RUNS, SweepError, best_index, grid, parse_value, starting_values, suggested_values
 from core.tasks import check_model
 from core.uploads import MAX_MULTIPLY_ADDS, in_words
 from pages.widgets import (
@@ -97,15 +89,27 @@ def training_controls(config: ModelConfig, dataset: Dataset, progress: Progress 
     active = progress is not None and progress.active
     size_column, train_column, stop_column = st.columns([2, 1, 1], vertical_alignment="bottom")
     size = size_column.segmented_control(
-        "Training images", list(TRAIN_SIZES), default="all", key="train_size",
+        "Training images",
+        list(TRAIN_SIZES),
+        default="all",
+        key="train_size",
         help="Fewer images train faster, for a quick look.",
-    )  # fmt: skip
+    )
     emphasis = "secondary" if st.context.theme.type == "dark" else "primary"  # white on the dark theme's blue: 2.7:1
-    if train_column.button("Train", type=emphasis, icon=":material/play_arrow:", disabled=(active and mine)
-                           or not buildable, width="stretch", key="train"):  # fmt: skip
+    if train_column.button(
+        "Train",
+        type=emphasis,
+        icon=":material/play_arrow:",
+        disabled=(active and mine) or not buildable,
+        width="stretch",
+        key="train",
+    ):
         try:
-            follow(cache.start_training(owner, config, dataset.name, TRAIN_SIZES[size or "all"], base_run,
-                                        class_digits=with_class))  # fmt: skip
+            follow(
+                cache.start_training(
+                    owner, config, dataset.name, TRAIN_SIZES[size or "all"], base_run, class_digits=with_class
+                )
+            )
         except JobError as error:
             show_refusal("Training could not start.", str(error))
     if stop_column.button("Stop", icon=":material/stop:", disabled=not (active and mine), width="stretch", key="stop"):
@@ -115,16 +119,22 @@ def training_controls(config: ModelConfig, dataset: Dataset, progress: Progress 
 def class_digits_option(dataset: Dataset) -> bool:
     """ "Plus the class's digits": train on the labelled digits of everyone on this server too, but a fixed share."""
     train, back = training_share(cache.my_digits(dataset.image_format).load())
-    chosen = st.toggle("Also train on the class's labelled digits", key="class_digits", disabled=not len(train),
-                       help="The digits labelled on Draw & predict, everyone's on this server. One in five is kept "
-                            "back, never trained on, to show what this did.")  # fmt: skip
+    chosen = st.toggle(
+        "Also train on the class's labelled digits",
+        key="class_digits",
+        disabled=not len(train),
+        help="The digits labelled on Draw & predict, everyone's on this server. One in five is kept "
+        "back, never trained on, to show what this did.",
+    )
     if not len(train):
         st.caption("No labelled digits to train on yet: label some on Draw & predict (This is a...).")
         return False
     repeats = repeats_for(len(train))
-    st.caption(f"{len(train)} of the class's digits to train on, each repeated {repeats} times (about "
-               f"{len(train) * repeats:,} images beside the dataset's, varied by any augmentation); {len(back)} kept "
-               "back: Draw & predict, Your handwriting shows how each run reads them.")  # fmt: skip
+    st.caption(
+        f"{len(train)} of the class's digits to train on, each repeated {repeats} times (about "
+        f"{len(train) * repeats:,} images beside the dataset's, varied by any augmentation); {len(back)} kept "
+        "back: Draw & predict, Your handwriting shows how each run reads them."
+    )
     return chosen
 
 
@@ -138,12 +148,18 @@ def follow(run_id: str) -> None:
 def base_run_picker(dataset: Dataset) -> str | None:
     """None for a new network from the sidebar, or a saved run of this image format to fine-tune."""
     run_ids = [record.run_id for record in runs_for(dataset)]
-    base = st.selectbox("Start from", [NEW_NETWORK, *run_ids], key="start_from",
-                        help="Fine-tuning keeps a saved run's layers and weights and trains them further.")  # fmt: skip
+    base = st.selectbox(
+        "Start from",
+        [NEW_NETWORK, *run_ids],
+        key="start_from",
+        help="Fine-tuning keeps a saved run's layers and weights and trains them further.",
+    )
     if base == NEW_NETWORK:
         return None
-    st.caption(f"Fine-tunes run {base} on {escape_markdown(dataset.title)}: its own layers and weights, with the "
-               "optimizer, learning rate, batch size and epochs from the sidebar.")  # fmt: skip
+    st.caption(
+        f"Fine-tunes run {base} on {escape_markdown(dataset.title)}: its own layers and weights, with the "
+        "optimizer, learning rate, batch size and epochs from the sidebar."
+    )
     return base
 
 
@@ -158,8 +174,12 @@ def run_view(run_id: str | None, progress: Progress | None, mine: bool, owner: s
         continue_ui(progress, mine, owner)
     elif run_id and (record := cache.run_store().get(run_id)):
         st.caption(f"Run {record.run_id}, saved {record.created}")
-        show_chart(st, charts.training_curves({record.run_id: record.result.history}, record.result.epochs_done,
-                                              record.result.held_out))  # fmt: skip
+        show_chart(
+            st,
+            charts.training_curves(
+                {record.run_id: record.result.history}, record.result.epochs_done, record.result.held_out
+            ),
+        )
         st.caption(curves_summary(record.result.history))
         show_result(record.result)
     elif run_id:
@@ -172,9 +192,13 @@ def continue_ui(progress: Progress, mine: bool, owner: str) -> None:
     """Continue a stopped or interrupted run from its last epoch, for the browser that started it."""
     if not (mine and progress.state.continuable and 0 < progress.epoch < progress.epochs):
         return
-    if st.button(f"Continue from epoch {progress.epoch}", icon=":material/resume:", key="continue",
-                 help="Trains on to the planned epochs exactly as if it had never stopped: the same weights, "
-                      "optimizer state and order of batches."):  # fmt: skip
+    if st.button(
+        f"Continue from epoch {progress.epoch}",
+        icon=":material/resume:",
+        key="continue",
+        help="Trains on to the planned epochs exactly as if it had never stopped: the same weights, "
+        "optimizer state and order of batches.",
+    ):
         try:
             follow(cache.run_board().continue_run(owner, progress.run_id))
         except JobError as error:
@@ -198,19 +222,29 @@ def live_runs_ui(owner: str) -> None:
         return
     with st.expander(f"Training now: {len(live)} run{'s' if len(live) != 1 else ''}", icon=":material/model_training:"):
         st.dataframe(
-            [{"run": p.run_id, "state": p.state.value, "epoch": f"{p.epoch} of {p.epochs}",
-              "whose": "yours" if board.owner_of(p.run_id) == owner else "another browser's",
-              "link": f"?run={p.run_id}"} for p in live],
-            hide_index=True, column_config={"link": st.column_config.LinkColumn(display_text="open")},
-        )  # fmt: skip
+            [
+                {
+                    "run": p.run_id,
+                    "state": p.state.value,
+                    "epoch": f"{p.epoch} of {p.epochs}",
+                    "whose": "yours" if board.owner_of(p.run_id) == owner else "another browser's",
+                    "link": f"?run={p.run_id}",
+                }
+                for p in live
+            ],
+            hide_index=True,
+            column_config={"link": st.column_config.LinkColumn(display_text="open")},
+        )
 
 
 def step_mode_ui(config: ModelConfig, dataset: Dataset, owner: str) -> None:
     """Training one batch at a time, in a worker that keeps the network between clicks."""
     st.header("Step by step")
-    st.caption("Train the sidebar's network one batch at a time and watch what each batch does: the loss, the "
-               "batch's accuracy, the first layer's weights and your latest drawing's probabilities. The network "
-               "waits in a worker between clicks; it is a sandbox, not saved as a run.")  # fmt: skip
+    st.caption(
+        "Train the sidebar's network one batch at a time and watch what each batch does: the loss, the "
+        "batch's accuracy, the first layer's weights and your latest drawing's probabilities. The network "
+        "waits in a worker between clicks; it is a sandbox, not saved as a run."
+    )
     step_mode(config, dataset, owner)
 
 
@@ -228,20 +262,41 @@ def step_mode(config: ModelConfig, dataset: Dataset, owner: str) -> None:
     columns = st.columns(4)
     opening = {"on_click": _open_stepper, "args": (sessions, owner, config, dataset.name), "width": "stretch"}
     if stepping is None:
-        columns[0].button("Start step mode", icon=":material/footprint:", key="step_start",
-                          disabled=not _buildable(config, dataset), **opening)  # fmt: skip
+        columns[0].button(
+            "Start step mode",
+            icon=":material/footprint:",
+            key="step_start",
+            disabled=not _buildable(config, dataset),
+            **opening,
+        )
         return
     stepper, stepped_config = stepping
     batches = 0
     for column, count in zip(columns, (1, 10), strict=False):
         emphasis = "primary" if count == 1 and st.context.theme.type != "dark" else "secondary"  # white on blue: 2.7:1
-        if column.button("Step" if count == 1 else f"Step {count}", key=f"step_{count}", icon=":material/skip_next:",
-                         type=emphasis, width="stretch"):  # fmt: skip
+        if column.button(
+            "Step" if count == 1 else f"Step {count}",
+            key=f"step_{count}",
+            icon=":material/skip_next:",
+            type=emphasis,
+            width="stretch",
+        ):
             batches = count
-    columns[2].button("Start over", icon=":material/restart_alt:", key="step_restart",
-                      help="A new network from the sidebar's settings, from fresh weights.", **opening)  # fmt: skip
-    columns[3].button("Leave step mode", icon=":material/close:", key="step_leave", width="stretch",
-                      on_click=_leave_step_mode, args=(sessions, owner))  # fmt: skip
+    columns[2].button(
+        "Start over",
+        icon=":material/restart_alt:",
+        key="step_restart",
+        help="A new network from the sidebar's settings, from fresh weights.",
+        **opening,
+    )
+    columns[3].button(
+        "Leave step mode",
+        icon=":material/close:",
+        key="step_leave",
+        width="stretch",
+        on_click=_leave_step_mode,
+        args=(sessions, owner),
+    )
     drawing = st.session_state.get(LATEST_DRAWING_KEY)
     image = drawing["image"] if drawing and drawing["image"].shape == dataset.image_shape else None
     try:
@@ -289,24 +344,35 @@ def _leave_step_mode(sessions, owner: str) -> None:
 def show_step(view) -> None:
     """After a step: where training stands, the batch curves, the weight pictures, the drawing's probabilities."""
     batch, loss, accuracy = st.columns(3)
-    batch.metric("Batches trained", f"{view.step:,}", help="Step counts batches; an epoch is "
-                 f"{view.batches_per_epoch:,} of them.")  # fmt: skip
+    batch.metric(
+        "Batches trained",
+        f"{view.step:,}",
+        help=f"Step counts batches; an epoch is {view.batches_per_epoch:,} of them.",
+    )
     if view.losses:
         change = view.losses[-1] - view.losses[-2] if len(view.losses) > 1 else None
-        loss.metric("Loss of the last batch", f"{view.losses[-1]:.4f}", None if change is None else f"{change:+.4f}",
-                    delta_color="inverse")  # fmt: skip
+        loss.metric(
+            "Loss of the last batch",
+            f"{view.losses[-1]:.4f}",
+            None if change is None else f"{change:+.4f}",
+            delta_color="inverse",
+        )
         accuracy.metric("Its accuracy", f"{view.accuracies[-1]:.1%}")
-    st.caption(f"Epoch {view.epoch}, batch {view.batch} of {view.batches_per_epoch} next (the worker took "
-               f"{view.milliseconds:.0f} ms).")  # fmt: skip
+    st.caption(
+        f"Epoch {view.epoch}, batch {view.batch} of {view.batches_per_epoch} next (the worker took "
+        f"{view.milliseconds:.0f} ms)."
+    )
     if view.losses:
         show_chart(st, charts.batch_curves(view.losses, view.accuracies), key="step-curves")
     weights_column, drawing_column = st.columns([2, 1])
     with weights_column:
         titles = [f"#{unit}" for unit in view.units]
         show_chart(st, charts.weight_grid(view.weights, titles), key="step-weights")
-        st.caption(f"The first layer's first {len(view.units)} weight pictures (as on Inside the network): red "
-                   "pixels excite a unit, blue ones hold it back. They start as noise: watch strokes "
-                   "appear.")  # fmt: skip
+        st.caption(
+            f"The first layer's first {len(view.units)} weight pictures (as on Inside the network): red "
+            "pixels excite a unit, blue ones hold it back. They start as noise: watch strokes "
+            "appear."
+        )
     with drawing_column:
         if view.probabilities is None:
             st.caption("Draw a digit on Draw & predict: its probabilities will move here, batch by batch.")
@@ -334,8 +400,9 @@ def show_progress(progress: Progress) -> None:
     worker = f", worker {progress.worker}" if progress.worker else ""
     st.caption(f"Run {progress.run_id} ({progress.compile_mode or 'starting'}{worker})")
     if progress.result.history:
-        curves = charts.training_curves({progress.run_id: progress.result.history}, progress.epochs,
-                                        progress.result.held_out)  # fmt: skip
+        curves = charts.training_curves(
+            {progress.run_id: progress.result.history}, progress.epochs, progress.result.held_out
+        )
         show_chart(st, curves, key="live")
         st.caption(curves_summary(progress.result.history))
     show_result(progress.result)
@@ -361,8 +428,10 @@ def overfitting_note(history: dict[str, list[float]]) -> str:
     best = min(range(len(held_out)), key=held_out.__getitem__)
     if best == len(held_out) - 1:
         return f" The held-out loss is still falling: lowest now, after epoch {best + 1}."
-    text = (f" The held-out loss was lowest after epoch {best + 1} ({held_out[best]:.4f}) and has risen by "
-            f"{held_out[-1] - held_out[best]:.4f} since")  # fmt: skip
+    text = (
+        f" The held-out loss was lowest after epoch {best + 1} ({held_out[best]:.4f}) and has risen by "
+        f"{held_out[-1] - held_out[best]:.4f} since"
+    )
     if history["loss"][-1] < history["loss"][best]:
         return text + " while the training loss kept falling: the model has begun to overfit."
     return text + "."
@@ -400,10 +469,18 @@ def saved_runs_ui(store: RunStore) -> None:
         return
     st.dataframe(
         [
-            {"run": r.run_id, "dataset": r.dataset, "source": r.source, "state": r.state.value,
-             "test accuracy": r.result.test_accuracy, "train accuracy": r.result.train_accuracy,
-             "epochs": r.result.epochs_done, "images": r.train_samples, "seconds": r.result.seconds,
-             "config": str(r.config)}
+            {
+                "run": r.run_id,
+                "dataset": r.dataset,
+                "source": r.source,
+                "state": r.state.value,
+                "test accuracy": r.result.test_accuracy,
+                "train accuracy": r.result.train_accuracy,
+                "epochs": r.result.epochs_done,
+                "images": r.train_samples,
+                "seconds": r.result.seconds,
+                "config": str(r.config),
+            }
             for r in records
         ],
         hide_index=True,
@@ -411,7 +488,7 @@ def saved_runs_ui(store: RunStore) -> None:
             "test accuracy": st.column_config.NumberColumn(format="percent"),
             "train accuracy": st.column_config.NumberColumn(format="percent"),
         },
-    )  # fmt: skip
+    )
     run_ids = [record.run_id for record in records]
     by_id = {record.run_id: record for record in records}
     chosen = st.pills("Compare runs", run_ids, selection_mode="multi", default=run_ids[:2], key="compare_runs")
@@ -428,21 +505,36 @@ def run_details_ui(store: RunStore, record: RunRecord) -> None:
         model_card_ui(record.card)
     keras_column, lite_column, history_column = st.columns(3)
     keras_column.download_button(
-        "Download digits.keras", data=store.model_path(record.run_id).read_bytes(), file_name="digits.keras",
-        mime="application/zip", icon=":material/download:", key="download_keras",
-    )  # fmt: skip
+        "Download digits.keras",
+        data=store.model_path(record.run_id).read_bytes(),
+        file_name="digits.keras",
+        mime="application/zip",
+        icon=":material/download:",
+        key="download_keras",
+    )
     if record.result.history:
         history_column.download_button(
-            "History as CSV", export.history_csv(record.result.history), file_name=f"history-{record.run_id}.csv",
-            mime="text/csv", icon=":material/table:", key="download_history",
-        )  # fmt: skip
-    flatbuffer = cache.tflite_model(str(store.root), record.run_id) if lite_column.toggle(
-        "TensorFlow Lite, for phones", key="want_tflite") else None  # fmt: skip
+            "History as CSV",
+            export.history_csv(record.result.history),
+            file_name=f"history-{record.run_id}.csv",
+            mime="text/csv",
+            icon=":material/table:",
+            key="download_history",
+        )
+    flatbuffer = (
+        cache.tflite_model(str(store.root), record.run_id)
+        if lite_column.toggle("TensorFlow Lite, for phones", key="want_tflite")
+        else None
+    )
     if flatbuffer is not None:
         lite_column.download_button(
-            f"Download digits.tflite ({len(flatbuffer) / 2**20:.2f} MB)", flatbuffer, file_name="digits.tflite",
-            mime="application/octet-stream", icon=":material/smartphone:", key="download_tflite",
-        )  # fmt: skip
+            f"Download digits.tflite ({len(flatbuffer) / 2**20:.2f} MB)",
+            flatbuffer,
+            file_name="digits.tflite",
+            mime="application/octet-stream",
+            icon=":material/smartphone:",
+            key="download_tflite",
+        )
         st.code(TFLITE_SNIPPET, language="python")
     logs = store.logs_path(record.run_id)
     if logs.is_dir():
@@ -460,9 +552,12 @@ def model_card_ui(card: dict) -> None:
         scale.metric("Pixels fed as", card["pixel_scale"])
         parameters.metric("Parameters", f"{card['parameters']:,}")
         if card.get("multiply_adds"):  # cards kept before the estimate existed have none
-            cost.metric("Multiply-adds per digit", in_words(card["multiply_adds"]),
-                        help="Estimated from its layers' shapes before it was built; the limit is "
-                             f"{in_words(MAX_MULTIPLY_ADDS)}.")  # fmt: skip
+            cost.metric(
+                "Multiply-adds per digit",
+                in_words(card["multiply_adds"]),
+                help="Estimated from its layers' shapes before it was built; the limit is "
+                f"{in_words(MAX_MULTIPLY_ADDS)}.",
+            )
         accuracy.metric("Accuracy on its test set", f"{card['test_accuracy']:.2%}")
         for note in card["notes"]:
             st.caption(escape_markdown(note))
@@ -477,16 +572,19 @@ def upload_ui(store: RunStore) -> None:
         if ended.error:
             show_refusal(f"{task.label} was refused.", ended.error)
         elif (record := store.get(ended.result)) is not None:
-            st.success(f"{escape_markdown(task.label, limit=80)} reads {record.dataset} images: saved as run "
-                       f"{record.run_id}, test accuracy {record.result.test_accuracy:.2%}.")  # fmt: skip
+            st.success(
+                f"{escape_markdown(task.label, limit=80)} reads {record.dataset} images: saved as run "
+                f"{record.run_id}, test accuracy {record.result.test_accuracy:.2%}."
+            )
             model_card_ui(record.card)
     already_sent = uploaded is not None and st.session_state.get(UPLOADED_KEY) == uploaded.file_id
     if uploaded is None or already_sent or CHECK_KEY in st.session_state:
         return
     st.session_state[UPLOADED_KEY] = uploaded.file_id
     try:
-        st.session_state[CHECK_KEY] = cache.start_task(uploaded.name[:80], check_model, uploaded.getvalue(),
-                                                       uploaded.name, str(store.root.resolve()))  # fmt: skip
+        st.session_state[CHECK_KEY] = cache.start_task(
+            uploaded.name[:80], check_model, uploaded.getvalue(), uploaded.name, str(store.root.resolve())
+        )
     except OSError as error:
         show_refusal(f"{uploaded.name[:80]} could not be checked now.", f"The cluster is not reachable: {error}")
         return
@@ -503,10 +601,12 @@ SWEEP_DEFAULT_FIELDS = ["units", "learning_rate"]
 def sweep_ui(config: ModelConfig, dataset: Dataset, owner: str) -> None:
     """Sweep: a small grid of the sidebar's network sent to the cluster at once, then the learner's latest sweep."""
     st.header("Sweep")
-    st.caption("Choose 2 or 3 hyperparameters and 2 to 4 values of each: every combination trains as a run of its "
-               f"own (at most {MAX_RUNS}), side by side as the cluster's workers allow, the rest from the sidebar. "
-               "Someone else's single run goes ahead of a sweep's waiting runs, so a sweep never holds up the "
-               "class.")  # fmt: skip
+    st.caption(
+        "Choose 2 or 3 hyperparameters and 2 to 4 values of each: every combination trains as a run of its "
+        f"own (at most {MAX_RUNS}), side by side as the cluster's workers allow, the rest from the sidebar. "
+        "Someone else's single run goes ahead of a sweep's waiting runs, so a sweep never holds up the "
+        "class."
+    )
     board = cache.run_board()
     sweep = board.latest_sweep(owner)
     sweep_form(config, dataset, owner)
@@ -521,19 +621,36 @@ def sweep_ui(config: ModelConfig, dataset: Dataset, owner: str) -> None:
 def sweep_form(config: ModelConfig, dataset: Dataset, owner: str) -> None:
     """The hyperparameters, their values, the slice and Start sweep; every value goes through core.sweeps.grid."""
     # Pills, not multiselects: a multiselect's white-on-primary tags cannot reach 4.5:1 in the dark theme.
-    fields = st.pills("Hyperparameters to sweep", list(FIELDS), default=SWEEP_DEFAULT_FIELDS, selection_mode="multi",
-                      format_func=lambda name: FIELDS[name].label, key=SWEEP_FIELDS_KEY)  # fmt: skip
+    fields = st.pills(
+        "Hyperparameters to sweep",
+        list(FIELDS),
+        default=SWEEP_DEFAULT_FIELDS,
+        selection_mode="multi",
+        format_func=lambda name: FIELDS[name].label,
+        key=SWEEP_FIELDS_KEY,
+    )
     values: dict[str, list] = {}
     problem = None
     for column, name in zip(st.columns(max(len(fields), 1)), fields, strict=False):
         spec, current = FIELDS[name], getattr(config, name)
-        chosen = list(column.pills(spec.label, suggested_values(name, current), selection_mode="multi",
-                                   default=starting_values(name, current), format_func=spec.text,
-                                   key=f"sweep_values_{name}"))  # fmt: skip
+        chosen = list(
+            column.pills(
+                spec.label,
+                suggested_values(name, current),
+                selection_mode="multi",
+                default=starting_values(name, current),
+                format_func=spec.text,
+                key=f"sweep_values_{name}",
+            )
+        )
         if not spec.choices:
-            typed = column.text_input(f"Other values of {spec.label.lower()}", key=f"sweep_typed_{name}",
-                                      max_chars=80, placeholder="e.g. 96, 200",
-                                      help="Values the pills do not offer, separated by commas.")  # fmt: skip
+            typed = column.text_input(
+                f"Other values of {spec.label.lower()}",
+                key=f"sweep_typed_{name}",
+                max_chars=80,
+                placeholder="e.g. 96, 200",
+                help="Values the pills do not offer, separated by commas.",
+            )
             try:
                 chosen += [parse_value(name, text) for text in typed.split(",") if text.strip()]
             except SweepError as error:
@@ -546,25 +663,33 @@ def sweep_form(config: ModelConfig, dataset: Dataset, owner: str) -> None:
         except SweepError as error:
             problem = str(error)
     size_column, start_column = st.columns([2, 1], vertical_alignment="bottom")
-    size = size_column.segmented_control("Training images per run", list(SWEEP_SIZES), default="10,000 images",
-                                         key="sweep_size", help="Fewer images train faster.")  # fmt: skip
+    size = size_column.segmented_control(
+        "Training images per run",
+        list(SWEEP_SIZES),
+        default="10,000 images",
+        key="sweep_size",
+        help="Fewer images train faster.",
+    )
     label = f"Start sweep ({len(configs)} runs)" if configs else "Start sweep"
-    if start_column.button(label, icon=":material/grid_view:", disabled=not configs, width="stretch",
-                           key="start_sweep"):  # fmt: skip
+    if start_column.button(
+        label, icon=":material/grid_view:", disabled=not configs, width="stretch", key="start_sweep"
+    ):
         start_sweep(config, values, configs, dataset, SWEEP_SIZES[size or "10,000 images"], owner)
     if problem is not None:
         st.caption(f"Not a sweep yet: {escape_markdown(problem)}")
 
 
-def start_sweep(config: ModelConfig, values: dict, configs: list[ModelConfig], dataset: Dataset, limit: int | None,
-                owner: str) -> None:  # fmt: skip
+def start_sweep(
+    config: ModelConfig, values: dict, configs: list[ModelConfig], dataset: Dataset, limit: int | None, owner: str
+) -> None:
     """Refuse a grid with a network that cannot be built before sending any of it; then send it and show it."""
     for built in configs:
         try:
             cache.model_description(built, dataset.image_shape)
         except ConfigError as error:
-            swept = ", ".join(f"{FIELDS[name].label.lower()} {FIELDS[name].text(getattr(built, name))}"
-                              for name in values)  # fmt: skip
+            swept = ", ".join(
+                f"{FIELDS[name].label.lower()} {FIELDS[name].text(getattr(built, name))}" for name in values
+            )
             show_refusal("The sweep could not start.", f"The network with {swept} cannot be built: {error}")
             return
     try:
@@ -597,8 +722,14 @@ def show_sweep(sweep, progress: list[Progress | None], owner: str) -> None:
     st.subheader(f"Your sweep {sweep.sweep_id}")
     st.caption(f"{len(sweep.run_ids)} runs on {images} {escape_markdown(sweep.dataset)} images: {counts}.")
     if any(p is not None and p.active for p in progress):
-        st.button("Stop sweep", icon=":material/stop:", key="stop_sweep", on_click=_stop_sweep,
-                  args=(sweep.sweep_id, owner), help="Stops every run of it; finished runs are kept.")  # fmt: skip
+        st.button(
+            "Stop sweep",
+            icon=":material/stop:",
+            key="stop_sweep",
+            on_click=_stop_sweep,
+            args=(sweep.sweep_id, owner),
+            help="Stops every run of it; finished runs are kept.",
+        )
     rows = []
     for index, (run_id, config, run) in enumerate(zip(sweep.run_ids, sweep.configs, progress, strict=True)):
         row = {"": "★" if index == best else ""}
@@ -609,18 +740,27 @@ def show_sweep(sweep, progress: list[Progress | None], owner: str) -> None:
         row["run"] = f"?run={run_id}"
         row["train this yourself"] = "?" + urlencode(config_to_query(config))
         rows.append(row)
-    st.dataframe(rows, hide_index=True, column_config={
-        "run": st.column_config.LinkColumn(display_text="open"),
-        "train this yourself": st.column_config.LinkColumn(
-            display_text="train this yourself", help="Opens the Training page with this run's hyperparameters."),
-    })  # fmt: skip
+    st.dataframe(
+        rows,
+        hide_index=True,
+        column_config={
+            "run": st.column_config.LinkColumn(display_text="open"),
+            "train this yourself": st.column_config.LinkColumn(
+                display_text="train this yourself", help="Opens the Training page with this run's hyperparameters."
+            ),
+        },
+    )
     figure = charts.sweep_coordinates(list(sweep.fields), list(sweep.configs), accuracies, best)
     show_chart(st, figure, key="sweep_chart")
     if best is not None:
-        settings = ", ".join(f"{FIELDS[name].label.lower()} {FIELDS[name].text(getattr(sweep.configs[best], name))}"
-                             for name in sweep.fields)  # fmt: skip
-        st.caption(f"Best so far (★, the red line): {escape_markdown(settings)}, {accuracies[best]:.2%} test "
-                   "accuracy. Drag along an axis to pick out the runs in a range.")  # fmt: skip
+        settings = ", ".join(
+            f"{FIELDS[name].label.lower()} {FIELDS[name].text(getattr(sweep.configs[best], name))}"
+            for name in sweep.fields
+        )
+        st.caption(
+            f"Best so far (★, the red line): {escape_markdown(settings)}, {accuracies[best]:.2%} test "
+            "accuracy. Drag along an axis to pick out the runs in a range."
+        )
 
 
 def _stop_sweep(sweep_id: str, owner: str) -> None:

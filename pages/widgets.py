@@ -133,15 +133,31 @@ def fooling_ui(model, image: np.ndarray, key: str) -> Fooling | None:
     """Attack one digit: the target, epsilon and method, then the fooling image, the change scaled up until it
     shows, and the probabilities before and after. Widget keys start with `key`."""
     target_column, epsilon_column, method_column = st.columns(3)
-    target = target_column.selectbox("Make it read", [ANY_OTHER, *range(10)], key=f"{key}-target",
-                                     format_func=lambda t: f"{t} digit" if t == ANY_OTHER else f"a {t}")  # fmt: skip
-    epsilon = epsilon_column.slider("Epsilon: the most any pixel may change", 0.01, 0.3, 0.1, step=0.01,
-                                    key=f"{key}-epsilon", help="On the model's 0-to-1 scale of gray: 0.1 is 26 "
-                                    "levels of 255.")  # fmt: skip
-    method = method_column.radio("Method", list(FOOL_METHODS), format_func=FOOL_METHODS.get, horizontal=True,
-                                 key=f"{key}-method", help="FGSM moves every pixel by epsilon at once, along the "
-                                 "sign of the gradient. PGD takes 10 smaller steps, each kept within epsilon of "
-                                 "the original: slower, and stronger.")  # fmt: skip
+    target = target_column.selectbox(
+        "Make it read",
+        [ANY_OTHER, *range(10)],
+        key=f"{key}-target",
+        format_func=lambda t: f"{t} digit" if t == ANY_OTHER else f"a {t}",
+    )
+    epsilon = epsilon_column.slider(
+        "Epsilon: the most any pixel may change",
+        0.01,
+        0.3,
+        0.1,
+        step=0.01,
+        key=f"{key}-epsilon",
+        help="On the model's 0-to-1 scale of gray: 0.1 is 26 levels of 255.",
+    )
+    method = method_column.radio(
+        "Method",
+        list(FOOL_METHODS),
+        format_func=FOOL_METHODS.get,
+        horizontal=True,
+        key=f"{key}-method",
+        help="FGSM moves every pixel by epsilon at once, along the "
+        "sign of the gradient. PGD takes 10 smaller steps, each kept within epsilon of "
+        "the original: slower, and stronger.",
+    )
     try:
         result = fool(model, image, method, epsilon, None if target == ANY_OTHER else int(target))
     except AttackError as error:
@@ -153,12 +169,18 @@ def fooling_ui(model, image: np.ndarray, key: str) -> Fooling | None:
     fooled_column, change_column, bars_column = st.columns(3)
     show_chart(fooled_column, charts.image_heatmap(result.adversarial, "The fooling image"), key=f"{key}-image")
     scale = 1 / max(float(np.abs(result.change).max()), 1e-6)
-    show_chart(change_column, charts.change_heatmap(result.change, f"The change, {scale:.0f}x stronger"),
-               key=f"{key}-change")  # fmt: skip
+    show_chart(
+        change_column, charts.change_heatmap(result.change, f"The change, {scale:.0f}x stronger"), key=f"{key}-change"
+    )
     with bars_column:
         after = result.answer_after
-        st.metric("After the attack it reads", str(after), f"{result.after[after]:.1%} sure", delta_color="off",
-                  delta_arrow="off")  # fmt: skip
+        st.metric(
+            "After the attack it reads",
+            str(after),
+            f"{result.after[after]:.1%} sure",
+            delta_color="off",
+            delta_arrow="off",
+        )
         show_chart(st, charts.probabilities_before_after(result.before, result.after), key=f"{key}-bars")
     before = result.answer_before
     if result.fooled:
@@ -167,9 +189,11 @@ def fooling_ui(model, image: np.ndarray, key: str) -> Fooling | None:
         outcome = f"Not fooled at this epsilon: it still reads a {after}. Raise epsilon or try PGD."
     else:
         outcome = f"Not fooled into a {result.target}: it reads a {after}. Raise epsilon or try PGD."
-    st.caption(f"{outcome} No pixel moved by more than {epsilon:g} ({round(epsilon * 255)} gray levels of 255): "
-               "a person still reads the digit they read before. In the middle, ink the attack added is red and ink "
-               "it took away blue.")  # fmt: skip
+    st.caption(
+        f"{outcome} No pixel moved by more than {epsilon:g} ({round(epsilon * 255)} gray levels of 255): "
+        "a person still reads the digit they read before. In the middle, ink the attack added is red and ink "
+        "it took away blue."
+    )
     return result
 
 
@@ -181,8 +205,9 @@ def class_rows(challenge: classroom.Challenge) -> tuple[list[classroom.LeaderRow
     digits of each image format (a score read on another version is stale)."""
     store, live = cache.run_store(), cache.run_board().live()
     names = cache.name_book().all()
-    versions = {image_format: classroom.digits_version(cache.my_digits(image_format))
-                for image_format in ("mnist", "digits")}  # fmt: skip
+    versions = {
+        image_format: classroom.digits_version(cache.my_digits(image_format)) for image_format in ("mnist", "digits")
+    }
     records = [*store.records(), *store.live_records()]
     scores = classroom.read_scores(store.root)
     return classroom.leaderboard(records, live, names, scores, versions, challenge), versions
@@ -199,9 +224,14 @@ def learner_name_ui() -> None:
     book = cache.name_book()
     if NAME_KEY not in st.session_state:
         st.session_state[NAME_KEY] = book.name_of(owner)
-    st.sidebar.text_input("Your name", key=NAME_KEY, max_chars=MAX_NAME_CHARACTERS, on_change=_keep_name,
-                          args=(owner,), help="Shown beside your runs and digits on the leaderboard; remembered "
-                          "by this browser. No account, no e-mail.")  # fmt: skip
+    st.sidebar.text_input(
+        "Your name",
+        key=NAME_KEY,
+        max_chars=MAX_NAME_CHARACTERS,
+        on_change=_keep_name,
+        args=(owner,),
+        help="Shown beside your runs and digits on the leaderboard; remembered by this browser. No account, no e-mail.",
+    )
 
 
 def _keep_name(owner: str) -> None:
@@ -359,8 +389,9 @@ def hyperparameter_panel() -> ModelConfig:
 
     with st.sidebar:
         st.header("Hyperparameters")
-        st.selectbox("Preset", list(PRESETS), key=PRESET_KEY, on_change=_apply_preset,
-                     help="Sets every hyperparameter below.")  # fmt: skip
+        st.selectbox(
+            "Preset", list(PRESETS), key=PRESET_KEY, on_change=_apply_preset, help="Sets every hyperparameter below."
+        )
         preset = PRESETS[st.session_state[PRESET_KEY]]
         st.caption(preset.explanation + ("" if preset.config == config else " **Changed below.**"))
         st.button(
@@ -392,16 +423,22 @@ def learning_rate_finder(config: ModelConfig) -> None:
             show_refusal("The learning-rate finder failed.", ended.error)
         else:
             st.session_state[FOUND_KEY] = (config, LearningRateSweep.from_dict(json.loads(ended.result)))
-    explained = ("Trains this network from fresh weights for up to 300 batches while the rate rises from 0.000001 "
-                 "to 10, and plots the loss (Smith, 2017; fastai's lr_find).")  # fmt: skip
+    explained = (
+        "Trains this network from fresh weights for up to 300 batches while the rate rises from 0.000001 "
+        "to 10, and plots the loss (Smith, 2017; fastai's lr_find)."
+    )
     running = FINDER_KEY in st.session_state
     if button.button(
         "Find a learning rate", icon=":material/search:", key="find_rate", disabled=running, help=explained
     ):
         try:
             st.session_state[FINDER_KEY] = cache.start_task(
-                "Learning-rate finder", tasks.find_learning_rate, None, dataclasses.asdict(config),
-                selected_dataset_name())  # fmt: skip
+                "Learning-rate finder",
+                tasks.find_learning_rate,
+                None,
+                dataclasses.asdict(config),
+                selected_dataset_name(),
+            )
             st.rerun()  # its progress bar, under the button
         except OSError as error:
             show_refusal("The learning-rate finder could not start.", f"The cluster is not reachable: {error}")
@@ -412,15 +449,25 @@ def learning_rate_finder(config: ModelConfig) -> None:
     if _finder_relevant(swept) != _finder_relevant(config):
         st.caption("The network changed since the last search: find again for this one.")
         return
-    show_chart(st, charts.learning_rate_sweep(sweep.learning_rates, sweep.losses, sweep.suggestion,
-                                              sweep.lowest_rate), key="lr_sweep")  # fmt: skip
+    show_chart(
+        st,
+        charts.learning_rate_sweep(sweep.learning_rates, sweep.losses, sweep.suggestion, sweep.lowest_rate),
+        key="lr_sweep",
+    )
     stop = "the loss exploded" if sweep.exploded else "the last batch"
-    st.caption(f"{len(sweep.learning_rates)} batches in {sweep.seconds:.1f} s, until {stop}. Lowest loss at "
-               f"{sweep.lowest_rate:.2g}; suggested: {sweep.suggestion:g} ({sweep.rule}, the slider's "
-               "nearest).")  # fmt: skip
+    st.caption(
+        f"{len(sweep.learning_rates)} batches in {sweep.seconds:.1f} s, until {stop}. Lowest loss at "
+        f"{sweep.lowest_rate:.2g}; suggested: {sweep.suggestion:g} ({sweep.rule}, the slider's "
+        "nearest)."
+    )
     if sweep.suggestion != config.learning_rate:
-        st.button(f"Use {sweep.suggestion:g}", icon=":material/check:", key="use_rate", on_click=_use_rate,
-                  args=(sweep.suggestion,))  # fmt: skip
+        st.button(
+            f"Use {sweep.suggestion:g}",
+            icon=":material/check:",
+            key="use_rate",
+            on_click=_use_rate,
+            args=(sweep.suggestion,),
+        )
 
 
 def _finder_relevant(config: ModelConfig) -> ModelConfig:

@@ -58,8 +58,13 @@ class AppServer:
     it as a crash would and start it again on the same port. `line` is a shell command line that starts the app
     (the README's, say); the server flags are added after it."""
 
-    def __init__(self, env: dict[str, str] | None = None, line: str | None = None, port: int | None = None,
-                 flags: tuple[str, ...] = ()):  # fmt: skip
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        line: str | None = None,
+        port: int | None = None,
+        flags: tuple[str, ...] = (),
+    ):
         self.env = {**app_environment(), **(env or {})}
         self.line = line or f"{sys.executable} -m streamlit run app.py"
         self.port = port or free_port()
@@ -70,13 +75,24 @@ class AppServer:
         self.log_path = ARTIFACTS.parent / f"streamlit-{self.port}.log"
 
     def start(self, timeout: float = 60.0) -> AppServer:
-        flags = ["--server.headless", "true", "--server.port", str(self.port), "--server.address", "127.0.0.1",
-                 *self.flags]  # fmt: skip
+        flags = [
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(self.port),
+            "--server.address",
+            "127.0.0.1",
+            *self.flags,
+        ]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                ["bash", "-c", f"{self.line} {' '.join(flags)}"], cwd=ROOT, env=self.env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                ["bash", "-c", f"{self.line} {' '.join(flags)}"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -207,8 +223,16 @@ def draw_stroke(page, points: list[tuple[float, float]], steps: int = 10) -> Non
 
 # ---- Whole pages: settled, audited ------------------------------------------------------------------------
 
-PAGES = {"home": "", "dataset": "dataset", "model": "model", "training": "training", "predict": "predict",
-         "inside": "inside", "leaderboard": "leaderboard", "teacher": "teacher"}  # fmt: skip
+PAGES = {
+    "home": "",
+    "dataset": "dataset",
+    "model": "model",
+    "training": "training",
+    "predict": "predict",
+    "inside": "inside",
+    "leaderboard": "leaderboard",
+    "teacher": "teacher",
+}
 BLOCKING_IMPACTS = {"serious", "critical"}
 ALSO_BLOCKING = {"heading-order"}  # "moderate" for axe, but a screen reader user navigates by headings
 

@@ -44,8 +44,9 @@ def training_cluster(tmp_path_factory):
     """One embedded training cluster for the session's tests (two workers at most, kept while tests run)."""
     from core.jobs import TrainingCluster, close_all
 
-    cluster = TrainingCluster(address=None, max_workers=2, idle_seconds=3600,
-                              state_dir=tmp_path_factory.mktemp("session-cluster"))  # fmt: skip
+    cluster = TrainingCluster(
+        address=None, max_workers=2, idle_seconds=3600, state_dir=tmp_path_factory.mktemp("session-cluster")
+    )
     yield cluster
     close_all()  # the pages' connections to it too
     cluster.shutdown()

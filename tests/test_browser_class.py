@@ -54,8 +54,7 @@ def test_two_learners_train_and_both_show_on_the_leaderboard_with_their_names(br
     third_visitor.close()
 
 
-def test_the_teacher_page_refuses_a_wrong_key_and_stops_a_learners_run_with_the_right_one(page, other_visitor,
-                                                                                         app_url):  # fmt: skip
+def test_the_teacher_page_refuses_a_wrong_key_and_stops_a_learners_run_with_the_right_one(page, other_visitor, app_url):
     learner = other_visitor.new_page()
     run_id = start_a_run(learner, app_url, epochs=30, images="all")
     page.goto(f"{app_url}/teacher")

@@ -6,8 +6,13 @@ from tests.browser import screenshot, settle, wait_for_app
 
 pytestmark = pytest.mark.browser
 
-NAVIGATION = {"Home": "Digit Lab", "Dataset": "Dataset", "Model": "Model", "Training": "Training",
-              "Draw & predict": "Draw & predict"}  # fmt: skip
+NAVIGATION = {
+    "Home": "Digit Lab",
+    "Dataset": "Dataset",
+    "Model": "Model",
+    "Training": "Training",
+    "Draw & predict": "Draw & predict",
+}
 ERROR_BOXES = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 
 

@@ -32,8 +32,9 @@ def test_an_uploaded_image_set_becomes_a_dataset_and_a_model_is_tested_on_it(pag
     page.goto(f"{app_url}/dataset")
     wait_for_app(page)
     page.get_by_text("Bring your own digits").click()
-    page.get_by_test_id("stExpander").filter(has_text="Bring your own digits").locator('input[type="file"]') \
-        .set_input_files(str(zipped))  # fmt: skip
+    page.get_by_test_id("stExpander").filter(has_text="Bring your own digits").locator(
+        'input[type="file"]'
+    ).set_input_files(str(zipped))
     page.get_by_text("Uploaded: class 3, 40 images").first.wait_for(timeout=60_000)
     wait_for_app(page)
     assert "1 files of the zip could not be used" in page.get_by_test_id("stMain").inner_text()
@@ -49,15 +50,17 @@ def test_an_uploaded_image_set_becomes_a_dataset_and_a_model_is_tested_on_it(pag
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
-def test_a_2000_image_set_imports_on_the_cluster_with_a_progress_bar_then_shows_in_the_sidebar(page, app_url, mnist,
-                                                                                              tmp_path):  # fmt: skip
+def test_a_2000_image_set_imports_on_the_cluster_with_a_progress_bar_then_shows_in_the_sidebar(
+    page, app_url, mnist, tmp_path
+):
     zipped = tmp_path / "whole class.zip"
     zipped.write_bytes(digits_zip(mnist, count=2_000, notes=False))
     page.goto(f"{app_url}/dataset")
     wait_for_app(page)
     page.get_by_text("Bring your own digits").click()
-    page.get_by_test_id("stExpander").filter(has_text="Bring your own digits").locator('input[type="file"]') \
-        .set_input_files(str(zipped))  # fmt: skip
+    page.get_by_test_id("stExpander").filter(has_text="Bring your own digits").locator(
+        'input[type="file"]'
+    ).set_input_files(str(zipped))
     bar = page.get_by_test_id("stProgress").filter(has_text="whole class.zip")
     bar.wait_for(timeout=60_000)  # read by a worker, a bar here meanwhile
     expect(page.get_by_role("button", name="Cancel")).to_be_visible()

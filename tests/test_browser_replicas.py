@@ -143,8 +143,9 @@ def runnable_nginx_config(folder: Path, replica_ports: tuple[int, int], proxy_po
     for placeholder, port in zip(REPLICA_PLACEHOLDERS, replica_ports, strict=True):
         block = block.replace(placeholder, f"127.0.0.1:{port}")
     block = block.replace(LISTEN_PLACEHOLDER, f"listen 127.0.0.1:{proxy_port};")
-    temp_paths = "\n".join(f"    {kind}_temp_path {folder / kind};" for kind in
-                           ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))  # fmt: skip
+    temp_paths = "\n".join(
+        f"    {kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     user = "user root root;\n" if os.geteuid() == 0 else ""  # workers must reach the temp paths in a private folder
     return f"""{user}worker_processes 1;
 pid {folder / "nginx.pid"};
@@ -174,8 +175,12 @@ def proxy(replicas, tmp_path_factory):
     config.write_text(runnable_nginx_config(folder, (replicas.a.port, replicas.b.port), port))
     shutil.copy(config, ARTIFACTS.parent / "nginx-replicas.conf")  # to read when it fails
     with open(folder / "nginx.out", "wb") as out:
-        process = subprocess.Popen([binary, "-p", str(folder), "-c", str(config), "-g", "daemon off;"],
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        process = subprocess.Popen(
+            [binary, "-p", str(folder), "-c", str(config), "-g", "daemon off;"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 15

@@ -88,8 +88,9 @@ def test_a_run_trains_on_the_class_digits_but_never_on_the_kept_back_ones(class_
 def test_without_the_option_or_the_digits(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "_fit", lambda request, data, *rest: (None, RunState.STOPPED))
     run_id = new_run_id()
-    progress = training.run_training(TrainingRequest(run_id, SEED, "mnist", limit=50, store_root=str(tmp_path),
-                                                     class_digits=True), LocalReporter())  # fmt: skip
+    progress = training.run_training(
+        TrainingRequest(run_id, SEED, "mnist", limit=50, store_root=str(tmp_path), class_digits=True), LocalReporter()
+    )
     assert progress.state is RunState.FAILED and "no labelled digits" in progress.message  # a message, no traceback
     plain = new_run_id()
     training.run_training(TrainingRequest(plain, SEED, "mnist", limit=50, store_root=str(tmp_path)), LocalReporter())

@@ -19,8 +19,15 @@ from core.store import RunRecord, RunStore
 from tests.apptest import open_page
 
 
-@pytest.mark.parametrize("config", [SEED, PRESETS["Small CNN"].config, PRESETS["Wider with dropout"].config,
-                                    dataclasses.replace(SEED, hidden_layers=0)])  # fmt: skip
+@pytest.mark.parametrize(
+    "config",
+    [
+        SEED,
+        PRESETS["Small CNN"].config,
+        PRESETS["Wider with dropout"].config,
+        dataclasses.replace(SEED, hidden_layers=0),
+    ],
+)
 @pytest.mark.parametrize("shape", [(28, 28), (8, 8)])
 def test_parameters_are_counted_as_keras_counts_them(config, shape):
     from core.model import build_model, input_shape_for
@@ -29,22 +36,37 @@ def test_parameters_are_counted_as_keras_counts_them(config, shape):
     assert classroom.parameter_count(config, shape) == model.count_params()
 
 
-def record(run_id: str, accuracy: float | None, owner: str = "a" * 64, name: str = "", epochs: int = 5,
-           **config) -> RunRecord:  # fmt: skip
+def record(
+    run_id: str, accuracy: float | None, owner: str = "a" * 64, name: str = "", epochs: int = 5, **config
+) -> RunRecord:
     history = {"loss": [1.0] * epochs, "accuracy": [0.9] * epochs}
-    return RunRecord(run_id, "mnist", dataclasses.asdict(dataclasses.replace(SEED, epochs=epochs, **config)),
-                     RunState.FINISHED, RunResult(history, test_accuracy=accuracy, seconds=3.0), owner=owner,
-                     name=name)  # fmt: skip
+    return RunRecord(
+        run_id,
+        "mnist",
+        dataclasses.asdict(dataclasses.replace(SEED, epochs=epochs, **config)),
+        RunState.FINISHED,
+        RunResult(history, test_accuracy=accuracy, seconds=3.0),
+        owner=owner,
+        name=name,
+    )
 
 
 def test_runs_rank_by_test_accuracy_then_the_class_digits_and_the_challenge_marks_who_qualifies():
-    records = [record("20260101-000001-aaaaaa", 0.95, units=32), record("20260101-000002-bbbbbb", 0.98),
-               record("20260101-000003-cccccc", 0.98, units=64, epochs=2, owner="b" * 64, name="Bo")]  # fmt: skip
+    records = [
+        record("20260101-000001-aaaaaa", 0.95, units=32),
+        record("20260101-000002-bbbbbb", 0.98),
+        record("20260101-000003-cccccc", 0.98, units=64, epochs=2, owner="b" * 64, name="Bo"),
+    ]
     running = RunRecord("20260101-000004-dddddd", "mnist", dataclasses.asdict(SEED), RunState.RUNNING)
-    live = [Progress(running.run_id, state=RunState.RUNNING, epochs=5,
-                     result=RunResult({"loss": [0.3], "test_accuracy": [0.96]}))]  # fmt: skip
-    scores = {"20260101-000003-cccccc": {"digits": "v1", "accuracy": 0.9, "count": 40},
-              "20260101-000002-bbbbbb": {"digits": "v0", "accuracy": 1.0, "count": 30}}  # fmt: skip
+    live = [
+        Progress(
+            running.run_id, state=RunState.RUNNING, epochs=5, result=RunResult({"loss": [0.3], "test_accuracy": [0.96]})
+        )
+    ]
+    scores = {
+        "20260101-000003-cccccc": {"digits": "v1", "accuracy": 0.9, "count": 40},
+        "20260101-000002-bbbbbb": {"digits": "v0", "accuracy": 1.0, "count": 30},
+    }
     challenge = classroom.Challenge(max_parameters=60_000, max_epochs=3)
     rows = classroom.leaderboard([*records, running], live, {"a" * 16: "Ada"}, scores, {"mnist": "v1"}, challenge)
     assert [row.run_id[-6:] for row in rows] == ["cccccc", "bbbbbb", "dddddd", "aaaaaa"]  # ties: the class's digits
@@ -67,8 +89,14 @@ def test_the_challenge_is_kept_and_cleared(tmp_path):
 
 
 def test_results_csv_keeps_a_hostile_name_as_text():
-    row = classroom.leaderboard([record("20260101-000001-aaaaaa", 0.9, name="=HYPERLINK(\"x\")")], [], {}, {},
-                                {"mnist": "v"}, classroom.Challenge())  # fmt: skip
+    row = classroom.leaderboard(
+        [record("20260101-000001-aaaaaa", 0.9, name='=HYPERLINK("x")')],
+        [],
+        {},
+        {},
+        {"mnist": "v"},
+        classroom.Challenge(),
+    )
     [header, line] = list(csv.reader(io.StringIO(classroom.results_csv(row))))
     assert header[:3] == ["rank", "name", "run_id"] and line[1] == '\'=HYPERLINK("x")'
 

@@ -33,8 +33,11 @@ def recipe_lines() -> list[str]:
 
 def as_here(line: str, port: int, models: Path) -> str:
     """The line with this machine's scheduler address and shared folder in place of the README's examples."""
-    return line.replace("scheduler:8786", f"127.0.0.1:{port}").replace("--port 8786", f"--port {port}").replace(
-        "/shared/models", str(models))  # fmt: skip
+    return (
+        line.replace("scheduler:8786", f"127.0.0.1:{port}")
+        .replace("--port 8786", f"--port {port}")
+        .replace("/shared/models", str(models))
+    )
 
 
 @contextlib.contextmanager
@@ -43,8 +46,9 @@ def started(line: str, cwd: Path, name: str):
     ARTIFACTS.parent.mkdir(parents=True, exist_ok=True)
     environment = {key: value for key, value in app_environment().items() if not key.startswith("DIGITLAB_")}
     with open(ARTIFACTS.parent / f"{name}.log", "wb") as log:
-        process = subprocess.Popen(["bash", "-c", line], cwd=cwd, env=environment, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        process = subprocess.Popen(
+            ["bash", "-c", line], cwd=cwd, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         yield process
     finally:

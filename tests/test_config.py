@@ -35,9 +35,14 @@ def test_every_preset_fits_the_table_and_is_found_again(name):
 
 @pytest.mark.parametrize(
     ("change", "field"),
-    [({"units": 5000}, "units"), ({"activation": "swish"}, "activation"), ({"epochs": 0}, "epochs"),
-     ({"learning_rate": float("nan")}, "learning_rate"), ({"batch_size": 100_000}, "batch_size")],
-)  # fmt: skip
+    [
+        ({"units": 5000}, "units"),
+        ({"activation": "swish"}, "activation"),
+        ({"epochs": 0}, "epochs"),
+        ({"learning_rate": float("nan")}, "learning_rate"),
+        ({"batch_size": 100_000}, "batch_size"),
+    ],
+)
 def test_out_of_range_values_are_refused_with_the_field_named(change, field):
     with pytest.raises(ConfigError, match=field):
         check_config(dataclasses.replace(SEED, **change))
@@ -49,8 +54,19 @@ def test_values_snap_to_the_nearest_step_the_panel_offers():
 
 
 def test_query_parameters_round_trip():
-    config = ModelConfig(hidden_layers=2, units=256, dropout=0.25, optimizer="sgd", learning_rate=0.02, batch_size=64,
-                         epochs=12, validation_split=0.1, seed=7, activation="tanh", l2=1e-4)  # fmt: skip
+    config = ModelConfig(
+        hidden_layers=2,
+        units=256,
+        dropout=0.25,
+        optimizer="sgd",
+        learning_rate=0.02,
+        batch_size=64,
+        epochs=12,
+        validation_split=0.1,
+        seed=7,
+        activation="tanh",
+        l2=1e-4,
+    )
     params = config_to_query(config)
     assert config_from_query(params) == (config, [])
     assert config_to_query(SEED) == {}

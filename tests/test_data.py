@@ -42,8 +42,13 @@ def test_unknown_dataset_is_refused():
 def keras_npz(tmp_path, mnist):
     """A genuine Keras-style mnist.npz written from the real data."""
     path = tmp_path / "mnist.npz"
-    np.savez(path, x_train=mnist.x_train, y_train=mnist.y_train.astype(np.uint8), x_test=mnist.x_test,
-             y_test=mnist.y_test.astype(np.uint8))  # fmt: skip
+    np.savez(
+        path,
+        x_train=mnist.x_train,
+        y_train=mnist.y_train.astype(np.uint8),
+        x_test=mnist.x_test,
+        y_test=mnist.y_test.astype(np.uint8),
+    )
     return path
 
 
@@ -77,17 +82,25 @@ def test_damaged_member_gets_a_clear_message(tmp_path, mnist):
     [
         ({"x_train": np.zeros((10, 28, 28), np.uint8)}, "lacks the arrays y_train, x_test, y_test"),
         (
-            {"x_train": np.zeros((60000, 28, 27), np.uint8), "y_train": np.zeros(60000, np.uint8),
-             "x_test": np.zeros((10000, 28, 28), np.uint8), "y_test": np.zeros(10000, np.uint8)},
+            {
+                "x_train": np.zeros((60000, 28, 27), np.uint8),
+                "y_train": np.zeros(60000, np.uint8),
+                "x_test": np.zeros((10000, 28, 28), np.uint8),
+                "y_test": np.zeros(10000, np.uint8),
+            },
             r"x_train has shape \(60000, 28, 27\)",
         ),
         (
-            {"x_train": np.zeros((60000, 28, 28), np.float32), "y_train": np.zeros(60000, np.uint8),
-             "x_test": np.zeros((10000, 28, 28), np.uint8), "y_test": np.zeros(10000, np.uint8)},
+            {
+                "x_train": np.zeros((60000, 28, 28), np.float32),
+                "y_train": np.zeros(60000, np.uint8),
+                "x_test": np.zeros((10000, 28, 28), np.uint8),
+                "y_test": np.zeros(10000, np.uint8),
+            },
             "x_train has type float32",
         ),
     ],
-)  # fmt: skip
+)
 def test_wrong_npz_contents_are_named(tmp_path, arrays, problem):
     path = tmp_path / "mnist.npz"
     np.savez(path, **arrays)

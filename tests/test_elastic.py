@@ -80,8 +80,11 @@ def test_a_closing_fills_a_small_loop_and_keeps_the_stroke_s_width():
     ring = np.zeros((1, 28, 28, 1), np.float32)
     ring[0, 8:20, 10:18] = 1.0
     ring[0, 11:17, 13:15] = 0.0  # a loop with a 2-pixel-wide hole
-    closed = np.asarray(RandomStrokeWidth(rate=1.0, thin=0.0, thicken=2.0, seed=1, close=1.0)(
-        np.repeat(ring, 16, axis=0), training=True))[..., 0]  # fmt: skip
+    closed = np.asarray(
+        RandomStrokeWidth(rate=1.0, thin=0.0, thicken=2.0, seed=1, close=1.0)(
+            np.repeat(ring, 16, axis=0), training=True
+        )
+    )[..., 0]
     filled = closed[:, 11:17, 13:15].mean(axis=(1, 2))
     assert filled.max() > 0.99  # a thick enough pen fills the hole, and it stays filled
     assert (closed[:, :6].max() < 1e-6) and (closed[:, 22:].max() < 1e-6)  # thinned back: no wider than before

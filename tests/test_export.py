@@ -13,10 +13,20 @@ from core.store import RunStore
 def test_history_csv_has_one_row_per_epoch_and_only_the_metrics_there_are():
     rows = list(csv.reader(io.StringIO(history_csv({"loss": [0.5, 0.3], "accuracy": [0.8, 0.9]}))))
     assert rows == [["epoch", "loss", "accuracy"], ["1", "0.500000", "0.800000"], ["2", "0.300000", "0.900000"]]
-    with_validation = history_csv({"loss": [0.5], "accuracy": [0.8], "val_loss": [0.6], "val_accuracy": [0.7],
-                                   "test_loss": [0.55], "test_accuracy": [0.75]})  # fmt: skip
-    assert with_validation.splitlines() == ["epoch,loss,accuracy,test_loss,test_accuracy,val_loss,val_accuracy",
-                                            "1,0.500000,0.800000,0.550000,0.750000,0.600000,0.700000"]  # fmt: skip
+    with_validation = history_csv(
+        {
+            "loss": [0.5],
+            "accuracy": [0.8],
+            "val_loss": [0.6],
+            "val_accuracy": [0.7],
+            "test_loss": [0.55],
+            "test_accuracy": [0.75],
+        }
+    )
+    assert with_validation.splitlines() == [
+        "epoch,loss,accuracy,test_loss,test_accuracy,val_loss,val_accuracy",
+        "1,0.500000,0.800000,0.550000,0.750000,0.600000,0.700000",
+    ]
 
 
 def test_predictions_csv_has_index_label_answer_and_probabilities():

@@ -15,8 +15,9 @@ IMAGES = np.random.default_rng(0).random((5, 784)).astype(np.float32)
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "elu", "gelu"])
 def test_a_dense_network_in_numpy_matches_tensorflow(activation):
-    config = dataclasses.replace(SEED, activation=activation, hidden_layers=2, units=64, dropout=0.2, shift=0.1,
-                                 stroke=0.5)  # fmt: skip  # dropout and augmentation: identity when reading
+    config = dataclasses.replace(
+        SEED, activation=activation, hidden_layers=2, units=64, dropout=0.2, shift=0.1, stroke=0.5
+    )  # dropout and augmentation: identity when reading
     model = build_model(config, (784,))
     expected = predict_probabilities(model, IMAGES)
     assert serve_in_numpy(model)

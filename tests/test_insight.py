@@ -7,14 +7,7 @@ import numpy as np
 import pytest
 
 from core.config import PRESETS, SEED
-from core.insight import (
-    EpochReplay,
-    hidden_map,
-    integrated_gradients,
-    layer_outputs,
-    unit_order,
-    weight_images,
-)
+from core.insight import EpochReplay, hidden_map, integrated_gradients, layer_outputs, unit_order, weight_images
 from core.model import build_model, predict_probabilities
 from core.runs import LocalReporter, TrainingRequest
 from core.store import RunStore, new_run_id

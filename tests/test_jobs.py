@@ -70,8 +70,10 @@ def test_a_run_trains_in_a_worker_process_that_writes_it_into_the_store(board, t
     assert record.run_id == run_id and record.owner == "alice" and board.store.epochs_saved(run_id) == 1
     if Path("/proc/self/autogroup").exists():  # the kernel schedules sessions as groups: the cluster's is niced
         assert Path(f"/proc/{worker_pid}/autogroup").read_text().split()[-1] == "10"
-        assert Path(f"/proc/{training_cluster.embedded_pid()}/autogroup").read_text() == Path(
-            f"/proc/{worker_pid}/autogroup").read_text()  # fmt: skip
+        assert (
+            Path(f"/proc/{training_cluster.embedded_pid()}/autogroup").read_text()
+            == Path(f"/proc/{worker_pid}/autogroup").read_text()
+        )
 
 
 def test_progress_arrives_while_it_trains_and_only_the_owner_stops_it_keeping_its_epochs(board):
@@ -121,8 +123,10 @@ def test_a_killed_worker_interrupts_its_run_which_continues_from_its_last_epoch(
         board.continue_run("mallory", run_id)
     assert board.continue_run("alice", run_id) == run_id  # the same run, trained on from its last epoch
     wait_until(lambda: board.progress(run_id).active and board.progress(run_id).epoch > epochs, what="more epochs")
-    assert board.progress(run_id).result.history["loss"][:epochs] == board.store.get(run_id).result.history["loss"][
-        :epochs]  # fmt: skip
+    assert (
+        board.progress(run_id).result.history["loss"][:epochs]
+        == board.store.get(run_id).result.history["loss"][:epochs]
+    )
     assert board.stop(run_id, "alice")
     assert wait_for_end(board, run_id).state is RunState.STOPPED
 
@@ -145,8 +149,9 @@ def test_runs_beyond_the_workers_wait_their_turn_and_can_be_stopped_before_they_
     assert board.progress(queued).state is RunState.STOPPED and board.store.get(queued) is None  # it never trained
 
 
-def test_an_external_scheduler_from_the_environment_trains_without_local_workers(monkeypatch, training_cluster,
-                                                                                tmp_path):  # fmt: skip
+def test_an_external_scheduler_from_the_environment_trains_without_local_workers(
+    monkeypatch, training_cluster, tmp_path
+):
     """The session's cluster, a process of its own reached by its address, stands in for one started elsewhere."""
     monkeypatch.setenv(SCHEDULER_ENV, training_cluster.scheduler_address)
     board = RunBoard(RunStore(tmp_path))
@@ -185,8 +190,9 @@ def test_the_embedded_cluster_is_found_again_by_a_restarted_server_and_closes_it
 
 
 @pytest.mark.kills_session_cluster
-def test_a_lost_cluster_interrupts_its_runs_and_the_next_training_starts_a_new_one(board, training_cluster,
-                                                                                    monkeypatch):  # fmt: skip
+def test_a_lost_cluster_interrupts_its_runs_and_the_next_training_starts_a_new_one(
+    board, training_cluster, monkeypatch
+):
     monkeypatch.setattr(store_module, "STALE_SECONDS", 4.0)
     run_id = board.start("alice", request(LONG, limit=None))
     wait_until(lambda: board.progress(run_id).state is RunState.RUNNING, what="the run to start")

@@ -52,8 +52,15 @@ def test_each_preset_builds_for_both_image_sizes(preset, dataset):
 
 def test_the_small_cnn_is_two_conv_blocks_and_a_dense_head():
     model = build_model(PRESETS["Small CNN"].config, (28, 28, 1))
-    assert [layer.name for layer in model.layers] == ["conv_1", "pool_1", "conv_2", "pool_2", "flatten", "hidden_1",
-                                                      "output"]  # fmt: skip
+    assert [layer.name for layer in model.layers] == [
+        "conv_1",
+        "pool_1",
+        "conv_2",
+        "pool_2",
+        "flatten",
+        "hidden_1",
+        "output",
+    ]
     assert [layer.filters for layer in model.layers[:3:2]] == [16, 32] and model.count_params() == 206_922
 
 

@@ -67,8 +67,9 @@ def test_invalid_labels_are_refused(tmp_path):
 
 def test_threads_labelling_at_once_lose_nothing(tmp_path):
     store = MyDigitsStore(tmp_path, "mnist")
-    threads = [threading.Thread(target=lambda n=n: [store.add(digit(), n, f"user{n}") for _ in range(10)])
-               for n in range(8)]  # fmt: skip
+    threads = [
+        threading.Thread(target=lambda n=n: [store.add(digit(), n, f"user{n}") for _ in range(10)]) for n in range(8)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -87,8 +88,9 @@ for _ in range(10):
 
 
 def test_processes_sharing_the_folder_lose_nothing(tmp_path):
-    writers = [subprocess.Popen([sys.executable, "-c", ADD_TEN, str(tmp_path), str(label)], cwd=ROOT)
-               for label in range(3)]  # fmt: skip
+    writers = [
+        subprocess.Popen([sys.executable, "-c", ADD_TEN, str(tmp_path), str(label)], cwd=ROOT) for label in range(3)
+    ]
     assert [writer.wait(timeout=120) for writer in writers] == [0, 0, 0]
     assert np.bincount(MyDigitsStore(tmp_path, "mnist").load().labels).tolist() == [10, 10, 10]
 

@@ -9,9 +9,13 @@ from tests.apptest import open_page
 
 @pytest.mark.parametrize(
     ("text", "name"),
-    [("  Ada   Lovelace ", "Ada Lovelace"), ("Zoë\u200b 7", "Zoë 7"), ("line\nbreak\ttab", "line break tab"),
-     ("**bold** [x](http://e.vil)", "**bold** [x](http://e.vil)")],  # Markdown kept as text: pages escape it
-)  # fmt: skip
+    [
+        ("  Ada   Lovelace ", "Ada Lovelace"),
+        ("Zoë\u200b 7", "Zoë 7"),
+        ("line\nbreak\ttab", "line break tab"),
+        ("**bold** [x](http://e.vil)", "**bold** [x](http://e.vil)"),
+    ],  # Markdown kept as text: pages escape it
+)
 def test_names_are_one_clean_line(text, name):
     assert clean_name(text) == name
 

@@ -266,8 +266,11 @@ def test_deslanting_stands_a_leaning_digit_upright_and_leaves_an_upright_one():
     upright = grayscale_to_mnist(leaning_bar(0.0), deslant=True)
     np.testing.assert_allclose(upright, grayscale_to_mnist(leaning_bar(0.0)), atol=1e-6)
     straightened = grayscale_to_mnist(leaning_bar(0.4), deslant=True)
-    assert abs(preprocess.slant_degrees(straightened)) < 3 < abs(preprocess.slant_degrees(grayscale_to_mnist(
-        leaning_bar(0.4))))  # fmt: skip
+    assert (
+        abs(preprocess.slant_degrees(straightened))
+        < 3
+        < abs(preprocess.slant_degrees(grayscale_to_mnist(leaning_bar(0.4))))
+    )
     height, width = ink_extent(straightened)
     assert height == 20 and width < 6  # a bar again, scaled like MNIST
 

@@ -71,8 +71,9 @@ def test_one_step_mode_network_per_worker_found_again_by_its_owner(shared_cluste
 
 
 def test_the_training_page_steps_and_shows_the_drawing_move(mnist):
-    app = open_page("pages/training.py", {"units": "64"}, **{LATEST_DRAWING_KEY: {"image": mnist.x_test[0] / 255.0,
-                                                                                   "run_id": "x"}})  # fmt: skip
+    app = open_page(
+        "pages/training.py", {"units": "64"}, **{LATEST_DRAWING_KEY: {"image": mnist.x_test[0] / 255.0, "run_id": "x"}}
+    )
     next(b for b in app.button if b.label == "Start step mode").click().run()
     assert not app.exception and not app.error
     try:

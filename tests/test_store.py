@@ -36,7 +36,12 @@ def test_a_trained_run_survives_a_restart_with_its_snapshots_and_logs(trained, m
     assert record.result == progress.result and record.config == dataclasses.asdict(QUICK)
     assert record.train_samples == 1000 and restarted.epochs_saved(run_id) == 2
     assert sorted(path.name for path in (root / run_id).iterdir()) == [
-        "epochs", "logs", "model.keras", "progress.json", "run.json"]  # fmt: skip
+        "epochs",
+        "logs",
+        "model.keras",
+        "progress.json",
+        "run.json",
+    ]
     assert any(path.name.startswith("events.out.tfevents") for path in restarted.logs_path(run_id).rglob("*"))
     x = mnist.x_test[:50].reshape(-1, 784) / 255.0
     final = predict_probabilities(restarted.load_model(run_id), x)
@@ -75,10 +80,19 @@ def test_records_are_plain_json_and_old_flat_records_still_read(trained):
     root, progress = trained
     values = json.loads((root / progress.run_id / RECORD_FILE).read_text())
     assert values["state"] == "finished" and values["result"]["history"]["loss"]
-    flat = {"run_id": "20250101-000000-abcdef", "dataset": "mnist", "config": {}, "state": "stopped",
-            "history": {"loss": [0.5], "accuracy": [0.9]}, "test_loss": 0.3, "test_accuracy": 0.95,
-            "duration_s": 3.5, "train_samples": 10, "source": "trained",
-            "created": "2025-01-01T00:00:00+00:00"}  # fmt: skip
+    flat = {
+        "run_id": "20250101-000000-abcdef",
+        "dataset": "mnist",
+        "config": {},
+        "state": "stopped",
+        "history": {"loss": [0.5], "accuracy": [0.9]},
+        "test_loss": 0.3,
+        "test_accuracy": 0.95,
+        "duration_s": 3.5,
+        "train_samples": 10,
+        "source": "trained",
+        "created": "2025-01-01T00:00:00+00:00",
+    }
     record = RunRecord.from_json(json.dumps(flat))
     assert record.result == RunResult({"loss": [0.5], "accuracy": [0.9]}, 0.3, 0.95, 3.5)
     assert record.result.train_accuracy == 0.9 and record.state is RunState.STOPPED
@@ -159,7 +173,8 @@ def test_a_full_disk_fails_the_save_cleanly_and_later_saves_work(tiny_disk):
 
 def test_a_full_disk_while_training_fails_the_run_with_its_reason_and_leaves_no_half_file(tiny_disk):
     big = dataclasses.replace(SEED, units=1024, epochs=1)  # its checkpoint (6.5 MB with the optimizer) cannot fit
-    progress = run_training(TrainingRequest(new_run_id(), big, "mnist", 1000, store_root=str(tiny_disk)),
-                            LocalReporter())  # fmt: skip
+    progress = run_training(
+        TrainingRequest(new_run_id(), big, "mnist", 1000, store_root=str(tiny_disk)), LocalReporter()
+    )
     assert progress.state is RunState.FAILED and "No space left" in progress.message
     assert not list(tiny_disk.rglob(".tmp-*"))

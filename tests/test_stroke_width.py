@@ -87,5 +87,6 @@ def test_read_canvas_reports_the_width_found_and_read():
 def test_formats_without_a_known_range_are_left_alone():
     canvas = np.zeros((280, 280), np.uint8)
     canvas[60:220, 120:160] = 255
-    np.testing.assert_array_equal(read_canvas(canvas, DIGITS_FORMAT, normalize_width=True).image,
-                                  read_canvas(canvas, DIGITS_FORMAT).image)  # fmt: skip
+    np.testing.assert_array_equal(
+        read_canvas(canvas, DIGITS_FORMAT, normalize_width=True).image, read_canvas(canvas, DIGITS_FORMAT).image
+    )

@@ -20,8 +20,13 @@ def test_grid_is_the_product_in_order_the_last_field_fastest_on_top_of_the_confi
     base = dataclasses.replace(SEED, epochs=2, dropout=0.2)
     configs = grid(base, {"units": [64, 128], "optimizer": ["adam", "sgd", "rmsprop"]})
     assert [(c.units, c.optimizer) for c in configs] == [
-        (64, "adam"), (64, "sgd"), (64, "rmsprop"), (128, "adam"), (128, "sgd"), (128, "rmsprop"),
-    ]  # fmt: skip
+        (64, "adam"),
+        (64, "sgd"),
+        (64, "rmsprop"),
+        (128, "adam"),
+        (128, "sgd"),
+        (128, "rmsprop"),
+    ]
     assert all(c.epochs == 2 and c.dropout == 0.2 for c in configs)  # the rest is the sidebar's
 
 
@@ -62,10 +67,12 @@ def test_values_become_the_fields_type():
         ({"optimizer": ["adam", "lbfgs"], "units": [32, 64]}, "'lbfgs' is not one of RMSprop, Adam, SGD + momentum"),
         ({"learning_rate": [0.001, 0.003], "units": [32, 64]}, "Learning rate: 0.003 is not one of"),
         ({"filters": [8, 16], "units": [32, 64]}, "Conv filters only changes a CNN"),
-        ({"units": [16, 32, 64, 128], "dropout": [0.0, 0.1, 0.2, 0.3], "epochs": [1, 2]}, "at most 16 runs, not "
-         "4 x 4 x 2 = 32"),
+        (
+            {"units": [16, 32, 64, 128], "dropout": [0.0, 0.1, 0.2, 0.3], "epochs": [1, 2]},
+            "at most 16 runs, not 4 x 4 x 2 = 32",
+        ),
     ],
-)  # fmt: skip
+)
 def test_grid_refuses_with_a_message_naming_the_field_and_value(values, message):
     with pytest.raises(SweepError) as refused:
         grid(SEED, values)
@@ -102,8 +109,16 @@ def test_suggested_values_are_all_accepted_by_grid():
 
 
 def test_a_sweep_record_survives_json_and_the_best_run_is_found():
-    sweep = Sweep("20261201-120000-abcdef", "owner", ("units", "epochs"), ("r1", "r2"),
-                  tuple(grid(SEED, {"units": [32, 64], "epochs": [1, 2]})[:2]), "mnist", 2000, "Ada")  # fmt: skip
+    sweep = Sweep(
+        "20261201-120000-abcdef",
+        "owner",
+        ("units", "epochs"),
+        ("r1", "r2"),
+        tuple(grid(SEED, {"units": [32, 64], "epochs": [1, 2]})[:2]),
+        "mnist",
+        2000,
+        "Ada",
+    )
     assert Sweep.from_dict(sweep.to_dict()) == sweep
     assert best_index([None, 0.91, 0.95, 0.95]) == 2 and best_index([None, None]) is None
 

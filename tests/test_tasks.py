@@ -55,8 +55,9 @@ def wait_for_progress(task: Task) -> TaskState:
 
 
 def test_an_import_runs_on_a_worker_and_keeps_the_set(training_cluster, mnist, tmp_path):
-    task = Task(training_cluster.client(), SPOOL, "class 3.zip", import_digits, digits_zip(mnist, 40), "class 3",
-                str(tmp_path))  # fmt: skip
+    task = Task(
+        training_cluster.client(), SPOOL, "class 3.zip", import_digits, digits_zip(mnist, 40), "class 3", str(tmp_path)
+    )
     state = finish(task)
     assert state.error is None and state.result == "uploaded:class-3"
     assert uploaded_dataset_names(tmp_path) == ["uploaded:class-3"]
@@ -95,16 +96,32 @@ def test_a_model_is_checked_evaluated_and_kept_on_a_worker(training_cluster, tmp
 
 
 def test_a_hostile_model_is_refused_by_the_worker_with_its_reason(training_cluster, tmp_path):
-    state = finish(Task(training_cluster.client(), SPOOL, "x.keras", check_model, b"PK\x05\x06" + bytes(18), "x.keras",
-                        str(tmp_path)))  # fmt: skip
+    state = finish(
+        Task(
+            training_cluster.client(),
+            SPOOL,
+            "x.keras",
+            check_model,
+            b"PK\x05\x06" + bytes(18),
+            "x.keras",
+            str(tmp_path),
+        )
+    )
     assert state.error and "worker" not in state.error and RunStore(tmp_path).records() == []
 
 
 def test_the_dataset_page_shows_an_import_s_progress_and_cancel(training_cluster, big_zip, model_dir):
     from core.data import uploaded_folder
 
-    task = Task(training_cluster.client(), SPOOL, "class <b>4</b>.zip", import_digits, big_zip, "class 4",
-                str(uploaded_folder()))  # fmt: skip
+    task = Task(
+        training_cluster.client(),
+        SPOOL,
+        "class <b>4</b>.zip",
+        import_digits,
+        big_zip,
+        "class 4",
+        str(uploaded_folder()),
+    )
     wait_for_progress(task)
     app = open_page("pages/dataset.py", digits_import=task)
     assert not app.exception

@@ -95,8 +95,9 @@ def test_validation_split_adds_validation_curves():
 def test_stop_keeps_the_whole_epochs_done(tmp_path):
     reporter = LocalReporter()
     store = RunStore(tmp_path)
-    progress = train(dataclasses.replace(QUICK, epochs=30), callbacks=[StopAfterEpoch(reporter)], reporter=reporter,
-                     store=store)  # fmt: skip
+    progress = train(
+        dataclasses.replace(QUICK, epochs=30), callbacks=[StopAfterEpoch(reporter)], reporter=reporter, store=store
+    )
     assert progress.state is RunState.STOPPED and 1 <= progress.epoch <= 2  # at the next look for a stop
     assert progress.result.test_accuracy is not None
     assert store.epochs_saved(progress.run_id) == progress.epoch == len(progress.result.history["loss"])
@@ -135,8 +136,9 @@ def test_continuing_a_stopped_run_equals_never_stopping(tmp_path):
     assert continued.state is RunState.FINISHED and continued.epoch == 4
     assert continued.result.seconds > stopped.result.seconds > 0  # its time goes on from where it stopped
     np.testing.assert_allclose(continued.result.history["loss"], straight.result.history["loss"], rtol=1e-6)
-    for ours, theirs in zip(store.load_model(stopped.run_id).get_weights(), store.load_model(straight.run_id)
-                            .get_weights(), strict=True):  # fmt: skip
+    for ours, theirs in zip(
+        store.load_model(stopped.run_id).get_weights(), store.load_model(straight.run_id).get_weights(), strict=True
+    ):
         np.testing.assert_allclose(ours, theirs, atol=1e-6)
     assert store.epochs_saved(stopped.run_id) == 4 and continued.result.test_accuracy == straight.result.test_accuracy
 

@@ -51,8 +51,12 @@ def flat_png(width: int, height: int) -> bytes:
     packer = zlib.compressobj(9)
     rows = [packer.compress(bar if height // 5 < y < 4 * height // 5 else white) for y in range(height)]
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit per pixel, grayscale
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(rows) + packer.flush())
-            + chunk(b"IEND", b""))  # fmt: skip
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", b"".join(rows) + packer.flush())
+        + chunk(b"IEND", b"")
+    )
 
 
 def digit_png(digit: int) -> bytes:
@@ -88,8 +92,10 @@ def test_a_picture_of_too_many_pixels_is_listed_undecoded_and_the_good_ones_load
     start = time.perf_counter()
     dataset = dataset_from_zip(archive, "mixed")
     seconds = time.perf_counter() - start
-    assert dataset.problems == ("7/huge.png: 6000x6000 pixels; the limit is 4 megapixels for a digit picture "
-                                "(crop it to the digit or shrink it)",)  # fmt: skip
+    assert dataset.problems == (
+        "7/huge.png: 6000x6000 pixels; the limit is 4 megapixels for a digit picture "
+        "(crop it to the digit or shrink it)",
+    )
     assert len(dataset.y_train) + len(dataset.y_test) == len(good)
     assert len(decoded) == len(good) and len(huge) not in decoded  # the big one never reached the decoder
     assert seconds < 5  # decoding it alone would take 0.5 s or more; six small ones take milliseconds
@@ -97,11 +103,16 @@ def test_a_picture_of_too_many_pixels_is_listed_undecoded_and_the_good_ones_load
 
 @pytest.mark.parametrize(
     ("side", "warns", "reason"),
-    [(10_000, True, "10000x10000 pixels; the limit is 4 megapixels for a digit picture (crop it to the digit or "
-                    "shrink it)"),  # past Pillow's warning (89 megapixels)
-     (15_000, False, "far too many pixels to open safely; the limit is 4 megapixels for a digit picture")],  # its error
+    [
+        (
+            10_000,
+            True,
+            "10000x10000 pixels; the limit is 4 megapixels for a digit picture (crop it to the digit or shrink it)",
+        ),  # past Pillow's warning (89 megapixels)
+        (15_000, False, "far too many pixels to open safely; the limit is 4 megapixels for a digit picture"),
+    ],  # its error
     ids=["pillow-warns", "pillow-refuses"],
-)  # fmt: skip
+)
 def test_pictures_past_pillows_own_bomb_limits_are_listed_with_a_reason(side, warns, reason, decoded):
     with pytest.warns(Image.DecompressionBombWarning) if warns else contextlib.nullcontext():
         dataset = dataset_from_zip(zip_of({"1/a.png": digit_png(1), "1/bomb.png": flat_png(side, side)}), "bombs")
@@ -111,8 +122,9 @@ def test_pictures_past_pillows_own_bomb_limits_are_listed_with_a_reason(side, wa
 @pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")
 def test_pillows_warning_made_an_error_is_a_listed_problem_too(decoded):
     dataset = dataset_from_zip(zip_of({"1/a.png": digit_png(1), "1/bomb.png": flat_png(10_000, 10_000)}), "bombs")
-    assert dataset.problems == ("1/bomb.png: far too many pixels to open safely; the limit is 4 megapixels for a "
-                                "digit picture",)  # fmt: skip
+    assert dataset.problems == (
+        "1/bomb.png: far too many pixels to open safely; the limit is 4 megapixels for a digit picture",
+    )
     assert len(decoded) == 1
 
 
@@ -161,24 +173,39 @@ def config_of(model) -> dict:
 
 def keras_io_convnet():
     """keras.io's "Simple MNIST convnet"."""
-    return keras.Sequential([
-        keras.Input((28, 28, 1)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(), layers.Dropout(0.5),
-        layers.Dense(10, activation="softmax"),
-    ])  # fmt: skip
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
 
 
 def quickstart():
     """The TensorFlow beginner quickstart's network."""
-    return keras.Sequential([keras.Input((28, 28)), layers.Flatten(), layers.Dense(128, activation="relu"),
-                             layers.Dropout(0.2), layers.Dense(10)])  # fmt: skip
+    return keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.Dropout(0.2),
+            layers.Dense(10),
+        ]
+    )
 
 
 def conv_stack(filters: int, count: int):
     """`count` Conv2D(filters, 3, padding="same") on 28x28x1: small on disk, heavy in arithmetic."""
     convs = [layers.Conv2D(filters, 3, padding="same", activation="relu") for _ in range(count)]
-    return keras.Sequential([keras.Input((28, 28, 1)), *convs, layers.GlobalAveragePooling2D(),
-                             layers.Dense(10, activation="softmax")])  # fmt: skip
+    return keras.Sequential(
+        [keras.Input((28, 28, 1)), *convs, layers.GlobalAveragePooling2D(), layers.Dense(10, activation="softmax")]
+    )
 
 
 def conv_stack_count(filters: int, count: int) -> int:
@@ -215,7 +242,7 @@ def test_every_preset_has_a_count_by_hand():
         (lambda: conv_stack(256, 4), 28 * 28 * 9 * 256 + 3 * 28 * 28 * 9 * 256 * 256 + 256 * 10),
     ],
     ids=["keras-io-convnet", "tf-quickstart", "four-conv2d-256"],
-)  # fmt: skip
+)
 def test_the_estimate_for_well_known_networks_is_the_count_by_hand(make, by_hand):
     assert estimated_multiply_adds(config_of(make())) == pytest.approx(by_hand, rel=0.1)
 
@@ -242,15 +269,19 @@ def sequential_on(shape, *middle):
         (lambda: sequential_on((28, 28), layers.LSTM(64)), 28 * 4 * (28 + 64 + 1) * 64 + 64 * 10),
         (attention, 28 * (3 * (28 * 64 + 64) + 64 * 28 + 28) + 4 * 28 * 28 * (16 + 16) + 784 * 10),
         (lambda: sequential_on((28, 28, 1), layers.Conv2DTranspose(16, 3)), 28 * 28 * 9 * 16 + 30 * 30 * 16 * 10),
-        (lambda: sequential_on((28, 28, 1), layers.DepthwiseConv2D(3, depth_multiplier=2)),
-         26 * 26 * 9 * 2 + 26 * 26 * 2 * 10),
+        (
+            lambda: sequential_on((28, 28, 1), layers.DepthwiseConv2D(3, depth_multiplier=2)),
+            26 * 26 * 9 * 2 + 26 * 26 * 2 * 10,
+        ),
         (lambda: sequential_on((28, 28, 1), layers.SeparableConv2D(16, 3)), 26 * 26 * (9 + 16) + 26 * 26 * 16 * 10),
-        (lambda: sequential_on((1, 28, 28), layers.Conv2D(4, 3, data_format="channels_first")),
-         26 * 26 * 9 * 4 + 4 * 26 * 26 * 10),
+        (
+            lambda: sequential_on((1, 28, 28), layers.Conv2D(4, 3, data_format="channels_first")),
+            26 * 26 * 9 * 4 + 4 * 26 * 26 * 10,
+        ),
         (lambda: sequential_on((28, 28, 1), layers.BatchNormalization(), layers.PReLU()), 784 * 10),
     ],
     ids=["nested", "lstm", "attention", "transpose", "depthwise", "separable", "channels-first", "free-layers"],
-)  # fmt: skip
+)
 def test_other_layers_are_counted_as_the_docstring_says(make, exact):
     assert estimated_multiply_adds(config_of(make())) == exact
 
@@ -296,8 +327,9 @@ def test_a_legacy_h5_huge_in_arithmetic_is_refused_too(tmp_path, monkeypatch):
 
 def test_a_layer_that_blows_a_digit_up_is_refused_for_its_memory(nothing_built):
     model = sequential_on((28, 28, 1), layers.UpSampling2D(30), layers.Cropping2D(((0, 830), (0, 830))))
-    with pytest.raises(UploadError, match=f"would output 705,600 values for each digit; the limit is "
-                                          f"{MAX_LAYER_VALUES:,}"):  # fmt: skip
+    with pytest.raises(
+        UploadError, match=f"would output 705,600 values for each digit; the limit is {MAX_LAYER_VALUES:,}"
+    ):
         load_uploaded_model(model_to_bytes(model))
 
 

@@ -37,8 +37,11 @@ def zip_of(files: dict[str, bytes]) -> bytes:
 
 
 def test_folders_0_to_9_give_the_right_counts_and_a_stratified_split():
-    files = {f"my digits/{digit}/{index}.png": photo(digit, dark_on_light=index % 2 == 0)
-             for digit in range(10) for index in range(5)}  # fmt: skip
+    files = {
+        f"my digits/{digit}/{index}.png": photo(digit, dark_on_light=index % 2 == 0)
+        for digit in range(10)
+        for index in range(5)
+    }
     dataset = dataset_from_zip(zip_of(files), "Class 4B")
     assert dataset.name == "uploaded:class-4b" and dataset.title == "Uploaded: Class 4B, 50 images"
     assert dataset.x_train.shape == (40, 28, 28) and dataset.x_test.shape == (10, 28, 28)
@@ -50,8 +53,12 @@ def test_folders_0_to_9_give_the_right_counts_and_a_stratified_split():
 
 
 def test_a_labels_csv_works_for_any_size_colour_and_polarity():
-    files = {"a.png": photo(1, size=(600, 900)), "b.png": photo(0, dark_on_light=False, color="L"),
-             "c.jpg": photo(7, color="RGB"), "labels.csv": b"file,label\na.png,1\nb.png,0\nc.jpg,7\n"}  # fmt: skip
+    files = {
+        "a.png": photo(1, size=(600, 900)),
+        "b.png": photo(0, dark_on_light=False, color="L"),
+        "c.jpg": photo(7, color="RGB"),
+        "labels.csv": b"file,label\na.png,1\nb.png,0\nc.jpg,7\n",
+    }
     dataset = dataset_from_zip(zip_of(files), "csv")
     everything = np.concatenate([dataset.x_train, dataset.x_test])
     assert sorted(np.concatenate([dataset.y_train, dataset.y_test]).tolist()) == [0, 1, 7]
@@ -60,10 +67,15 @@ def test_a_labels_csv_works_for_any_size_colour_and_polarity():
 
 def test_every_bad_member_is_reported_and_the_good_ones_still_load():
     files = {
-        "3/good.png": photo(3), "3/also-good.png": photo(3),
-        "3/notes.txt": b"not a picture", "4/broken.png": b"\x89PNG garbage", "pictures/nolabel.png": photo(5),
-        "x/letter.png": photo(2), "5/blank.png": _blank(), "__MACOSX/3/._good.png": b"junk",
-    }  # fmt: skip
+        "3/good.png": photo(3),
+        "3/also-good.png": photo(3),
+        "3/notes.txt": b"not a picture",
+        "4/broken.png": b"\x89PNG garbage",
+        "pictures/nolabel.png": photo(5),
+        "x/letter.png": photo(2),
+        "5/blank.png": _blank(),
+        "__MACOSX/3/._good.png": b"junk",
+    }
     dataset = dataset_from_zip(zip_of(files), "mixed")
     assert len(dataset.y_train) + len(dataset.y_test) == 2
     problems = "\n".join(dataset.problems)
@@ -81,9 +93,12 @@ def _blank() -> bytes:
 
 @pytest.mark.parametrize(
     ("archive", "message"),
-    [(b"not a zip", "not a zip"), (zip_of({"readme.txt": b"hi"}), "No usable digit image"),
-     (zip_of({"1/a.png": b"broken"}), r"No usable digit image in the zip \(1/a.png: The file is not an image")],
-)  # fmt: skip
+    [
+        (b"not a zip", "not a zip"),
+        (zip_of({"readme.txt": b"hi"}), "No usable digit image"),
+        (zip_of({"1/a.png": b"broken"}), r"No usable digit image in the zip \(1/a.png: The file is not an image"),
+    ],
+)
 def test_unusable_zips_are_refused_with_the_reason(archive, message):
     with pytest.raises(DatasetError, match=message):
         dataset_from_zip(archive, "bad")

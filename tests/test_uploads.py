@@ -86,14 +86,27 @@ def huge_layer_config() -> bytes:
 
 def quickstart_model():
     """The TensorFlow beginner quickstart's network: it reads (28, 28) images."""
-    return keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(128, activation="relu"),
-                             keras.layers.Dropout(0.2), keras.layers.Dense(10)])  # fmt: skip
+    return keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(10),
+        ]
+    )
 
 
 def channels_first_model():
-    return keras.Sequential([keras.Input((1, 28, 28)), keras.layers.Permute((2, 3, 1)),
-                             keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.Flatten(),
-                             keras.layers.Dense(10, activation="softmax")])  # fmt: skip
+    return keras.Sequential(
+        [
+            keras.Input((1, 28, 28)),
+            keras.layers.Permute((2, 3, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
 
 
 def h5_bytes(model, tmp_path) -> bytes:
@@ -104,10 +117,14 @@ def h5_bytes(model, tmp_path) -> bytes:
 
 @pytest.mark.parametrize(
     ("model", "dataset"),
-    [(lambda: build_model(SEED, (784,)), "mnist"), (lambda: build_model(SEED, (64,)), "digits"),
-     (quickstart_model, "mnist"), (channels_first_model, "mnist")],
+    [
+        (lambda: build_model(SEED, (784,)), "mnist"),
+        (lambda: build_model(SEED, (64,)), "digits"),
+        (quickstart_model, "mnist"),
+        (channels_first_model, "mnist"),
+    ],
     ids=["seed", "seed-8x8", "quickstart-28x28", "channels-first"],
-)  # fmt: skip
+)
 @pytest.mark.parametrize("file_format", [".keras", ".h5"])
 def test_models_in_the_shapes_and_formats_people_use_are_accepted_and_evaluated(
     model, dataset, file_format, mnist, digits, tmp_path
@@ -179,10 +196,24 @@ def test_custom_layers_are_refused_even_when_registered_here(tmp_path):
         (lambda: model_to_bytes(two_outputs()), "2 outputs"),
         (lambda: model_to_bytes(lambda_model()), "arbitrary code"),
     ],
-    ids=["empty", "not-zip", "foreign-member", "no-weights", "many-members", "bad-json", "config-bomb",
-         "big-config", "weights-bomb", "huge-layer", "wrong-input", "wrong-output", "two-inputs", "two-outputs",
-         "lambda"],
-)  # fmt: skip
+    ids=[
+        "empty",
+        "not-zip",
+        "foreign-member",
+        "no-weights",
+        "many-members",
+        "bad-json",
+        "config-bomb",
+        "big-config",
+        "weights-bomb",
+        "huge-layer",
+        "wrong-input",
+        "wrong-output",
+        "two-inputs",
+        "two-outputs",
+        "lambda",
+    ],
+)
 def test_hostile_and_wrong_uploads_are_refused_with_their_reason(make_bytes, message):
     with pytest.raises(UploadError, match=message):
         load_uploaded_model(make_bytes())
