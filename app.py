@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.widgets import dataset_selector, learner_name_ui
+from pages.common.sidebar import dataset_selector, learner_name_ui
 
 st.set_page_config(page_title="Digit Lab", page_icon="✍️", layout="wide")
 

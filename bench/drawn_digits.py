@@ -16,7 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.browser import chromium_browser, draw_stroke, running_app, screenshot, wait_for_app  # noqa: E402
+from harness.chromium import chromium_browser, draw_stroke, screenshot, wait_for_app  # noqa: E402
+from harness.server import running_app  # noqa: E402
 
 
 def loop(cx: float, cy: float, rx: float, ry: float, start: float = 0.0, points: int = 28):

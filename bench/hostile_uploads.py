@@ -105,8 +105,9 @@ def run_case(case: str) -> None:
     """In this (fresh) process: build the file, then measure the refusal."""
     import tensorflow  # noqa: F401  (its import is not the upload's cost)
 
-    from core.data import DatasetError, dataset_from_zip
+    from core.data import DatasetError
     from core.uploads import UploadError, load_uploaded_model
+    from core.zip_import import dataset_from_zip
 
     with tempfile.TemporaryDirectory() as scratch:
         data = hostile_file(case, Path(scratch))
@@ -195,10 +196,10 @@ def largest_allowed() -> dict[str, tuple]:
     import io
     import zipfile
 
-    from core.data import MAX_DIGIT_PIXELS, MAX_TOTAL_PIXELS
     from core.model import model_to_bytes
     from core.tasks import check_model, import_digits
     from core.uploads import MAX_MULTIPLY_ADDS, estimated_multiply_adds
+    from core.zip_import import MAX_DIGIT_PIXELS, MAX_TOTAL_PIXELS
 
     filters = 16
     while estimated_multiply_adds(_config_of(conv_stack(filters + 8, 4))) < MAX_MULTIPLY_ADDS:
@@ -236,8 +237,8 @@ def under_load() -> None:
     from streamlit.testing.v1 import AppTest
 
     from bench.predict_latency import SERVER_TIME, STROKES, canvas_png
+    from core.cluster_client import TrainingCluster
     from core.config import SEED
-    from core.jobs import TrainingCluster
     from core.runs import LocalReporter, TrainingRequest
     from core.store import new_run_id
     from core.tasks import Task

@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core import charts  # noqa: E402
+from core import charts, insight_charts  # noqa: E402
 from core.config import SEED  # noqa: E402
 from core.data import load_dataset  # noqa: E402
 from core.insight import (  # noqa: E402
@@ -44,17 +44,20 @@ def every_view(model, replay: EpochReplay, projected, image: np.ndarray) -> None
     figures = [charts.image_heatmap(image), charts.probability_bars(probabilities)]
     images = weight_images(model)
     order = unit_order(images, first_layer_responses(model, image))[:32]
-    figures.append(charts.weight_grid(images[order], [f"#{unit}" for unit in order]))
+    figures.append(insight_charts.weight_grid(images[order], [f"#{unit}" for unit in order]))
     outputs = dict(layer_outputs(model, image))
     hidden = outputs[model.layers[0].name]
     top = np.argsort(-hidden)[:8]
-    figures += [charts.activation_strip(hidden), charts.weight_grid(images[top], [str(u) for u in top], columns=4)]
+    figures += [
+        insight_charts.activation_strip(hidden),
+        insight_charts.weight_grid(images[top], [str(u) for u in top], columns=4),
+    ]
     ranked = np.argsort(-probabilities)
     for digit in ranked[:2]:
-        figures.append(charts.attribution_overlay(image, integrated_gradients(model, image, int(digit)), ""))
+        figures.append(insight_charts.attribution_overlay(image, integrated_gradients(model, image, int(digit)), ""))
     star = projected.place(outputs[projected.layer])
-    figures.append(charts.hidden_map_scatter(projected.coordinates, projected.labels, star))
-    figures.append(charts.epoch_probabilities(replay.probabilities(image), replay.epochs))
+    figures.append(insight_charts.hidden_map_scatter(projected.coordinates, projected.labels, star))
+    figures.append(insight_charts.epoch_probabilities(replay.probabilities(image), replay.epochs))
     for figure in figures:
         figure.to_json()
 

@@ -35,15 +35,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.config import SEED  # noqa: E402
 from core.runs import LocalReporter, TrainingRequest  # noqa: E402
 from core.store import new_run_id  # noqa: E402
 from core.training import run_training  # noqa: E402
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, running_app  # noqa: E402
+from harness.chromium import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
+from harness.processes import cpu_seconds, percentile, process_tree_mb, server_pid  # noqa: E402
+from harness.server import ARTIFACTS, running_app  # noqa: E402
 
 DIGITS = {  # strokes as fractions of the canvas
     "1": [[(0.52, 0.15), (0.48, 0.85)]],
@@ -60,42 +60,6 @@ class Stroke:
     seconds: float  # mouse-up to the Prediction shown
     server_ms: float | None
     sent_seconds: float | None  # mouse-up to the drawing leaving the browser (the canvas component waits first)
-
-
-def process_tree_mb(pid: int) -> tuple[float, float]:
-    """(RSS of the process; PSS of its descendants, the training cluster and its workers), in MB.
-    PSS counts each page once across them: workers share what they forked from the cluster's forkserver."""
-    process = psutil.Process(pid)
-    children = sum(child.memory_full_info().pss for child in process.children(recursive=True))
-    return process.memory_info().rss / 2**20, children / 2**20
-
-
-def cpu_seconds(server: int) -> dict[str, float]:
-    """CPU seconds used so far by the web server, by its training cluster, and by this script's Chromium."""
-
-    def used(processes) -> float:
-        total = 0.0
-        for process in processes:
-            with contextlib.suppress(psutil.Error):
-                times = process.cpu_times()
-                total += times.user + times.system
-        return total
-
-    web = psutil.Process(server)
-    browsers = [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name().lower()]
-    return {
-        "web server": used([web]),
-        "training cluster": used(web.children(recursive=True)),
-        "Chromium": used(browsers),
-    }
-
-
-def server_pid(url: str) -> int:
-    port = url.rsplit(":", 1)[1]
-    for process in psutil.process_iter(["cmdline"]):
-        if "--server.port" in (cmdline := process.info["cmdline"] or []) and port in cmdline:
-            return process.pid
-    raise RuntimeError("the app's process was not found")
 
 
 async def draw(page, strokes) -> None:
@@ -196,7 +160,8 @@ async def one_tab_in_a_class(
     """One Chromium tab drawing `strokes` digits while a simulated class of `learners` uses the server."""
     from playwright.async_api import async_playwright
 
-    from bench.class_load import make_pool, run_class
+    from bench.class_load import run_class
+    from harness.drawing import make_pool
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
@@ -290,10 +255,6 @@ def main() -> None:
         f"memory, web server: {before[0]:.0f} MB before, {after[0]:.0f} MB after; training cluster and workers: "
         f"{before[1]:.0f} MB before, {after[1]:.0f} MB after"
     )
-
-
-def percentile(values: list[float], share: float) -> float:
-    return values[min(len(values) - 1, round(share / 100 * (len(values) - 1)))]
 
 
 if __name__ == "__main__":

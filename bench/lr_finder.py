@@ -50,24 +50,24 @@ def main() -> None:
     for name in args.networks:
         config = NETWORKS[name]
         find_learning_rate(config, "mnist", batches=20)  # warm: TensorFlow's first graph is not the finder's cost
-        sweep = find_learning_rate(config, "mnist")
-        at_suggestion = one_epoch_accuracy(config, sweep.suggestion)
+        curve = find_learning_rate(config, "mnist")
+        at_suggestion = one_epoch_accuracy(config, curve.suggestion)
         at_panel = one_epoch_accuracy(config, config.learning_rate)
         rows.append(
             {
                 "network": name,
-                "finder_s": sweep.seconds,
-                "batches": len(sweep.learning_rates),
-                "lowest_at": sweep.lowest_rate,
-                "suggestion": sweep.suggestion,
+                "finder_s": curve.seconds,
+                "batches": len(curve.learning_rates),
+                "lowest_at": curve.lowest_rate,
+                "suggestion": curve.suggestion,
                 "accuracy_at_suggestion": round(at_suggestion, 4),
                 "panel_rate": config.learning_rate,
                 "accuracy_at_panel_rate": round(at_panel, 4),
             }
         )
         print(
-            f"{name:8} {sweep.seconds:8.1f} {len(sweep.learning_rates):7} {sweep.lowest_rate:9.2g} "
-            f"{sweep.suggestion:8g} {at_suggestion:13.2%} {config.learning_rate:10g} {at_panel:16.2%}",
+            f"{name:8} {curve.seconds:8.1f} {len(curve.learning_rates):7} {curve.lowest_rate:9.2g} "
+            f"{curve.suggestion:8g} {at_suggestion:13.2%} {config.learning_rate:10g} {at_panel:16.2%}",
             flush=True,
         )
     print(json.dumps({"rule": "lowest smoothed loss / 10, snapped to the slider", "networks": rows}))

@@ -17,9 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.load import process_tree_mb, server_pid  # noqa: E402
-from core.jobs import IDLE_WORKER_SECONDS  # noqa: E402
-from tests.browser import chromium_browser, new_visitor, running_app, wait_for_app  # noqa: E402
+from core.cluster_client import IDLE_WORKER_SECONDS  # noqa: E402
+from harness.chromium import chromium_browser, new_visitor, wait_for_app  # noqa: E402
+from harness.processes import process_tree_mb, server_pid  # noqa: E402
+from harness.server import running_app  # noqa: E402
 
 CHARTS_DRAWN = "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 6"
 

@@ -18,12 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.load import process_tree_mb, server_pid  # noqa: E402
 from core.config import SEED  # noqa: E402
 from core.runs import LocalReporter, TrainingRequest  # noqa: E402
 from core.store import new_run_id  # noqa: E402
 from core.training import run_training  # noqa: E402
-from tests.browser import chromium_browser, new_visitor, running_app  # noqa: E402
+from harness.chromium import chromium_browser, new_visitor  # noqa: E402
+from harness.processes import process_tree_mb, server_pid  # noqa: E402
+from harness.server import running_app  # noqa: E402
 
 PAGES = {  # sidebar name: (path, title, charts)
     "Home": ("", "Digit Lab", 0),

@@ -1,8 +1,9 @@
 """Server-side latency of one drawn digit: canvas PNG -> RGBA -> MNIST-style 28x28 -> model -> two charts.
 
-Times what the Draw & predict page computes after each stroke (decode the canvas image, read it with
-deslanting on, run the model's traced forward pass, build and serialise its two charts as st.plotly_chart
-does), against Keras' `predict` for comparison. Then the whole server path as the page itself reports it in
+Times what the Draw & predict page computes after each stroke, through the page's own core.strokes.answer_stroke
+with its default options (deslanting and stroke-width normalization on) and the model prepared as the page's cache
+prepares it (core.model.ready_to_serve: NumPy for a dense network), then its two charts serialised as
+st.plotly_chart does; Keras' `predict` for comparison. Then the whole server path as the page itself reports it in
 its "The server answered in" caption (canvas widget, decoding, reading, model, charts, Streamlit's element
 work), with strokes sent through Streamlit's AppTest: no browser shares the cores. (bench/load.py collects the
 same caption with Chromium drawing.) Prints the median and p95 in ms.
@@ -32,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core import charts  # noqa: E402
 from core.config import SEED  # noqa: E402
-from core.model import predict_probabilities  # noqa: E402
-from core.preprocess import read_canvas  # noqa: E402
+from core.model import ready_to_serve  # noqa: E402
 from core.runs import LocalReporter, TrainingRequest  # noqa: E402
 from core.store import RunStore, new_run_id  # noqa: E402
+from core.strokes import answer_stroke, canvas_rgba  # noqa: E402
 from core.training import run_training  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,33 +88,41 @@ def main() -> None:
     run_id = new_run_id()
     store = tempfile.mkdtemp(prefix="digitlab-latency-")
     run_training(TrainingRequest(run_id, config, "mnist", 5_000, store_root=store), LocalReporter())
-    model = RunStore(store).load_model(run_id)
+    model = ready_to_serve(RunStore(store).load_model(run_id))  # as the page's cache prepares it
     pngs = [canvas_png(points) for points in STROKES.values()]
 
-    def page_path(png: bytes, predict=lambda image: predict_probabilities(model, image)) -> None:
-        image = read_canvas(np.asarray(Image.open(io.BytesIO(png))), deslant=True).image
-        probabilities = predict(image.reshape(1, 784))[0]
-        for figure in (charts.image_heatmap(image, "What the model sees"), charts.probability_bars(probabilities)):
+    def page_path(png: bytes) -> None:
+        """What the page does with a stroke: the canvas's PNG decoded, answer_stroke, the two charts serialised."""
+        answer = answer_stroke(canvas_rgba(png), model)
+        for figure in (
+            charts.image_heatmap(answer.reading.image, "What the model sees"),
+            charts.probability_bars(answer.probabilities),
+        ):
             plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(figure, True), validate=False)
 
     def with_predict(png: bytes) -> None:
-        page_path(png, lambda image: model.predict(image, verbose=0))
+        """The same through Keras' own predict, for comparison (the page never takes this path)."""
+        image = answer_stroke(canvas_rgba(png), model).reading.image
+        model.predict(image.reshape(1, 784), verbose=0)
 
-    for name, step in (("page path: traced forward pass", page_path), ("same with model.predict", with_predict)):
-        step(pngs[0])  # warm up: the page's cached model is traced once when loaded
+    for name, step in (
+        ("page path: answer_stroke + charts", page_path),
+        ("Keras predict, for comparison", with_predict),
+    ):
+        step(pngs[0])  # warm up
         timings = []
         for index in range(args.repeats):
             started = time.perf_counter()
             step(pngs[index % len(pngs)])
             timings.append((time.perf_counter() - started) * 1000)
-        print(f"{name:32} {percentiles(timings)}   ({args.repeats} strokes)")
-    preprocess = []
+        print(f"{name:34} {percentiles(timings)}   ({args.repeats} strokes)")
+    reads, models = [], []
     for index in range(args.repeats):
-        rgba = np.asarray(Image.open(io.BytesIO(pngs[index % len(pngs)])))
-        started = time.perf_counter()
-        read_canvas(rgba, deslant=True)
-        preprocess.append((time.perf_counter() - started) * 1000)
-    print(f"{'of which read_canvas':32} {percentiles(preprocess)}")
+        answer = answer_stroke(canvas_rgba(pngs[index % len(pngs)]), model)
+        reads.append(answer.read_ms)
+        models.append(answer.model_ms)
+    print(f"{'of which reading the canvas':34} {percentiles(reads)}")
+    print(f"{'of which the model':34} {percentiles(models)}")
     server = page_server_times(store, run_id, pngs, min(args.repeats, 100))
     shutil.rmtree(store, ignore_errors=True)
     print(f"{'whole page path (its caption)':32} {percentiles(server)}   ({len(server)} strokes, no browser)")

@@ -19,16 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.jobs import IDLE_CLUSTER_SECONDS, TrainingCluster  # noqa: E402
+from core.cluster_client import IDLE_CLUSTER_SECONDS, TrainingCluster  # noqa: E402
 from core.store import MODEL_DIR_ENV, RunStore  # noqa: E402
-from tests.browser import (  # noqa: E402
-    AppServer,
-    chromium_browser,
-    new_visitor,
-    shut_down_embedded_cluster,
-    start_a_run,
-    wait_for_app,
-)
+from harness.chromium import chromium_browser, new_visitor, start_a_run, wait_for_app
+from harness.server import AppServer, shut_down_embedded_cluster
 
 
 def wait_for(condition, timeout: float = 300):

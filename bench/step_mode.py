@@ -21,14 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.browser import (  # noqa: E402
-    AppServer,
-    chromium_browser,
-    new_visitor,
-    shut_down_embedded_cluster,
-    start_a_run,
-    wait_for_app,
-)
+from harness.chromium import chromium_browser, new_visitor, start_a_run, wait_for_app
+from harness.server import AppServer, shut_down_embedded_cluster
 
 SMALL_CNN = "family=cnn&filters=16&units=128&optimizer=adam&learning_rate=0.005&schedule=one-cycle"
 CLICK_TO_COUNT = """async ([button, expected]) => {
@@ -90,7 +84,7 @@ def main() -> None:
     try:
         with chromium_browser() as browser:
             page = new_visitor(browser).new_page()
-            page.goto(f"{server.url}/training")
+            page.goto(f"{server.url}/training?view=step")
             wait_for_app(page)
             start_step_mode(page)
             results["idle"] = summary(click_times(page, args.clicks))

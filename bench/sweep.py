@@ -24,8 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.cluster_client import TrainingCluster  # noqa: E402
 from core.config import SEED  # noqa: E402
-from core.jobs import RunBoard, TrainingCluster  # noqa: E402
+from core.run_board import RunBoard
 from core.runs import RunState, TrainingRequest  # noqa: E402
 from core.store import RunStore, new_run_id  # noqa: E402
 from core.sweeps import grid  # noqa: E402

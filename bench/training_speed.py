@@ -27,10 +27,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+from core.cluster_client import TrainingCluster  # noqa: E402
 from core.config import PRESETS, SEED  # noqa: E402
 from core.data import load_dataset  # noqa: E402
-from core.jobs import RunBoard, SchedulerReporter, TrainingCluster  # noqa: E402
 from core.model import build_model  # noqa: E402
+from core.run_board import RunBoard
+from core.run_task import SchedulerReporter
 from core.runs import LocalReporter, Progress, RunResult, RunState, TrainingRequest  # noqa: E402
 from core.store import RunRecord, RunStore, RunWriter, new_run_id  # noqa: E402
 from core.training import (  # noqa: E402

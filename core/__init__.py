@@ -1,7 +1,6 @@
-"""Digit Lab's core: data, models, training, preprocessing, storage and charts.
+"""Digit Lab's core: data, models, training, preprocessing, storage, the cluster and charts.
 
-Nothing here imports Streamlit except `core.cache`, the one module that wraps
-core functions in Streamlit's caches for the pages.
+Nothing here imports Streamlit: pages/common/ wraps core in Streamlit's caches for the pages.
 """
 
 import os

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from core.config import ModelConfig, config_to_query
-from core.my_digits import OWNER_CHARACTERS, LabelledDigits, MyDigitsStore
+from core.files import JsonFile
+from core.my_digits import LabelledDigits, MyDigitsStore
+from core.owners import owner_key
 from core.runs import Progress
-from core.store import JsonFile, RunRecord
+from core.state import ATTEMPTS_FILE, CHALLENGE_FILE, SCORES_FILE
+from core.store import RunRecord
 
-CHALLENGE_FILE = "challenge.json"
-SCORES_FILE = "class-scores.json"
-ATTEMPTS_FILE = "teacher-attempts.json"
 TEACHER_KEY_ENV = "DIGITLAB_TEACHER_KEY"
 TRIES_PER_MINUTE = 5  # wrong teacher keys from one browser before it has to wait out the minute
 
@@ -100,7 +100,7 @@ class LeaderRow:
 
     run_id: str
     name: str
-    owner: str  # the owner hash's prefix (OWNER_CHARACTERS): "mine" compares it, it is never shown
+    owner: str  # its owner id (core.owners): "mine" compares it, it is never shown
     state: str
     family: str
     dataset: str
@@ -141,7 +141,7 @@ def leaderboard(
             parameters = record.card.get("parameters")
         else:
             parameters = parameter_count(config, shape) if config is not None else None
-        owner = record.owner[:OWNER_CHARACTERS]
+        owner = owner_key(record.owner)
         score = scores.get(record.run_id) or {}
         fresh = score.get("digits") == digits_versions.get(image_format)
         test = result.test_accuracy
@@ -268,7 +268,7 @@ class TeacherGate:
     def wait_seconds(self, owner: str, now: float | None = None) -> int:
         """How long this browser must wait before its next try (0: it may try now)."""
         now = now or time.time()
-        recent = [moment for moment in self.file.read().get(owner[:OWNER_CHARACTERS], []) if now - moment < 60]
+        recent = [moment for moment in self.file.read().get(owner_key(owner), []) if now - moment < 60]
         return math.ceil(60 - (now - min(recent))) if len(recent) >= TRIES_PER_MINUTE else 0
 
     def try_key(self, owner: str, given: str, expected: str, now: float | None = None) -> bool:
@@ -279,5 +279,5 @@ class TeacherGate:
         with self.file.updating() as attempts:
             for other in [key for key, times in attempts.items() if all(now - moment >= 60 for moment in times)]:
                 del attempts[other]  # a browser quiet for a minute is forgotten
-            attempts[owner[:OWNER_CHARACTERS]] = [*attempts.get(owner[:OWNER_CHARACTERS], []), now][-20:]
+            attempts[owner_key(owner)] = [*attempts.get(owner_key(owner), []), now][-20:]
         return False

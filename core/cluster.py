@@ -29,6 +29,8 @@ import os
 import time
 from pathlib import Path
 
+from core.files import write_atomically
+
 NICENESS = 10
 # The scheduler's settings Digit Lab relies on: a run is never retried behind the user's back (its progress
 # would jump back to epoch 1), a worker takes one run at a time, and adaptive scaling sees runs as long tasks.
@@ -79,9 +81,7 @@ def main() -> None:
             minimum=0, maximum=args.workers, target_duration="1s", interval="1s", wait_count=max(1, round(args.idle))
         )
         state = {"address": cluster.scheduler_address, "pid": os.getpid(), "scheduler_id": cluster.scheduler.id}
-        temporary = args.state_file.with_name(f".tmp-{args.state_file.name}-{os.getpid()}")
-        temporary.write_text(json.dumps(state))
-        temporary.replace(args.state_file)
+        write_atomically(args.state_file, json.dumps(state))
         try:
             wait_until_idle(cluster.scheduler, args.linger)
         finally:

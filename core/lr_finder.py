@@ -22,7 +22,7 @@ from core.config import FIELDS, ConfigError, ModelConfig
 START_RATE, END_RATE = 1e-6, 10.0
 MAX_BATCHES = 300
 SMOOTHING = 0.98  # fastai's exponential moving average of the loss, bias-corrected
-EXPLODED = 4.0  # the sweep stops once the smoothed loss is 4 times its lowest so far (fastai's rule)
+EXPLODED = 4.0  # the search stops once the smoothed loss is 4 times its lowest so far (fastai's rule)
 # The suggestion: the rate where the smoothed loss is lowest, divided by this (fastai's "minimum / 10").
 MINIMUM_DIVISOR = 10.0
 RULE = "the lowest loss's rate divided by 10"
@@ -30,7 +30,7 @@ SLIDER = FIELDS["learning_rate"].choices  # a suggestion is one of them
 
 
 @dataclass(frozen=True)
-class LearningRateSweep:
+class LearningRateCurve:
     """What the finder saw: one learning rate and one smoothed loss per batch trained, and its suggestion."""
 
     learning_rates: list[float]
@@ -38,14 +38,14 @@ class LearningRateSweep:
     suggestion: float  # the slider's nearest choice to the rule's rate
     rule: str
     lowest_rate: float  # where the smoothed loss was lowest
-    exploded: bool  # the loss blew up before the last batch (the sweep stopped there)
+    exploded: bool  # the loss blew up before the last batch (the search stopped there)
     seconds: float
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> LearningRateSweep:
+    def from_dict(cls, values: dict) -> LearningRateCurve:
         return cls(**values)
 
 
@@ -61,9 +61,9 @@ def find_learning_rate(
     *,
     batches: int = MAX_BATCHES,
     progress: Callable[[float], None] | None = None,
-) -> LearningRateSweep:
-    """Sweep the learning rate over `batches` batches of the config's network, optimizer and batch size (its
-    schedule is ignored: the sweep sets the rate), on the dataset's first `limit` training images, shuffled by
+) -> LearningRateCurve:
+    """Raise the learning rate over `batches` batches of the config's network, optimizer and batch size (its
+    schedule is ignored: the search sets the rate), on the dataset's first `limit` training images, shuffled by
     the config's seed. `progress(fraction)` after each batch may raise to stop."""
     from core.model import build_model, input_shape_for, to_model_input
     from core.training import PLAIN_COMPILE, cached_dataset
@@ -72,7 +72,7 @@ def find_learning_rate(
     dataset = cached_dataset(dataset_name)
     x, y = dataset.x_train[:limit], dataset.y_train[:limit]
     shape = input_shape_for(config, dataset.image_shape)
-    constant = dataclasses.replace(config, schedule="constant")  # the sweep sets the rate itself
+    constant = dataclasses.replace(config, schedule="constant")  # the search sets the rate itself
     model = build_model(constant, shape, compile_options=PLAIN_COMPILE)
     order = np.random.default_rng(config.seed).permutation(len(x))
     per_epoch = math.ceil(len(x) / config.batch_size)
@@ -95,7 +95,7 @@ def find_learning_rate(
         raise ConfigError("The loss was not a number from the first batch: this network cannot be trained.")
     lowest_rate = tried[int(np.argmin(losses))]
     rule_rate = min(max(lowest_rate / MINIMUM_DIVISOR, SLIDER[0]), SLIDER[-1])
-    return LearningRateSweep(
+    return LearningRateCurve(
         learning_rates=tried,
         losses=[round(loss, 5) for loss in losses],
         suggestion=FIELDS["learning_rate"].snap(rule_rate),

@@ -97,6 +97,14 @@ NUMPY_ACTIVATIONS = {
 _numpy_passes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def ready_to_serve(model):
+    """A saved model made ready to read digits one at a time, as the pages read them: traced once now, and read in
+    NumPy where it can be (`serve_in_numpy`). Returns the model; never change its weights afterwards."""
+    predict_probabilities(model, np.zeros((1, *model_input_shape(model)), np.float32))
+    serve_in_numpy(model)
+    return model
+
+
 def serve_in_numpy(model) -> bool:
     """Read a few digits at a time of this model in NumPy from now on, when it is a plain dense network (Dense,
     Flatten, Reshape, and layers that act only in training); True when it is. Only for a model whose weights never

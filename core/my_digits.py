@@ -6,21 +6,19 @@ lock: several users labelling at once lose nothing, and a crash never leaves hal
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
-import os
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from core.files import lock_path, locked, replacing
 from core.model import predict_probabilities
+from core.owners import owner_key
+from core.state import my_digits_file
 
 MAX_DIGITS = 5000  # per file: 28x28 bytes each, under 4 MB
-OWNER_CHARACTERS = 16  # owners are stored as a prefix of the browser's hash: enough to tell people apart
 # Training on the class's digits (a run's "plus the class's digits" option): one digit in KEPT_BACK_EVERY is kept
 # back, chosen by its own pixels and label (so the choice never changes as digits are added or removed): never
 # trained on, it shows what training on the others did. The rest are repeated (oversampled) until they count as
@@ -41,7 +39,7 @@ class LabelledDigits:
         """Only the digits `owner` drew (all of them for None)."""
         if owner is None:
             return self
-        mine = self.owners == owner[:OWNER_CHARACTERS]
+        mine = self.owners == owner_key(owner)
         return LabelledDigits(self.images[mine], self.labels[mine], self.owners[mine])
 
     def __len__(self) -> int:
@@ -87,7 +85,7 @@ class MyDigitsStore:
 
     def __init__(self, root: Path | str, image_format: str):
         self.root = Path(root)
-        self.path = self.root / f"my-digits-{image_format}.npz"
+        self.path = self.root / my_digits_file(image_format)
 
     def load(self) -> LabelledDigits:
         try:
@@ -96,13 +94,13 @@ class MyDigitsStore:
                     saved["images"].astype(np.float32) / 255.0, saved["labels"].astype(np.int64), saved["owners"]
                 )
         except (OSError, KeyError, ValueError):
-            return LabelledDigits(np.zeros((0, 0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, "<U16"))
+            return LabelledDigits(np.zeros((0, 0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, "<U1"))
 
     def add(self, image: np.ndarray, label: int, owner: str) -> int:
         """Keep one labelled digit (past MAX_DIGITS the oldest goes); returns how many `owner` has now."""
         if not 0 <= int(label) <= 9:
             raise ValueError(f"a digit's label is 0 to 9, not {label!r}")
-        owner = owner[:OWNER_CHARACTERS]
+        owner = owner_key(owner)
         image = np.asarray(image, np.float32)
         with self._locked():
             digits = self.load()
@@ -117,7 +115,7 @@ class MyDigitsStore:
         with self._locked():
             keep = self.load()
             if owner is not None:
-                others = keep.owners != owner[:OWNER_CHARACTERS]
+                others = keep.owners != owner_key(owner)
                 keep = LabelledDigits(keep.images[others], keep.labels[others], keep.owners[others])
             if owner is None or not len(keep):
                 self.path.unlink(missing_ok=True)
@@ -131,28 +129,13 @@ class MyDigitsStore:
         np.savez_compressed(buffer, images=np.round(digits.images * 255).astype(np.uint8), labels=digits.labels)
         return buffer.getvalue()
 
-    @contextmanager
     def _locked(self):
         """One writer at a time, across threads and processes sharing the folder."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".my-digits.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        return locked(lock_path(self.path))
 
     def _write(self, images: np.ndarray, labels: np.ndarray, owners: np.ndarray) -> None:
-        descriptor, temporary = tempfile.mkstemp(dir=self.root, prefix=".partial-my-digits-", suffix=".npz")
-        try:
-            with os.fdopen(descriptor, "wb") as file:
-                np.savez_compressed(file, images=np.round(images * 255).astype(np.uint8), labels=labels, owners=owners)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with replacing(self.path) as temporary, open(temporary, "wb") as file:
+            np.savez_compressed(file, images=np.round(images * 255).astype(np.uint8), labels=labels, owners=owners)
 
 
 @dataclass(frozen=True)

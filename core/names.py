@@ -9,11 +9,11 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
-from core.my_digits import OWNER_CHARACTERS
-from core.store import JsonFile
+from core.files import JsonFile
+from core.owners import owner_key
+from core.state import NAMES_FILE
 
 MAX_NAME_CHARACTERS = 40
-NAMES_FILE = "names.json"
 
 
 class NameRefused(ValueError):
@@ -42,7 +42,7 @@ def generated_name(owner: str) -> str:
 
 
 class NameBook:
-    """Names by owner (the first OWNER_CHARACTERS of its hash, as My digits keeps them) in `root`/names.json."""
+    """Names by owner id in `root`/names.json."""
 
     def __init__(self, root: Path | str):
         self.file = JsonFile(Path(root) / NAMES_FILE)
@@ -52,11 +52,11 @@ class NameBook:
 
     def name_of(self, owner: str) -> str:
         """The owner's chosen name, or its generated one."""
-        return str(self.all().get(owner[:OWNER_CHARACTERS]) or generated_name(owner))
+        return str(self.all().get(owner_key(owner)) or generated_name(owner))
 
     def set(self, owner: str, text: str) -> str:
         """Keep the owner's name (cleaned; NameRefused when it cannot be used); returns it."""
         name = clean_name(text)
         with self.file.updating() as names:
-            names[owner[:OWNER_CHARACTERS]] = name
+            names[owner_key(owner)] = name
         return name

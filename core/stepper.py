@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.config import ModelConfig
+from core.state import STEPPERS, stepper_dataset
 
 MAX_STEPS_PER_CALL = 100
 SHOWN_UNITS = 16  # the first layer's units (or filters) whose weight pictures the page follows
 STEPPER_IDLE_SECONDS = 300  # a step-mode network nobody clicked for this long is closed, its worker freed
-REGISTRY = "digitlab-steppers"  # scheduler metadata: owner -> {"worker", "key", "used"}
 
 
 class StepModeError(Exception):
@@ -132,7 +132,7 @@ class StepSessions:
     """Step-mode networks on the cluster, by owner (a browser)."""
 
     def __init__(self, cluster):
-        self.cluster = cluster  # core.jobs.TrainingCluster
+        self.cluster = cluster  # core.cluster_client.TrainingCluster
 
     def open(self, owner: str, config: ModelConfig, dataset_name: str, limit: int | None = None) -> Stepper:
         """A new step-mode network for `owner` (closing its old one) on an idle worker that hosts none; its handle
@@ -163,10 +163,10 @@ class StepSessions:
             stepper = future.result(timeout=60)
         except Exception as error:
             raise StepModeError(f"Step mode could not start: {str(error).splitlines()[0]}") from error
-        name = f"digitlab-stepper-{owner}"
+        name = stepper_dataset(owner)
         client.publish_dataset(future, name=name, override=True)  # lives on the cluster, not in this server
         worker = next(iter(client.who_has([future]).get(future.key, ())), idle[0] if idle else "")
-        client.set_metadata([REGISTRY, owner], {"worker": worker, "name": name, "used": time.time()})
+        client.set_metadata([STEPPERS, owner], {"worker": worker, "name": name, "used": time.time()})
         return stepper
 
     def find(self, owner: str) -> tuple[Stepper, ModelConfig] | None:
@@ -195,7 +195,7 @@ class StepSessions:
                 f"The worker holding your network stopped ({str(error).splitlines()[0]}); start step mode again."
             ) from error
         with contextlib.suppress(Exception):
-            client.set_metadata([REGISTRY, owner, "used"], time.time())
+            client.set_metadata([STEPPERS, owner, "used"], time.time())
         return view
 
     def close(self, owner: str) -> None:
@@ -207,7 +207,7 @@ class StepSessions:
 
     def _registry(self, client) -> dict:
         """The live entries, after closing those idle too long or on a worker that left."""
-        registry = client.get_metadata([REGISTRY], default={})
+        registry = client.get_metadata([STEPPERS], default={})
         workers = set(client.scheduler_info()["workers"])
         for owner, entry in list(registry.items()):
             if time.time() - entry["used"] > STEPPER_IDLE_SECONDS or entry["worker"] not in workers:
@@ -219,6 +219,6 @@ class StepSessions:
         with contextlib.suppress(Exception):
             client.unpublish_dataset(entry["name"])
         with contextlib.suppress(Exception):
-            registry = client.get_metadata([REGISTRY], default={})
+            registry = client.get_metadata([STEPPERS], default={})
             registry.pop(owner, None)
-            client.set_metadata([REGISTRY], registry)
+            client.set_metadata([STEPPERS], registry)

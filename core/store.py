@@ -6,6 +6,8 @@
     <root>/<run_id>/epochs/epoch-003.npz  the weights after epoch 3 (the Inside page replays them)
     <root>/<run_id>/logs/                 TensorBoard event files (`tensorboard --logdir <root>`)
 
+(core.state names every file, with who writes and reads it.)
+
 Every file is written under a temporary name and renamed into place, so a reader never sees half a file; a
 run is listed only once it has ended with a model (or its worker was lost after an epoch: "interrupted", to
 be continued). A live run's worker refreshes progress.json every second: a live run silent for longer than
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import json
 import logging
 import os
@@ -31,18 +32,23 @@ from pathlib import Path
 
 import numpy as np
 
+from core.files import fsync_folder, replacing, write_atomically
+from core.owners import owner_key
 from core.runs import INTERRUPTED_MESSAGE, Progress, RunResult, RunState
+from core.state import (
+    EPOCHS_FOLDER,
+    LOGS_FOLDER,
+    MODEL_FILE,
+    PARTIAL_PREFIX,
+    PROGRESS_FILE,
+    RECORD_FILE,
+    SPOOL_FOLDER,
+    TEMPORARY_PREFIX,
+    epoch_file,
+)
 
 MODEL_DIR_ENV = "DIGITLAB_MODEL_DIR"
 DEFAULT_MODEL_DIR = "models"
-MODEL_FILE = "model.keras"
-RECORD_FILE = "run.json"
-PROGRESS_FILE = "progress.json"
-EPOCHS_FOLDER = "epochs"
-LOGS_FOLDER = "logs"
-PARTIAL_PREFIX = ".partial-"
-SPOOL_FOLDER = ".uploads"  # uploads on their way to a worker (core.tasks), which removes each when it reads it
-TEMPORARY_PREFIX = ".tmp-"
 HEARTBEAT_SECONDS = 1.0  # a live run's worker rewrites its progress at least this often
 STALE_SECONDS = 15.0  # a live run whose progress is older than this lost its worker (clocks must agree: NTP)
 STALE_PARTIAL_SECONDS = 600  # a partial folder this old belongs to no save in progress
@@ -97,6 +103,7 @@ class RunRecord:
                 "seconds": values.pop("duration_s", 0.0),
             }
         values["state"] = RunState(values["state"])
+        values["owner"] = owner_key(values.get("owner", ""))
         values["result"] = RunResult(**values["result"])
         return cls(**values)
 
@@ -122,30 +129,12 @@ class RunStore:
             partial.mkdir(parents=True)
             (partial / MODEL_FILE).write_bytes(model_bytes)
             (partial / RECORD_FILE).write_text(record.to_json())
-            _fsync_folder(partial)
+            fsync_folder(partial)
             partial.rename(self.root / record.run_id)
         except OSError as error:
             shutil.rmtree(partial, ignore_errors=True)
             reason = error.strerror or str(error)
             raise StoreError(f"Run {record.run_id} could not be saved in {self.root}: {reason}.") from error
-
-    def save_upload(self, prepared, dataset: str, filename: str) -> RunRecord:
-        """Keep an uploaded model, fitted to Digit Lab and evaluated (a core.uploads.PreparedUpload), as a run."""
-        from core.model import model_to_bytes
-
-        card = prepared.card
-        result = RunResult(test_loss=card.test_loss, test_accuracy=card.test_accuracy)
-        record = RunRecord(
-            new_run_id(),
-            dataset,
-            {},
-            RunState.UPLOADED,
-            result,
-            source=f"uploaded: {filename[:80]}",
-            card=dataclasses.asdict(card),
-        )
-        self.save(record, model_to_bytes(prepared.model))
-        return record
 
     # -- reading --
 
@@ -222,7 +211,7 @@ class RunStore:
 
     # -- housekeeping --
 
-    def sweep(self) -> list[str]:
+    def clean_up(self) -> list[str]:
         """Remove what interrupted saves left, recover models that lost their record; returns what it did."""
         done = []
         if not self.root.is_dir():
@@ -235,10 +224,11 @@ class RunStore:
                 done.append(f"removed the unfinished save {folder.name}")
             elif not (folder / RECORD_FILE).exists() and is_run_id(folder.name):
                 done.append(self._recover(folder))
-            for leftover in [*folder.glob(f"{TEMPORARY_PREFIX}*"), *folder.glob(f"*/{TEMPORARY_PREFIX}*")]:
-                if time.time() - leftover.stat().st_mtime > STALE_PARTIAL_SECONDS:
-                    leftover.unlink(missing_ok=True)
-                    done.append(f"removed {leftover.name}, a file a killed worker was writing")
+        leftovers = [self.root.glob(f"{pattern}{TEMPORARY_PREFIX}*") for pattern in ("", "*/", "*/*/")]
+        for leftover in (path for paths in leftovers for path in paths):
+            if time.time() - leftover.stat().st_mtime > STALE_PARTIAL_SECONDS:
+                leftover.unlink(missing_ok=True)
+                done.append(f"removed {leftover.name}, a file a killed writer left half written")
         for spooled in (self.root / SPOOL_FOLDER).glob("*"):
             if time.time() - spooled.stat().st_mtime > STALE_PARTIAL_SECONDS:  # its task and its server are gone
                 spooled.unlink(missing_ok=True)
@@ -254,7 +244,7 @@ class RunStore:
             return False
         folder = self.root / run_id
         doomed = self.root / f"{PARTIAL_PREFIX}removed-{run_id}"
-        folder.rename(doomed)  # gone from every listing at once; sweep() finishes it if this process dies now
+        folder.rename(doomed)  # gone from every listing at once; clean_up() finishes it if this process dies now
         shutil.rmtree(doomed, ignore_errors=True)
         return True
 
@@ -278,7 +268,7 @@ class RunStore:
                 RunState.FINISHED,
                 source="recovered: its record was lost",
             )
-            (folder / RECORD_FILE).write_text(record.to_json())
+            write_atomically(folder / RECORD_FILE, record.to_json())
             return f"recovered the model of run {folder.name}, whose record was lost"
         shutil.rmtree(folder, ignore_errors=True)
         return f"removed the incomplete run {folder.name}"
@@ -324,9 +314,9 @@ class RunWriter:
         epoch = progress.epoch
         progress.result.seconds = self.seconds()  # so a run that is interrupted later still says how long it took
         snapshot = self.folder / EPOCHS_FOLDER / epoch_file(epoch)
-        with _replacing(snapshot) as temporary, open(temporary, "wb") as file:
+        with replacing(snapshot) as temporary, open(temporary, "wb") as file:
             np.savez(file, *model.get_weights())
-        with _replacing(self.folder / MODEL_FILE) as temporary:
+        with replacing(self.folder / MODEL_FILE) as temporary:
             model.save(temporary)
         self._write_record(progress)
         self.publish(progress)
@@ -350,72 +340,16 @@ class RunWriter:
             result=progress.result,
             message=progress.message if progress.ended else "",
         )
-        with _replacing(self.folder / RECORD_FILE) as temporary:
-            temporary.write_text(record.to_json())
+        write_atomically(self.folder / RECORD_FILE, record.to_json())
 
     def _write_progress(self) -> None:
         self._latest["updated"] = time.time()
-        with _replacing(self.folder / PROGRESS_FILE, durable=False) as temporary:
-            temporary.write_text(json.dumps(self._latest))
+        write_atomically(self.folder / PROGRESS_FILE, json.dumps(self._latest), durable=False)
 
     def _beat(self) -> None:
         while not self._stopped.wait(HEARTBEAT_SECONDS):
             with self._lock, contextlib.suppress(OSError):
                 self._write_progress()
-
-
-@contextlib.contextmanager
-def _replacing(path: Path, durable: bool = True):
-    """Yields a temporary path beside `path` (with its suffix: Keras saves only to a .keras name); what is written
-    there replaces `path` whole, or not at all."""
-    temporary = path.with_name(f"{TEMPORARY_PREFIX}{secrets.token_hex(3)}-{path.name}")
-    try:
-        yield temporary
-        if durable:
-            with open(temporary, "rb") as file:
-                os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def locked(path: Path):
-    """One holder at a time, across threads, processes and servers sharing the folder (a file lock at `path`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as file:
-        fcntl.flock(file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(file, fcntl.LOCK_UN)
-
-
-class JsonFile:
-    """A small JSON object in the model folder (names, the class's challenge), read whole and replaced whole."""
-
-    def __init__(self, path: Path | str):
-        self.path = Path(path)
-
-    def read(self) -> dict:
-        try:
-            values = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return values if isinstance(values, dict) else {}
-
-    @contextlib.contextmanager
-    def updating(self):
-        """Yields the object to change in place; it is written back whole when the block ends."""
-        with locked(self.path.with_name(f".{self.path.name}.lock")):
-            values = self.read()
-            yield values
-            with _replacing(self.path) as temporary:
-                temporary.write_text(json.dumps(values, ensure_ascii=False, indent=1))
-
-
-def epoch_file(epoch: int) -> str:
-    return f"epoch-{epoch:03d}.npz"
 
 
 def dataset_of_model_file(path: Path) -> str:
@@ -426,11 +360,3 @@ def dataset_of_model_file(path: Path) -> str:
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return "unknown"
     return "digits" if "[null, 64]" in text or "[null, 8, 8" in text else "mnist"
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Flush every file of a folder to disk before it is renamed into place."""
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as file:
-                os.fsync(file.fileno())

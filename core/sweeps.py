@@ -1,5 +1,6 @@
-"""Hyperparameter sweeps: a small grid of configurations built from the panel's own table, and the plain record
-of a sweep sent to the cluster (core.jobs.RunBoard.start_sweep trains it, one normal run per configuration).
+"""Hyperparameter sweeps: a small grid of configurations built from the panel's own table, the plain record of a
+sweep sent to the cluster (core.run_board.RunBoard.start_sweep trains it, one normal run per configuration), and
+the book of every sweep started on a model folder.
 
 Every value is checked against core.config.FIELDS, as a link's values are: a sweep can only ask for networks the
 sliders could have built one by one. No Dask and no TensorFlow here.
@@ -7,12 +8,17 @@ sliders could have built one by one. No Dask and no TensorFlow here.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from core.config import FIELDS, SEED, ConfigError, ModelConfig, check_config
+from core.files import JsonFile
+from core.owners import owner_key
+from core.state import SWEEPS_FILE
 
 MIN_FIELDS, MAX_FIELDS = 2, 3  # hyperparameters swept at once
 MIN_VALUES, MAX_VALUES = 2, 4  # values of each
@@ -164,7 +170,7 @@ class Sweep:
         configs = tuple(ModelConfig(**{k: v for k, v in config.items() if k in known}) for config in values["configs"])
         return cls(
             values["sweep_id"],
-            values["owner"],
+            owner_key(values["owner"]),
             tuple(values["fields"]),
             tuple(values["run_ids"]),
             configs,
@@ -178,3 +184,36 @@ def best_index(accuracies: list[float | None]) -> int | None:
     """The position of the highest test accuracy (the first of equals), None when no run has one yet."""
     scored = [(accuracy, -index) for index, accuracy in enumerate(accuracies) if accuracy is not None]
     return -max(scored)[1] if scored else None
+
+
+class SweepBook:
+    """Every sweep started on a model folder, by id (core.state.SWEEPS_FILE)."""
+
+    def __init__(self, root: Path | str):
+        self.file = JsonFile(Path(root) / SWEEPS_FILE)
+
+    def get(self, sweep_id: str) -> Sweep | None:
+        """A sweep by id, or None (also for an entry this version cannot read)."""
+        entry = self.file.read().get(sweep_id)
+        try:
+            return Sweep.from_dict(entry) if entry else None
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def latest(self, owner: str) -> Sweep | None:
+        """The owner's latest sweep, found again after a reload or on another server; None."""
+        if not owner:
+            return None
+        mine = [
+            sweep_id
+            for sweep_id, entry in self.file.read().items()
+            if isinstance(entry, dict) and owner_key(entry.get("owner", "")) == owner_key(owner)
+        ]
+        return self.get(max(mine)) if mine else None
+
+    @contextlib.contextmanager
+    def adding(self, sweep: Sweep):
+        """Keep `sweep` once the block ends without an error; one block at a time across servers."""
+        with self.file.updating() as sweeps:
+            yield
+            sweeps[sweep.sweep_id] = sweep.to_dict()

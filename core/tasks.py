@@ -1,5 +1,6 @@
-"""Short jobs that must not run in the web server: importing a zip of digits, checking and evaluating an uploaded
-model, the learning-rate finder. Like training, they run on the Dask cluster, so a large upload never holds up
+"""Short jobs that must not run in the web server, four of them: importing a zip of digits, checking and
+evaluating an uploaded model, the learning-rate finder, and reading the class's labelled digits with every saved
+run (the leaderboard's scores). Like training, they run on the Dask cluster, so a large upload never holds up
 anyone's strokes; unlike a training run they belong to the page that asked (a server that dies takes them along;
 the user asks again).
 
@@ -22,7 +23,9 @@ from pathlib import Path
 
 from distributed import Client, Event, Future, Variable
 
+from core.files import write_atomically
 from core.runs import Stopped, first_line
+from core.state import task_cancel, task_progress
 
 BUDGET_SECONDS = 300  # a task still busy after this long stops itself
 REPORT_SECONDS = 0.2  # progress is sent at most this often
@@ -51,8 +54,8 @@ class TaskContext:
     """The worker's side: progress out, Cancel and the time budget in."""
 
     def __init__(self, task_id: str, budget_seconds: float):
-        self._progress = Variable(progress_key(task_id))
-        self._cancel = Event(cancel_key(task_id))
+        self._progress = Variable(task_progress(task_id))
+        self._cancel = Event(task_cancel(task_id))
         self._deadline = time.monotonic() + budget_seconds
         self._budget = budget_seconds
         self._last_report = 0.0
@@ -80,7 +83,8 @@ class TaskContext:
 
 def import_digits(task_id: str, upload: str, name: str, folder: str, budget_seconds: float) -> str:
     """A zip of digit pictures (spooled at `upload`) -> a dataset kept in `folder`; returns its name."""
-    from core.data import DatasetError, dataset_from_zip, save_uploaded_dataset
+    from core.data import DatasetError
+    from core.zip_import import dataset_from_zip, save_uploaded_dataset
 
     data = _take(upload)
     context = TaskContext(task_id, budget_seconds)
@@ -104,7 +108,8 @@ def check_model(task_id: str, upload: str, filename: str, store_root: str, budge
     returns its run id."""
     from core.store import RunStore
     from core.training import cached_dataset
-    from core.uploads import load_uploaded_model, prepare_upload
+    from core.upload_card import keep_upload, prepare_upload
+    from core.uploads import load_uploaded_model
 
     data = _take(upload)
     context = TaskContext(task_id, budget_seconds)
@@ -115,7 +120,7 @@ def check_model(task_id: str, upload: str, filename: str, store_root: str, budge
         reading = lambda done: context.report(0.2 + 0.75 * done, "Reading the test set...")  # noqa: E731
         prepared = prepare_upload(checked, cached_dataset(checked.dataset), progress=reading)
         context.report(0.97, "Keeping it as a run...")
-        return RunStore(store_root).save_upload(prepared, checked.dataset, filename).run_id
+        return keep_upload(RunStore(store_root), prepared, checked.dataset, filename).run_id
     finally:
         gc.collect()  # the model sits in reference cycles: the worker gives its memory back now (as after a run)
 
@@ -123,13 +128,13 @@ def check_model(task_id: str, upload: str, filename: str, store_root: str, budge
 def find_learning_rate(task_id: str, upload: str, config: dict, dataset_name: str, budget_seconds: float) -> str:
     """The learning-rate finder (core.lr_finder) for a config; returns its sweep as JSON."""
     from core.config import ModelConfig
-    from core.lr_finder import find_learning_rate as sweep
+    from core.lr_finder import find_learning_rate as rate_finder
 
     context = TaskContext(task_id, budget_seconds)
     context.report(0.0, "Building the network...")
     try:
         rising = lambda done: context.report(done, "Raising the learning rate batch by batch...")  # noqa: E731
-        return json.dumps(sweep(ModelConfig(**config), dataset_name, progress=rising).to_dict())
+        return json.dumps(rate_finder(ModelConfig(**config), dataset_name, progress=rising).to_dict())
     finally:
         gc.collect()
 
@@ -180,14 +185,6 @@ def _take(upload: str) -> bytes:
 # ---- In the web server -------------------------------------------------------------------------------------
 
 
-def progress_key(task_id: str) -> str:
-    return f"digitlab-task-{task_id}"
-
-
-def cancel_key(task_id: str) -> str:
-    return f"digitlab-cancel-{task_id}"
-
-
 class Task:
     """The page's handle on a task running on the cluster; `label` names it for the user (a file name)."""
 
@@ -207,8 +204,9 @@ class Task:
         self._upload = spool.resolve() / f"{self.task_id}.upload"
         if data is not None:
             spool.mkdir(parents=True, exist_ok=True)
-            self._upload.write_bytes(data)
-        Variable(progress_key(self.task_id), client=client).set({"fraction": 0.0, "message": "Waiting for a worker..."})
+            write_atomically(self._upload, data, durable=False)
+        waiting = {"fraction": 0.0, "message": "Waiting for a worker..."}
+        Variable(task_progress(self.task_id), client=client).set(waiting)
         # Ahead of queued training runs; still behind runs in progress when every worker trains.
         self._future: Future = client.submit(
             function, self.task_id, str(self._upload), *args, budget_seconds, pure=False, priority=10
@@ -218,7 +216,7 @@ class Task:
         """Progress while it runs; then its result, or the reason it failed."""
         if not self._future.done():
             try:
-                latest = Variable(progress_key(self.task_id), client=self._client).get(timeout=2)
+                latest = Variable(task_progress(self.task_id), client=self._client).get(timeout=2)
             except (OSError, TimeoutError):
                 latest = {"fraction": 0.0, "message": "Waiting for the cluster..."}
             return TaskState(latest["fraction"], latest["message"])
@@ -234,13 +232,13 @@ class Task:
     def cancel(self) -> None:
         """Ask the task to stop at its next report (within REPORT_SECONDS of work; a waiting task at its start)."""
         with contextlib.suppress(Exception):
-            Event(cancel_key(self.task_id), client=self._client).set()
+            Event(task_cancel(self.task_id), client=self._client).set()
 
     def _forget(self) -> None:
         self._upload.unlink(missing_ok=True)  # when no worker took it
         with contextlib.suppress(Exception):
-            Variable(progress_key(self.task_id), client=self._client).delete()
-            Event(cancel_key(self.task_id), client=self._client).clear()
+            Variable(task_progress(self.task_id), client=self._client).delete()
+            Event(task_cancel(self.task_id), client=self._client).clear()
 
 
 def _explained(error: Exception) -> bool:

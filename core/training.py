@@ -1,7 +1,7 @@
 """Training one model: `fit` with live progress, stop, TensorBoard logs, and a checkpoint after every epoch.
 
 `run_training` is the whole recipe and runs wherever it is called: in a Dask worker for the pages (`train_run`,
-see core.jobs), or in the calling process for benchmarks and tests (`train_model`). With a store in its request
+see core.run_task), or in the calling process for benchmarks and tests (`train_model`). With a store in its request
 it writes the run there itself as it trains (core.store.RunWriter): the record, live progress, each epoch's
 weights and the model with its optimizer's state, so that a run outlives whoever started it and can be
 continued from its last epoch exactly as if it had never stopped. It talks to whoever watches it through a
@@ -34,18 +34,21 @@ from core.model import (
 )
 from core.my_digits import CLASS_DIGITS_SOURCE, MyDigitsStore, oversampled, training_share
 from core.runs import LocalReporter, Progress, Reporter, RunState, TrainingRequest, first_line
-from core.store import LOGS_FOLDER, RunRecord, RunStore, RunWriter
+from core.state import LOGS_FOLDER
+from core.store import RunRecord, RunStore, RunWriter
 
 # Measured (bench/training_speed.py): XLA makes a dense network's epoch on the CPU faster but costs a few seconds
-# of compiling first, so it pays off only on enough images x epochs; it makes a CNN 2.4-3.5x slower. Every
-# fit runs 32 steps per call into the graph.
+# of compiling first, so it pays off only on enough images x epochs; it makes a CNN 2.4-3.5x slower. A new network
+# runs 32 steps per call into the graph; fine-tuning, step mode and the learning-rate finder run one
+# (PLAIN_COMPILE: Keras' own default), and a continued run keeps the options it was saved with.
 XLA = {"jit_compile": True, "steps_per_execution": 32}
 NO_XLA = {"jit_compile": False, "steps_per_execution": 32}
 XLA_MIN_SAMPLE_EPOCHS = 300_000  # the seed on all of MNIST: 60,000 images x 5 epochs
 PLAIN_COMPILE = {"jit_compile": False, "steps_per_execution": 1}
 # The held-out curve: every epoch the model reads held-out digits it never trains on, so overfitting shows while it
-# grows. The whole test set when the run trains on enough images to make that cheap (bench/training_speed.py:
-# HELD_OUT_COST), else its first images, in proportion to the training images, never fewer than the minimum.
+# grows. The whole test set when the run trains on enough images to make that cheap (bench/training_speed.py times
+# it: 39 ms a seed epoch on all of MNIST), else its first images, in proportion to the training images, never
+# fewer than the minimum.
 HELD_OUT_MIN = 2_000
 HELD_OUT_SHARE = 6  # one held-out digit for every 6 trained on (MNIST's own 60,000 : 10,000)
 PUBLISH_SECONDS = 0.25  # how often a running fit reports its progress and looks for a stop request

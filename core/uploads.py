@@ -9,15 +9,13 @@ A hostile file gets a clear refusal with bounded memory and disk, and leaves not
    without any weights (Keras' StatelessScope, in a throwaway thread);
 4. only then is the model built, with `safe_mode`, from a private folder that is removed on every path;
 5. its input and output: one image in (28x28 or 8x8, in any of the usual layouts), ten outputs.
-Then `prepare_upload` fits it to Digit Lab: a softmax for models that output raw scores, a rescaling for models
-that read pixels as 0-255, its test accuracy, and a card that says all of it.
+Then core.upload_card fits it to Digit Lab and keeps it as a run.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import math
 import shutil
 import struct
 import tempfile
@@ -26,13 +24,12 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from core.runs import Stopped, first_line
+from core.model_cost import ModelCost, in_words, walk_arithmetic
+from core.runs import first_line
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_MEMBERS = 8
-MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+MAX_MODEL_UNPACKED_BYTES = 200 * 1024 * 1024
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_LAYERS = 200
 MAX_PARAMETERS = 20_000_000
@@ -160,10 +157,10 @@ def checked_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     if missing:
         raise UploadError(f"This zip is not a Keras model: it lacks {' and '.join(missing)}.")
     unpacked = sum(info.file_size for info in members.values())
-    if unpacked > MAX_UNPACKED_BYTES:
+    if unpacked > MAX_MODEL_UNPACKED_BYTES:
         raise UploadError(
             f"Unpacked, the model would take {unpacked / 2**20:,.0f} MB; "
-            f"the limit is {MAX_UNPACKED_BYTES / 2**20:.0f} MB."
+            f"the limit is {MAX_MODEL_UNPACKED_BYTES / 2**20:.0f} MB."
         )
     if members[CONFIG_MEMBER].file_size > MAX_CONFIG_BYTES:
         raise UploadError(
@@ -255,15 +252,6 @@ def count_layers(config: dict, depth: int = 0) -> int:
     return sum(1 + count_layers(layer, depth + 1) for layer in layers if isinstance(layer, dict))
 
 
-@dataclass(frozen=True)
-class ModelCost:
-    """What a model asks, counted from its config without allocating any weights."""
-
-    parameters: int
-    multiply_adds: int  # to read one digit: see `multiply_adds_of`
-    largest_layer_values: int  # the largest output of a layer, in values per digit
-
-
 def model_cost(config: dict, legacy: bool = False) -> ModelCost:
     """The model's parameters and arithmetic per digit, from one build without weights; UploadError above
     MAX_PARAMETERS, MAX_MULTIPLY_ADDS or MAX_LAYER_VALUES. `legacy` reads a Keras 2 config, as .h5 files hold."""
@@ -298,170 +286,7 @@ def estimated_multiply_adds(config: dict, legacy: bool = False) -> int:
     return measure_without_weights(config, legacy).multiply_adds
 
 
-def measure_without_weights(config: dict, legacy: bool = False) -> ModelCost:
-    """Build the model from its config without allocating weights (Keras' StatelessScope; a thread of its own, as
-    Keras keeps the unallocated weights per thread), once, and count what it asks. No limit is checked here."""
-    outcome: dict = {}
-    config = {key: value for key, value in config.items() if key != "compile_config"}  # an optimizer: not needed
-
-    def build_without_weights() -> None:
-        import keras
-
-        try:
-            with keras.StatelessScope(initialize_variables=False):
-                if legacy:
-                    from keras.src.legacy.saving.saving_utils import model_from_config  # Keras' own .h5 reader
-
-                    model = model_from_config(config)
-                else:
-                    model = keras.saving.deserialize_keras_object(config, safe_mode=True)
-                parameters = int(model.count_params())
-        except Exception as error:
-            outcome["error"] = error
-            return
-        try:
-            outcome["cost"] = ModelCost(parameters, *walk_arithmetic(model))
-        except Exception as error:  # a structure the walk does not know: refused rather than let through uncounted
-            outcome["walk error"] = error
-
-    thread = threading.Thread(target=build_without_weights, name="count-parameters", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise UploadError(keras_refusal(outcome["error"])) from outcome["error"]
-    if "walk error" in outcome:
-        raise UploadError(
-            f"Digit Lab could not work out how much arithmetic this model needs ({first_line(outcome['walk error'])})."
-        ) from outcome["walk error"]
-    return outcome["cost"]
-
-
-def in_words(count: int) -> str:
-    """A large count as a teacher reads it: "1.4 billion", "300 million", "52,000"."""
-    for size, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
-        if count >= size:
-            value = count / size
-            return f"{value:.1f}".removesuffix(".0") + f" {word}" if value < 10 else f"{value:,.0f} {word}"
-    return f"{count:,}"
-
-
 # ---- The arithmetic of a model -----------------------------------------------------------------------------
-
-
-def multiply_adds_of(model) -> int:
-    """Multiply-adds for ONE digit of a built model (weights allocated or not), from its layers' input and output
-    shapes:
-    - Dense: input features x units, times the positions when its input has more than one axis;
-    - Conv1D/2D/3D: output positions x kernel volume x input channels / groups x filters;
-    - Conv1D/2D/3DTranspose: input positions x kernel volume x input channels x filters;
-    - DepthwiseConv1D/2D: output positions x kernel volume x channels x depth multiplier;
-    - SeparableConv1D/2D: that depthwise part plus a pointwise one (output positions x channels x filters);
-    - attention (MultiHeadAttention, GroupQueryAttention, Attention, AdditiveAttention) and Dot: their
-      projections and their query x key products; pooling: one per value in each window;
-    - any other layer with weights that are not just per-value scales (LSTM, GRU, TimeDistributed, EinsumDense...):
-      its parameters times its input positions;
-    - nested models (Sequential or Functional inside): their own layers, each time they are called.
-    Everything else costs 0 here: activations, normalisation, dropout, reshaping, merging by Add or Concatenate,
-    rescaling and augmentation; they cost about one operation per value, small beside the layers above."""
-    return walk_arithmetic(model)[0]
-
-
-def walk_arithmetic(model, depth: int = 0) -> tuple[int, int]:
-    """(multiply-adds for one digit, the largest layer output in values per digit) of a built model."""
-    import keras
-
-    total, largest = 0, 0
-    for node in graph_nodes(model):
-        inputs = [per_digit_shape(tensor) for tensor in node.input_tensors]
-        outputs = [per_digit_shape(tensor) for tensor in node.output_tensors]
-        largest = max([largest, *(math.prod(shape) for shape in outputs)])
-        if isinstance(node.operation, keras.Model) and depth < 8:
-            inner_total, inner_largest = walk_arithmetic(node.operation, depth + 1)
-            total, largest = total + inner_total, max(largest, inner_largest)
-        else:
-            total += layer_multiply_adds(node.operation, inputs, outputs)
-    return total, largest
-
-
-def graph_nodes(model) -> list:
-    """Every call of a layer in the model's graph (a Sequential keeps its graph in a Functional model inside)."""
-    graph = getattr(model, "_functional", None) or model
-    by_depth = getattr(graph, "_nodes_by_depth", None)
-    if not isinstance(by_depth, dict):
-        raise ValueError(f"the structure of {type(model).__name__} models cannot be checked")
-    return [node for nodes in by_depth.values() for node in nodes]
-
-
-def per_digit_shape(tensor) -> tuple[int, ...]:
-    """A tensor's shape without its batch axis (an axis of unknown length counts 1)."""
-    return tuple(int(size) if size is not None else 1 for size in tuple(tensor.shape)[1:])
-
-
-def layer_multiply_adds(layer, inputs: list[tuple[int, ...]], outputs: list[tuple[int, ...]]) -> int:
-    """One call of one layer, for one digit: see `multiply_adds_of`."""
-    from keras import layers as kl
-
-    x = inputs[0] if inputs else ()
-    y = outputs[0] if outputs else ()
-    channels_last = getattr(layer, "data_format", "channels_last") == "channels_last"
-    x_spatial, x_channels = ((x[:-1], x[-1]) if channels_last else (x[1:], x[0])) if x else ((), 1)
-    y_spatial = (y[:-1] if channels_last else y[1:]) if y else ()
-    kernel = math.prod(getattr(layer, "kernel_size", ()) or (1,))
-    if isinstance(layer, kl.Dense):
-        return math.prod(x[:-1]) * (x[-1] if x else 1) * layer.units
-    if isinstance(layer, (kl.Conv1D, kl.Conv2D, kl.Conv3D)):
-        return math.prod(y_spatial) * kernel * x_channels // layer.groups * layer.filters
-    if isinstance(layer, (kl.Conv1DTranspose, kl.Conv2DTranspose, kl.Conv3DTranspose)):
-        return math.prod(x_spatial) * kernel * x_channels * layer.filters
-    if isinstance(layer, (kl.DepthwiseConv1D, kl.DepthwiseConv2D)):
-        return math.prod(y_spatial) * kernel * x_channels * layer.depth_multiplier
-    if isinstance(layer, (kl.SeparableConv1D, kl.SeparableConv2D)):
-        return math.prod(y_spatial) * x_channels * layer.depth_multiplier * (kernel + layer.filters)
-    if isinstance(layer, (kl.MultiHeadAttention, kl.GroupQueryAttention)):
-        query, value = inputs[0], inputs[1] if len(inputs) > 1 else inputs[0]
-        queries, keys = math.prod(query[:-1]), math.prod(value[:-1])
-        heads = getattr(layer, "num_heads", None) or layer.num_query_heads
-        widths = (layer.key_dim + layer.value_dim) if hasattr(layer, "key_dim") else 2 * layer.head_dim
-        return layer.count_params() * max(queries, keys) + heads * queries * keys * widths
-    if isinstance(layer, (kl.Attention, kl.AdditiveAttention)):
-        query, value = inputs[0], inputs[1] if len(inputs) > 1 else inputs[0]
-        return 2 * math.prod(query[:-1]) * math.prod(value[:-1]) * query[-1]
-    if isinstance(layer, kl.Dot):
-        axes = layer.axes if isinstance(layer.axes, (list, tuple)) else (layer.axes, layer.axes)
-        first = (None, *x)  # with its batch axis, as `axes` counts
-        return math.prod(y) * first[axes[0]] if len(x) >= 1 else 0
-    if isinstance(
-        layer,
-        (
-            kl.MaxPooling1D,
-            kl.MaxPooling2D,
-            kl.MaxPooling3D,
-            kl.AveragePooling1D,
-            kl.AveragePooling2D,
-            kl.AveragePooling3D,
-        ),
-    ):
-        return math.prod(y) * math.prod(layer.pool_size)
-    if isinstance(layer, scale_only_layers()) or not layer.weights:
-        return 0
-    return layer.count_params() * math.prod(x[:-1])
-
-
-def scale_only_layers() -> tuple[type, ...]:
-    """Layers whose weights scale or look up values one by one (normalisation, PReLU, Embedding): no product."""
-    from keras import layers as kl
-
-    names = (
-        "BatchNormalization",
-        "LayerNormalization",
-        "GroupNormalization",
-        "UnitNormalization",
-        "RMSNormalization",
-        "Normalization",
-        "PReLU",
-        "Embedding",
-    )
-    return tuple(getattr(kl, name) for name in names if hasattr(kl, name))
 
 
 def load_model_path(path: Path):
@@ -503,98 +328,40 @@ def check_input_and_output(model) -> str:
 
 # ---- Fitting an upload to Digit Lab ---------------------------------------------------------------------------
 
-PROBE_IMAGES = 1000  # test images used to tell raw scores from probabilities and 0-255 models from 0-1 ones
-CHANCE = 0.5  # an accuracy below this on [0, 1] pixels, and 0.3 better on 0-255 ones, means "reads 0-255"
 
+def measure_without_weights(config: dict, legacy: bool = False) -> ModelCost:
+    """Build the model from its config without allocating weights (Keras' StatelessScope; a thread of its own, as
+    Keras keeps the unallocated weights per thread), once, and count what it asks. No limit is checked here."""
+    outcome: dict = {}
+    config = {key: value for key, value in config.items() if key != "compile_config"}  # an optimizer: not needed
 
-@dataclass(frozen=True)
-class ModelCard:
-    """What an uploaded model expects and how well it reads its dataset."""
+    def build_without_weights() -> None:
+        import keras
 
-    file_format: str
-    input_shape: tuple[int, ...]
-    pixel_scale: str  # "0 to 1" or "0 to 255": the values it was evaluated with
-    layers: list[dict]  # name, type, output shape, parameters
-    parameters: int
-    test_loss: float
-    test_accuracy: float
-    notes: list[str]
-    multiply_adds: int = 0  # to read one digit (estimated); 0 on cards stored before it was counted
+        try:
+            with keras.StatelessScope(initialize_variables=False):
+                if legacy:
+                    from keras.src.legacy.saving.saving_utils import model_from_config  # Keras' own .h5 reader
 
+                    model = model_from_config(config)
+                else:
+                    model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+                parameters = int(model.count_params())
+        except Exception as error:
+            outcome["error"] = error
+            return
+        try:
+            outcome["cost"] = ModelCost(parameters, *walk_arithmetic(model))
+        except Exception as error:  # a structure the walk does not know: refused rather than let through uncounted
+            outcome["walk error"] = error
 
-@dataclass(frozen=True)
-class PreparedUpload:
-    model: object  # the uploaded model, with a softmax or a rescaling added when it needs one
-    card: ModelCard
-
-
-def prepare_upload(uploaded: UploadedModel, dataset, progress=None) -> PreparedUpload:
-    """Fit an uploaded model to Digit Lab's [0, 1] images and probabilities, evaluate it, and describe it."""
-    from core.model import evaluate_model, layer_rows, model_input_shape, to_model_input
-
-    model, notes = uploaded.model, []
-    probe = slice(0, PROBE_IMAGES)
-    x = to_model_input(dataset.x_test[probe], dataset.pixel_max, model_input_shape(model))
-    try:
-        if not looks_like_probabilities(np.asarray(model(x[:256], training=False))):
-            model = with_softmax(model)
-            notes.append("It outputs raw scores (logits): Digit Lab adds a softmax to read them as probabilities.")
-        on_unit, on_raw = (accuracy(model, x * factor, dataset.y_test[probe]) for factor in (1.0, 255.0))
-        pixel_scale = "0 to 1"
-        if on_unit < CHANCE and on_raw > on_unit + 0.3:
-            model, pixel_scale = with_input_scale(model, 255.0), "0 to 255"
-            notes.append(
-                f"It reads only {on_unit:.0%} of the first test digits right with pixels from 0 to 1, but "
-                f"{on_raw:.0%} with pixels from 0 to 255: Digit Lab feeds it 0 to 255."
-            )
-        loss, test_accuracy = evaluate_model(model, dataset, progress)
-    except Stopped:
-        raise
-    except Exception as error:  # a model that builds can still fail when called: dtypes, shapes inside...
-        raise UploadError(f"The model failed on the test set: {first_line(error)}") from error
-    rows = [
-        {"layer": row.name, "type": row.type, "output shape": row.output_shape, "parameters": row.parameters}
-        for row in layer_rows(model)
-    ]
-    multiply_adds = uploaded.multiply_adds or multiply_adds_of(model)  # the softmax or rescaling added cost 0
-    card = ModelCard(
-        uploaded.file_format,
-        model_input_shape(uploaded.model),
-        pixel_scale,
-        rows,
-        model.count_params(),
-        loss,
-        test_accuracy,
-        notes,
-        multiply_adds,
-    )
-    return PreparedUpload(model, card)
-
-
-def looks_like_probabilities(outputs: np.ndarray) -> bool:
-    return bool(np.all(outputs >= 0) and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3))
-
-
-def accuracy(model, x: np.ndarray, labels: np.ndarray) -> float:
-    from core.model import predict_probabilities
-
-    return float(np.mean(predict_probabilities(model, x).argmax(axis=1) == labels))
-
-
-def with_softmax(model):
-    """The same model, its ten outputs turned into probabilities."""
-    import keras
-
-    return keras.Model(model.inputs[0], keras.layers.Softmax(name="added_softmax")(model.outputs[0]), name=model.name)
-
-
-def with_input_scale(model, factor: float):
-    """The same model reading [0, 1] pixels: a Rescaling layer multiplies them by `factor` first (flat for a
-    Sequential model, the model nested inside a new one otherwise)."""
-    import keras
-
-    rescaling = keras.layers.Rescaling(factor, name="added_rescaling")
-    if isinstance(model, keras.Sequential):
-        return keras.Sequential([keras.Input(model.inputs[0].shape[1:]), rescaling, *model.layers], name=model.name)
-    image = keras.Input(model.inputs[0].shape[1:], name="image")
-    return keras.Model(image, model(rescaling(image)), name=model.name)
+    thread = threading.Thread(target=build_without_weights, name="count-parameters", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise UploadError(keras_refusal(outcome["error"])) from outcome["error"]
+    if "walk error" in outcome:
+        raise UploadError(
+            f"Digit Lab could not work out how much arithmetic this model needs ({first_line(outcome['walk error'])})."
+        ) from outcome["walk error"]
+    return outcome["cost"]

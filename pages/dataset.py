@@ -3,25 +3,20 @@
 import numpy as np
 import streamlit as st
 
-from core import cache, charts
-from core.data import sample_indices, uploaded_folder
+from core import charts
+from core.data import uploaded_folder
+from core.dataset_stats import sample_indices
+from core.state import IMPORT_KEY, SAMPLE_SEED_KEY, ZIP_UPLOAD_KEY
 from core.tasks import import_digits
-from pages.widgets import (
-    ensure_frame,
-    escape_markdown,
-    load_selected_dataset,
-    select_dataset,
-    show_chart,
-    show_refusal,
-    task_ui,
-)
+from pages.common import caches, services
+from pages.common.frame import ensure_frame
+from pages.common.sidebar import load_selected_dataset, select_dataset
+from pages.common.text import escape_markdown, show_refusal
+from pages.common.widgets import show_chart, task_ui
 
 ensure_frame()
 
-SAMPLE_SEED_KEY = "sample_seed"
 FIRST_LABELS = 10
-UPLOADED_ZIP_KEY = "saved_zip"  # the file id of the last zip sent, so a rerun does not send it twice
-IMPORT_KEY = "digits_import"  # the import task in progress (core.tasks.Task)
 
 
 def own_digits_ui() -> None:
@@ -40,13 +35,13 @@ def own_digits_ui() -> None:
             else:
                 select_dataset(ended.result)
                 st.rerun()
-        already_sent = uploaded is not None and st.session_state.get(UPLOADED_ZIP_KEY) == uploaded.file_id
+        already_sent = uploaded is not None and st.session_state.get(ZIP_UPLOAD_KEY) == uploaded.file_id
         if uploaded is None or already_sent or IMPORT_KEY in st.session_state:
             return
-        st.session_state[UPLOADED_ZIP_KEY] = uploaded.file_id
+        st.session_state[ZIP_UPLOAD_KEY] = uploaded.file_id
         try:
             name, folder = uploaded.name.removesuffix(".zip"), str(uploaded_folder())
-            st.session_state[IMPORT_KEY] = cache.start_task(
+            st.session_state[IMPORT_KEY] = services.start_task(
                 uploaded.name[:80], import_digits, uploaded.getvalue(), name, folder
             )
         except OSError as error:
@@ -57,7 +52,7 @@ def own_digits_ui() -> None:
 
 own_digits_ui()
 dataset = load_selected_dataset()
-stats = cache.dataset_stats(dataset.name)
+stats = caches.dataset_stats(dataset.name)
 
 st.title("Dataset")
 st.caption(f"{escape_markdown(dataset.title)}. Source: {escape_markdown(dataset.source)}.")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.widgets import ensure_frame
+from pages.common.frame import ensure_frame
 
 ensure_frame()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core import cache, charts
+from core import charts, insight_charts
 from core.data import Dataset
 from core.insight import (
     as_model_input,
@@ -17,16 +17,11 @@ from core.insight import (
     weight_images,
 )
 from core.model import predict_probabilities
-from pages.widgets import (
-    LATEST_DRAWING_KEY,
-    ensure_frame,
-    fooling_ui,
-    load_selected_dataset,
-    model_picker,
-    runs_for,
-    show_chart,
-    show_evidence,
-)
+from core.state import LATEST_DRAWING_KEY
+from pages.common import caches
+from pages.common.frame import ensure_frame
+from pages.common.sidebar import load_selected_dataset
+from pages.common.widgets import fooling_ui, model_picker, runs_for, show_chart, show_evidence
 
 YOUR_DRAWING = "Your latest drawing"
 A_TEST_IMAGE = "A test image"
@@ -42,7 +37,7 @@ def main() -> None:
         "layer looks for, what each layer makes of one digit, which pixels decided the answer, and how that "
         "answer grew epoch by epoch."
     )
-    store = cache.run_store()
+    store = caches.run_store()
     records = runs_for(dataset)
     if not records:
         st.info("No trained model yet: train one on the Training page, or open Draw & predict.", icon=":material/info:")
@@ -52,7 +47,7 @@ def main() -> None:
     root = str(store.root)
     epochs = store.epochs_saved(run_id)
     epoch = epoch_slider(epochs)
-    with cache.model_after(root, run_id, epoch) as model:
+    with caches.model_after(root, run_id, epoch) as model:
         probabilities = digit_ui(model, image, label)
         weights_ui(model, image)
         layers_ui(model, image)
@@ -121,7 +116,7 @@ def weights_ui(model, image: np.ndarray) -> None:
         st.caption("This uploaded model's first layer sits inside a wrapper: ordered by weights instead.")
     order = unit_order(images, responses)[:count]
     titles = [f"#{unit}" for unit in order]
-    show_chart(st, charts.weight_grid(images[order], titles), key="inside-weights")
+    show_chart(st, insight_charts.weight_grid(images[order], titles), key="inside-weights")
     kind = "filter" if images.shape[1] < 8 else "unit"
     st.caption(
         f"Each picture is one {kind}'s weights on the pixels: red pixels excite it, blue ones hold it back. A dense "
@@ -157,11 +152,11 @@ def layers_ui(model, image: np.ndarray) -> None:
         st.caption("Each square is one filter's answer at every position: it lights up where its pattern appears.")
         return
     strip, strongest = st.columns([3, 2])
-    show_chart(strip, charts.activation_strip(answer), key="inside-strip")
+    show_chart(strip, insight_charts.activation_strip(answer), key="inside-strip")
     top = np.argsort(-answer)[:TOP_UNITS]
     show_chart(
         strongest,
-        charts.weight_grid(weight_images(model)[top], [f"#{unit}" for unit in top], columns=4),
+        insight_charts.weight_grid(weight_images(model)[top], [f"#{unit}" for unit in top], columns=4),
         key="inside-top-units",
     )
     active = int(np.sum(answer > 0))
@@ -197,11 +192,11 @@ def fooling_section(model, image: np.ndarray) -> None:
 
 def hidden_map_ui(root: str, run_id: str, epoch: int | None, dataset: Dataset, model, image: np.ndarray) -> None:
     st.header("Where your digit lands among the test digits")
-    hidden = cache.hidden_layer_map(root, run_id, epoch, dataset.name)
+    hidden = caches.hidden_layer_map(root, run_id, epoch, dataset.name)
     star = hidden.place(dict(layer_outputs(model, image))[hidden.layer])
     event = show_chart(
         st,
-        charts.hidden_map_scatter(hidden.coordinates, hidden.labels, star),
+        insight_charts.hidden_map_scatter(hidden.coordinates, hidden.labels, star),
         key="inside-map",
         on_select="rerun",
         selection_mode="points",
@@ -229,8 +224,8 @@ def hidden_map_ui(root: str, run_id: str, epoch: int | None, dataset: Dataset, m
 
 def history_ui(root: str, run_id: str, image: np.ndarray, epoch: int) -> None:
     st.header("How its answer grew while it trained")
-    curves = cache.epoch_replay(root, run_id).probabilities(image)
-    show_chart(st, charts.epoch_probabilities(curves, epoch), key="inside-history")
+    curves = caches.epoch_replay(root, run_id).probabilities(image)
+    show_chart(st, insight_charts.epoch_probabilities(curves, epoch), key="inside-history")
     settled = int(np.argmax(curves[-1]))
     first = next((k + 1 for k, row in enumerate(curves) if int(np.argmax(row)) == settled), len(curves))
     st.caption(

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import cache, classroom
+from core import classroom
 from core.data import image_format_of
-from core.my_digits import OWNER_CHARACTERS
-from pages.widgets import browser_owner, class_rows, ensure_frame, escape_markdown, show_refusal
+from core.state import SCORING_TASK_KEY
+from pages.common import caches, services
+from pages.common.frame import ensure_frame
+from pages.common.identity import browser_owner
+from pages.common.services import class_rows
+from pages.common.text import escape_markdown, show_refusal
 
 REFRESH_SECONDS = 3.0
-SCORING_KEY = "class_scoring"  # this session's scoring task (core.tasks.Task), when it sent one
 ALL = "all"
 
 
@@ -22,7 +25,7 @@ def main() -> None:
         "the class labelled on Draw & predict (everyone's, pooled: the benchmark grows during the lesson). Open a "
         "run, or train its hyperparameters yourself."
     )
-    challenge = classroom.read_challenge(cache.run_store().root)
+    challenge = classroom.read_challenge(caches.run_store().root)
     if challenge.active:
         st.info(
             f"The teacher's challenge: {challenge.describe()}. Runs that qualify are marked.", icon=":material/flag:"
@@ -46,7 +49,7 @@ def board(challenge: classroom.Challenge, family: str, dataset: str, mine: bool)
     """The ranked table, redrawn every few seconds while runs train; scoring sent to the cluster when stale."""
     rows, versions = class_rows(challenge)
     score_stale_runs(rows, versions)
-    owner = browser_owner()[:OWNER_CHARACTERS]
+    owner = browser_owner()
     shown = [
         row
         for row in rows
@@ -105,9 +108,9 @@ def board(challenge: classroom.Challenge, family: str, dataset: str, mine: bool)
 
 def score_stale_runs(rows: list[classroom.LeaderRow], versions: dict[str, str]) -> None:
     """Send the class-digits scoring to the cluster when a saved run has no fresh score and digits exist."""
-    if (task := st.session_state.get(SCORING_KEY)) is not None and (state := task.state()).finished:
-        del st.session_state[SCORING_KEY]
-        cache.scoring_ended()
+    if (task := st.session_state.get(SCORING_TASK_KEY)) is not None and (state := task.state()).finished:
+        del st.session_state[SCORING_TASK_KEY]
+        services.scoring_ended()
         if state.error:
             show_refusal("The class's digits could not be read.", state.error)
     waiting = [
@@ -117,14 +120,14 @@ def score_stale_runs(rows: list[classroom.LeaderRow], versions: dict[str, str]) 
         and row.class_accuracy is None
         and versions[image_format_of(row.dataset)] != "none"
     ]
-    if not waiting or SCORING_KEY in st.session_state:
+    if not waiting or SCORING_TASK_KEY in st.session_state:
         return
     try:
-        task = cache.start_scoring()
+        task = services.start_scoring()
     except OSError:
         return  # no cluster now: the scores come once it is back
     if task is not None:
-        st.session_state[SCORING_KEY] = task
+        st.session_state[SCORING_TASK_KEY] = task
     st.caption(
         f"Reading the class's digits with {len(waiting)} run{'s' if len(waiting) != 1 else ''} on the cluster..."
     )

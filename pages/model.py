@@ -2,14 +2,19 @@
 
 import streamlit as st
 
-from core import cache, charts
+from core import charts
 from core.augmentation import ELASTIC_SIGMA, augmented_examples, elastic_examples
 from core.config import ConfigError
-from pages.widgets import ensure_frame, hyperparameter_panel, load_selected_dataset, show_chart, show_refusal
+from core.state import LAST_GOOD_KEY
+from pages.common import caches
+from pages.common.frame import ensure_frame
+from pages.common.panel import hyperparameter_panel
+from pages.common.sidebar import load_selected_dataset
+from pages.common.text import show_refusal
+from pages.common.widgets import show_chart
 
 ensure_frame()
 
-LAST_GOOD_KEY = "last_good_model"
 AUGMENTED_EXAMPLES = 16
 ELASTIC_EXAMPLES = 8
 ELASTIC_PREVIEW_STRENGTH = 34.0  # shown while elastic distortion is off: Simard et al.'s MNIST setting
@@ -24,7 +29,7 @@ st.caption(
 )
 
 try:
-    description = cache.model_description(config, dataset.image_shape)
+    description = caches.model_description(config, dataset.image_shape)
     st.session_state[LAST_GOOD_KEY] = description
 except ConfigError as error:
     show_refusal("This configuration cannot be built.", str(error))

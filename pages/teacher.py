@@ -9,11 +9,15 @@ import os
 
 import streamlit as st
 
-from core import cache, classroom
-from core.my_digits import OWNER_CHARACTERS
-from pages.widgets import browser_owner, class_rows, ensure_frame, escape_markdown, show_refusal
+from core import classroom
+from core.owners import OWNER_CHARACTERS
+from core.state import UNLOCKED_KEY
+from pages.common import caches
+from pages.common.frame import ensure_frame
+from pages.common.identity import browser_owner
+from pages.common.services import class_rows
+from pages.common.text import escape_markdown, show_refusal
 
-UNLOCKED_KEY = "teacher_unlocked"
 HOW_TO_SET = (
     "This page opens with a teacher key, and none is set on this server. Set the environment variable "
     f"{classroom.TEACHER_KEY_ENV} before starting it (`{classroom.TEACHER_KEY_ENV}=... streamlit run app.py`), or put "
@@ -51,7 +55,7 @@ def teacher_key() -> str:
 def unlock(expected: str) -> None:
     """The key form; a wrong key is refused without saying why, and a browser that tried five in a minute
     waits out the minute."""
-    gate = classroom.TeacherGate(cache.run_store().root)
+    gate = classroom.TeacherGate(caches.run_store().root)
     owner = browser_owner()
     with st.form("teacher_key_form"):
         given = st.text_input("Teacher key", type="password", max_chars=200)
@@ -70,12 +74,12 @@ def unlock(expected: str) -> None:
 def live_runs() -> None:
     """Every run training now, whoever started it; the teacher can stop any."""
     st.header("Training now")
-    board = cache.run_board()
+    board = caches.run_board()
     live = board.live()
     if not live:
         st.caption("No run is training.")
         return
-    names = cache.name_book()
+    names = caches.name_book()
     who = {p.run_id: names.name_of(board.owner_of(p.run_id)) for p in live}  # one look-up per run
     label = {
         p.run_id: f"{p.run_id}: {who[p.run_id][:40]}, {p.state.value}, epoch {p.epoch} of {p.epochs}" for p in live
@@ -99,7 +103,7 @@ def live_runs() -> None:
 def challenge() -> None:
     """A constraint for the class: the leaderboard marks the runs that meet it."""
     st.header("Challenge")
-    root = cache.run_store().root
+    root = caches.run_store().root
     current = classroom.read_challenge(root)
     st.caption(f"Now: {current.describe()}." if current.active else "No challenge set.")
     parameters_column, epochs_column = st.columns(2)
@@ -128,9 +132,9 @@ def challenge() -> None:
 def clean_up() -> None:
     """Remove one saved run or all of them; one learner's labelled digits or everyone's: each asked first."""
     st.header("Clean up")
-    store = cache.run_store()
+    store = caches.run_store()
     records = store.records()
-    names = cache.name_book()
+    names = caches.name_book()
     runs_column, digits_column = st.columns(2)
     with runs_column:
         st.subheader("Saved runs")
@@ -147,7 +151,7 @@ def clean_up() -> None:
                 st.rerun()
     with digits_column:
         st.subheader("Labelled digits")
-        kept = {image_format: cache.my_digits(image_format) for image_format in ("mnist", "digits")}
+        kept = {image_format: caches.my_digits(image_format) for image_format in ("mnist", "digits")}
         loaded = {image_format: digits_store.load() for image_format, digits_store in kept.items()}
         if not any(len(digits) for digits in loaded.values()):
             st.caption("None.")
@@ -176,7 +180,7 @@ def confirmed(action: str, key: str) -> bool:
 def export() -> None:
     """The class's results as CSV and its labelled digits as a zip that "upload your own digits" reads again."""
     st.header("Export")
-    rows, _ = class_rows(classroom.read_challenge(cache.run_store().root))
+    rows, _ = class_rows(classroom.read_challenge(caches.run_store().root))
     results_column, mnist_column, digits_column = st.columns(3)
     results_column.download_button(
         "Class results (CSV)",
@@ -187,7 +191,7 @@ def export() -> None:
         key="export_results",
     )
     for column, image_format in ((mnist_column, "mnist"), (digits_column, "digits")):
-        digits_store = cache.my_digits(image_format)
+        digits_store = caches.my_digits(image_format)
         count = len(digits_store.load())
         if count:
             column.download_button(

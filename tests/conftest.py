@@ -1,12 +1,45 @@
-"""Shared fixtures: the real datasets, and the real app in headless Chromium."""
+"""Fixtures: the real datasets; a model folder of each test's own; the session's small trained run, copied into it
+on request; the real training cluster for the tests that ask for it (asking marks them `cluster`); the real app in
+headless Chromium.
+
+No test meets another's leftovers: each starts on an empty model folder of its own, and the quick loop (`-m "not
+browser and not cluster"`) starts no Dask process at all (a test that would start one fails and says which fixture
+to ask for). The browser tests share one app and its folder, each in browser contexts of its own (its own owner),
+asserting only about what it made. `--order reverse` or `--order random:SEED` runs the tests in another order, to
+check that none needs another's leftovers.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import random
+import shutil
 
 import pytest
 
-from tests.browser import TEACHER_KEY, chromium_browser, chromium_missing_reason, new_visitor, running_app
+from core.cluster_client import SCHEDULER_ENV, TrainingCluster
+from core.store import MODEL_DIR_ENV
+from harness.chromium import chromium_browser, chromium_missing_reason, new_visitor
+from harness.server import TEACHER_KEY, running_app
+
+CLUSTER_FIXTURES = {"cluster", "training_cluster"}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--order", default="file", help="file (the default), reverse, or random:SEED")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: the marks given here count
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cluster)
+    order = config.getoption("--order")
+    if order == "reverse":
+        items.reverse()
+    elif order.startswith("random"):
+        random.Random(order.partition(":")[2] or "0").shuffle(items)
 
 
 @pytest.fixture(scope="session")
@@ -23,26 +56,45 @@ def digits():
     return load_dataset("digits")
 
 
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory):
-    """A store folder for the whole session's app (never the user's ./models)."""
-    return tmp_path_factory.mktemp("models")
-
-
 @pytest.fixture(autouse=True)
-def isolated_store(monkeypatch, model_dir):
-    monkeypatch.setenv("DIGITLAB_MODEL_DIR", str(model_dir))
+def model_dir(tmp_path, monkeypatch):
+    """This test's own model folder, empty (never the user's ./models): the pages and core use it."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv(MODEL_DIR_ENV, str(folder))
+    return folder
 
 
-def pytest_collection_modifyitems(items):
-    """Tests that kill the session's training cluster run last: the pages' cached job board keeps its address."""
-    items.sort(key=lambda item: item.get_closest_marker("kills_session_cluster") is not None)
+@pytest.fixture(scope="session")
+def session_run(tmp_path_factory) -> tuple[str, str]:
+    """A small real MNIST model, trained once for the session: (its folder, its run id). Tests take copies."""
+    from core.config import SEED
+    from core.runs import LocalReporter, TrainingRequest
+    from core.store import new_run_id
+    from core.training import run_training
+
+    folder = tmp_path_factory.mktemp("session-run")
+    run_id = new_run_id()
+    config = dataclasses.replace(SEED, units=128, epochs=2)
+    run_training(TrainingRequest(run_id, config, "mnist", 10_000, store_root=str(folder)), LocalReporter())
+    return str(folder), run_id
+
+
+@pytest.fixture
+def trained_run(session_run, model_dir) -> str:
+    """The session's trained run, copied into this test's model folder (so no page trains a starter model)."""
+    folder, run_id = session_run
+    shutil.copytree(os.path.join(folder, run_id), model_dir / run_id)
+    return run_id
+
+
+# ---- The training cluster ---------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def training_cluster(tmp_path_factory):
-    """One embedded training cluster for the session's tests (two workers at most, kept while tests run)."""
-    from core.jobs import TrainingCluster, close_all
+    """One embedded training cluster for the session's cluster tests (two workers at most, kept while tests run)."""
+    from core.cluster_client import close_all
 
     cluster = TrainingCluster(
         address=None, max_workers=2, idle_seconds=3600, state_dir=tmp_path_factory.mktemp("session-cluster")
@@ -52,30 +104,32 @@ def training_cluster(tmp_path_factory):
     cluster.shutdown()
 
 
-@pytest.fixture(autouse=True)
-def shared_cluster(training_cluster, monkeypatch):
-    """Pages that train use the session's cluster (as an external scheduler): its workers are already warm.
-    (The browser tests' app starts its own: tests/browser.py leaves this address out of its environment.)"""
-    from core.jobs import SCHEDULER_ENV
-
+@pytest.fixture
+def cluster(training_cluster, monkeypatch):
+    """The session's cluster, for the pages too (as an external scheduler): its workers are already warm."""
     monkeypatch.setenv(SCHEDULER_ENV, training_cluster.scheduler_address)
     return training_cluster
 
 
-@pytest.fixture(scope="session")
-def trained_run(model_dir):
-    """A small real MNIST model in the session's store, trained here, so no page trains a starter model itself."""
-    import dataclasses
+@pytest.fixture(autouse=True)
+def no_cluster_unless_asked(request, monkeypatch):
+    """Outside the cluster and browser tests no Dask process starts: a page that would start the embedded cluster
+    finds none (as when it is unreachable), and the test fails afterwards, saying which fixture to ask for."""
+    if request.node.get_closest_marker("cluster") or request.node.get_closest_marker("browser"):
+        yield
+        return
+    started = []
 
-    from core.config import SEED
-    from core.runs import LocalReporter, TrainingRequest
-    from core.store import new_run_id
-    from core.training import run_training
+    def refuse(self):
+        started.append(self.state_file)
+        raise OSError("no training cluster in this test")
 
-    config = dataclasses.replace(SEED, units=128, epochs=2)
-    run_id = new_run_id()
-    run_training(TrainingRequest(run_id, config, "mnist", 10_000, store_root=str(model_dir)), LocalReporter())
-    return run_id
+    monkeypatch.setattr(TrainingCluster, "_start_embedded", refuse)
+    yield
+    assert not started, "this test would start a Dask cluster: ask for the `cluster` fixture (it marks it cluster)"
+
+
+# ---- The real app in Chromium -----------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -91,10 +145,25 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def app_url(browser, model_dir, trained_run):
+def app_store(tmp_path_factory, session_run):
+    """The browser tests' app's model folder, with the session's trained run in it."""
+    folder, run_id = session_run
+    store = tmp_path_factory.mktemp("app-models")
+    shutil.copytree(os.path.join(folder, run_id), store / run_id)
+    return store
+
+
+@pytest.fixture(scope="session")
+def app_url(browser, app_store):
     """The real app, started once for all browser tests, with a small trained model already in its store."""
-    with running_app(env={"DIGITLAB_MODEL_DIR": str(model_dir), "DIGITLAB_TEACHER_KEY": TEACHER_KEY}) as url:
+    with running_app(env={MODEL_DIR_ENV: str(app_store), "DIGITLAB_TEACHER_KEY": TEACHER_KEY}) as url:
         yield url
+
+
+@pytest.fixture
+def app_run(session_run) -> str:
+    """The run id of the trained run in the browser tests' app."""
+    return session_run[1]
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import PAGES, audit, blocking, describe, draw_stroke, settle
+from harness.chromium import PAGES, audit, blocking, describe, draw_stroke, settle
 
 pytestmark = pytest.mark.browser
 

@@ -5,7 +5,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import TEACHER_KEY, new_visitor, screenshot, start_a_run, train_button, wait_for_app
+from harness.chromium import new_visitor, screenshot, start_a_run, train_button, wait_for_app
+from harness.server import TEACHER_KEY
 
 pytestmark = pytest.mark.browser
 

@@ -4,7 +4,7 @@ probabilities before and after; the opened section passes axe; Inside shows the 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import audit, blocking, describe, draw_stroke, screenshot, settle, wait_for_app
+from harness.chromium import audit, blocking, describe, draw_stroke, screenshot, settle, wait_for_app
 
 pytestmark = pytest.mark.browser
 

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import screenshot, wait_for_app
+from harness.chromium import screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.browser import screenshot, settle, wait_for_app
+from harness.chromium import screenshot, settle, wait_for_app
 
 pytestmark = pytest.mark.browser
 

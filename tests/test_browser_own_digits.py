@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.browser import screenshot, wait_for_app
+from harness.chromium import screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 

@@ -16,19 +16,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import (
-    ARTIFACTS,
-    ROOT,
-    AppServer,
-    free_port,
-    new_visitor,
-    screenshot,
-    shut_down_embedded_cluster,
-    start_a_run,
-    stop_button,
-    train_button,
-    wait_for_app,
-)
+from harness.chromium import new_visitor, screenshot, start_a_run, stop_button, train_button, wait_for_app
+from harness.server import ARTIFACTS, ROOT, AppServer, answers, free_port, shut_down_embedded_cluster
+from harness.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 
@@ -65,7 +55,7 @@ def replicas(tmp_path_factory):
 
 def saved_run_cells(page, url: str) -> list[str]:
     """The Saved runs table's cells on one replica (the grid draws on a canvas; its accessible table has the text)."""
-    page.goto(f"{url}/training")
+    page.goto(f"{url}/training?view=saved")
     wait_for_app(page)
     table = page.get_by_test_id("stDataFrame").first
     table.locator("[role=gridcell]").first.wait_for(state="attached", timeout=60_000)
@@ -183,15 +173,11 @@ def proxy(replicas, tmp_path_factory):
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 15
-        while True:
-            with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                logs = (folder / "nginx.out").read_text() + (folder / "error.log").read_text(errors="replace")
-                raise RuntimeError(f"nginx did not start:\n{logs[-3000:]}")
-            time.sleep(0.2)
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: process.poll() is not None or answers(url), 15, "nginx to answer", every=0.2)
+        if process.poll() is not None or not answers(url):
+            logs = (folder / "nginx.out").read_text() + (folder / "error.log").read_text(errors="replace")
+            raise RuntimeError(f"nginx did not start:\n{logs[-3000:]}")
         yield url, folder
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -224,7 +210,7 @@ def test_through_nginx_a_run_trains_live_and_a_3_mb_model_uploads(browser, repli
         model = tmp_path / "through-nginx.keras"  # over nginx's default 1 MB body limit, under the app's 50 MB
         shutil.copy(replicas.model_dir / run_id / "model.keras", model)
         assert model.stat().st_size > 2**20, f"the model file is too small to test the limit: {model.stat().st_size}"
-        page.goto(f"{url}/training")
+        page.goto(f"{url}/training?view=saved")
         wait_for_app(page)
         page.get_by_text("Upload a model").click()
         expander = page.get_by_test_id("stExpander").filter(has_text="Upload a model")

@@ -4,7 +4,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from tests.browser import draw_stroke, screenshot, wait_for_app
+from harness.chromium import draw_stroke, screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 

@@ -3,13 +3,14 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import ARTIFACTS, screenshot, wait_for_app
+from harness.chromium import screenshot, wait_for_app
+from harness.server import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
 
 def test_a_sweep_of_four_small_runs_finishes_and_draws_its_parallel_coordinates(page, app_url):
-    page.goto(f"{app_url}/training?units=32&epochs=1")
+    page.goto(f"{app_url}/training?units=32&epochs=1&view=sweep")
     wait_for_app(page)
     page.locator(".st-key-sweep_size").get_by_text("2,000 images", exact=True).click()
     wait_for_app(page)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.browser import PAGES, audit, blocking, describe, screenshot, settle
+from harness.chromium import PAGES, audit, blocking, describe, screenshot, settle
 
 pytestmark = pytest.mark.browser
 

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import PAGES, screenshot, settle
+from harness.chromium import PAGES, screenshot, settle
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ import signal
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import screenshot, stop_button, train_button, wait_for_app
+from harness.chromium import screenshot, stop_button, train_button, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -62,8 +62,13 @@ def test_a_reload_finds_the_running_job_another_browser_only_watches_and_stop_ke
     page.get_by_text("Stopped after").wait_for(timeout=120_000)
     page.get_by_test_id("stMetric").filter(has_text="Test accuracy").wait_for(timeout=60_000)
     wait_for_app(page)
-    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
     screenshot(page, "training-stopped")
+    page.get_by_test_id("stMain").get_by_role("radio", name="Saved runs").click()  # the view, in the link
+    wait_for_app(page)
+    expect(page).to_have_url(re.compile(r"view=saved"))
+    table = page.get_by_test_id("stDataFrame").first
+    table.locator("[role=gridcell]").first.wait_for(state="attached", timeout=60_000)
+    assert run_id in table.locator("[role=gridcell]").all_text_contents()  # kept: it learned something
 
 
 def test_a_killed_worker_interrupts_only_its_run_which_continues_from_its_last_epoch(page, app_url):
@@ -110,7 +115,7 @@ def test_the_learning_rate_finder_draws_its_curve_and_its_suggestion_moves_the_s
 
 
 def test_step_mode_steps_twice_and_the_weight_pictures_change(page, app_url):
-    page.goto(f"{app_url}/training?units=64")
+    page.goto(f"{app_url}/training?units=64&view=step")
     wait_for_app(page)
     main = page.get_by_test_id("stMain")
     main.get_by_role("button", name="Start step mode").click()

@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw
 
 from core.config import SEED
 from core.model import build_model
-from tests.browser import screenshot, wait_for_app
+from harness.chromium import screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -18,7 +18,7 @@ def upload(page, container, path) -> None:
 
 
 def test_model_uploads_are_checked(page, app_url, tmp_path):
-    page.goto(f"{app_url}/training")
+    page.goto(f"{app_url}/training?view=saved")
     wait_for_app(page)
     page.get_by_text("Upload a model").click()
     expander = page.get_by_test_id("stExpander").filter(has_text="Upload a model")

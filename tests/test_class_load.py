@@ -1,22 +1,19 @@
-"""bench/class_load.py's simulated learners really drive the page: each stroke they send is read as the page reads a
-drawing, and the run it starts shows the model's own answer for that PNG."""
+"""harness.protocol's simulated learners (bench/class_load.py's class) really drive the page: each stroke they send
+is read as the page reads a drawing, and the run it starts shows the model's own answer for that PNG."""
 
 from __future__ import annotations
 
 import asyncio
-import io
-import shutil
 import threading
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from bench.class_load import BLANK, Learner, make_pool
-from core.model import model_input_shape, predict_probabilities
-from core.preprocess import FORMATS, TOO_SMALL_FRACTION, read_canvas
+from core.model import ready_to_serve
 from core.store import MODEL_DIR_ENV, RunStore
-from tests.browser import AppServer
+from core.strokes import answer_stroke, canvas_rgba
+from harness.drawing import make_pool
+from harness.protocol import BLANK, Learner
+from harness.server import AppServer
 
 LEARNERS = 2
 STROKES = 3  # per learner
@@ -25,12 +22,9 @@ pytestmark = pytest.mark.cluster  # a real server (~20 s): kept out of the quick
 
 
 def page_answer(model, png: bytes) -> str | None:
-    """The Prediction pages/predict.py shows for this canvas PNG (deslanting on, its default), or None."""
-    reading = read_canvas(np.asarray(Image.open(io.BytesIO(png))), FORMATS["mnist"], deslant=True)
-    if reading.image is None or reading.ink_fraction < TOO_SMALL_FRACTION:
-        return None
-    probabilities = predict_probabilities(model, reading.image.reshape((1, *model_input_shape(model))))[0]
-    return str(int(np.argmax(probabilities)))
+    """The Prediction Draw & predict shows for this canvas PNG, read the page's way (core.strokes), or None."""
+    digit = answer_stroke(canvas_rgba(png), model).digit
+    return None if digit is None else str(digit)
 
 
 async def draw_strokes(url: str, index: int, replies: list, errors: list) -> None:
@@ -52,11 +46,10 @@ async def draw_strokes(url: str, index: int, replies: list, errors: list) -> Non
         await learner.close()
 
 
-def test_each_stroke_is_answered_with_the_models_prediction_for_its_png(tmp_path, model_dir, trained_run):
-    shutil.copytree(model_dir / trained_run, tmp_path / trained_run)  # a store of its own: its server sweeps it
-    model = RunStore(tmp_path).load_model(trained_run)
+def test_each_stroke_is_answered_with_the_models_prediction_for_its_png(model_dir, trained_run):
+    model = ready_to_serve(RunStore(model_dir).load_model(trained_run))  # as the page's cache prepares it
     replies, errors = [], []
-    server = AppServer({MODEL_DIR_ENV: str(tmp_path)}).start()
+    server = AppServer({MODEL_DIR_ENV: str(model_dir)}).start()
     try:
 
         async def learners():

@@ -10,12 +10,14 @@ import time
 import numpy as np
 import pytest
 
-from core import cache, classroom
+from core import classroom
 from core.config import PRESETS, SEED
-from core.data import dataset_from_zip
 from core.my_digits import CLASS_DIGITS_SOURCE, LabelledDigits, kept_back
 from core.runs import Progress, RunResult, RunState
 from core.store import RunRecord, RunStore
+from core.zip_import import dataset_from_zip
+from harness.waiting import wait_until
+from pages.common import caches
 from tests.apptest import open_page
 
 
@@ -167,14 +169,14 @@ def test_the_teacher_page_says_how_to_set_a_key_refuses_a_wrong_one_and_opens_wi
     assert [header.value for header in app.header] == ["Training now", "Challenge", "Clean up", "Export"]
     app.number_input(key="challenge_epochs").set_value(3).run()
     next(b for b in app.button if b.label == "Set the challenge").click().run()
-    assert classroom.read_challenge(cache.run_store().root) == classroom.Challenge(max_epochs=3)
+    assert classroom.read_challenge(caches.run_store().root) == classroom.Challenge(max_epochs=3)
     next(b for b in app.button if b.label == "Clear it").click().run()
-    assert not classroom.read_challenge(cache.run_store().root).active
+    assert not classroom.read_challenge(caches.run_store().root).active
 
 
 @pytest.mark.cluster
 def test_the_leaderboard_reads_the_class_digits_on_the_cluster(trained_run, mnist, model_dir):
-    digits = cache.my_digits("mnist")
+    digits = caches.my_digits("mnist")
     for index in range(20):
         digits.add(mnist.x_test[index] / 255.0, int(mnist.y_test[index]), owner="e" * 64)
     with_digits = "20260101-000009-eeeeee"  # the same model, as if it had trained on the class's digits
@@ -184,16 +186,15 @@ def test_the_leaderboard_reads_the_class_digits_on_the_cluster(trained_run, mnis
     (model_dir / with_digits / "run.json").write_text(copied.to_json())
     try:
         app = open_page("pages/leaderboard.py")
-        deadline = time.monotonic() + 180
-        while True:
+
+        def row_read():
+            app.run()
             assert not app.exception and not app.error
             table = app.dataframe[0].value
             row = table[table["run"] == f"training?run={trained_run}"].iloc[0]
-            if row["digits read"] == len(digits.load()):  # ours, and any other test's left in the store
-                break
-            assert time.monotonic() < deadline, "the class's digits were never read"
-            time.sleep(1)
-            app.run()
+            return row if row["digits read"] == len(digits.load()) else None
+
+        row = wait_until(row_read, timeout=180, what="the class's digits read", every=1)
         assert 0.5 <= row["class's digits"] <= 1.0  # a 90% model on 20 of MNIST's own test digits
         scores = classroom.read_scores(model_dir)
         assert scores[trained_run]["count"] >= 20 and scores[trained_run]["digits"] == classroom.digits_version(digits)

@@ -8,14 +8,15 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from core.store import RunStore
-from tests.browser import ARTIFACTS, ROOT, AppServer, app_environment, free_port, screenshot, start_a_run, wait_for_app
+from harness.chromium import screenshot, start_a_run, wait_for_app
+from harness.server import ARTIFACTS, ROOT, AppServer, app_environment, free_port
+from harness.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 
@@ -57,14 +58,6 @@ def started(line: str, cwd: Path, name: str):
         process.wait(timeout=10)
 
 
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-    return result
-
-
 def test_the_readme_recipe_trains_on_its_worker_and_a_killed_server_loses_nothing(browser, tmp_path):
     port, models = free_port(), tmp_path / "shared-models"
     scheduler_line, worker_line, server_line = (as_here(line, port, models) for line in recipe_lines())
@@ -79,13 +72,13 @@ def test_the_readme_recipe_trains_on_its_worker_and_a_killed_server_loses_nothin
         try:
             run_id = start_a_run(page, server.url, EPOCHS)
             store = RunStore(models)
-            training = wait_for(lambda: (p := store.progress(run_id)) and p.epoch >= 2 and p, 120, "two epochs")
+            training = wait_until(lambda: (p := store.progress(run_id)) and p.epoch >= 2 and p, 120, "two epochs")
             worker_pid = int(training.worker.split("@")[0])
             assert os.getpgid(worker_pid) == worker.pid  # it trains on the README's `dask worker`
 
             server.kill()  # a crash in the middle of the lesson
             epoch_at_kill = store.progress(run_id).epoch
-            wait_for(lambda: store.progress(run_id).epoch > epoch_at_kill + 1, 60, "the run to train on, serverless")
+            wait_until(lambda: store.progress(run_id).epoch > epoch_at_kill + 1, 60, "the run to train on, serverless")
 
             server.start()  # the same command, as after a crash
             page.goto(f"{server.url}/training?run={run_id}")

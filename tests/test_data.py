@@ -5,7 +5,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from core import data
+from core import data, dataset_stats
 from core.data import DatasetError, load_dataset
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -16,7 +16,7 @@ def test_mnist_is_the_real_dataset(mnist):
     assert mnist.x_train.dtype == np.uint8 and mnist.x_test.dtype == np.uint8
     assert mnist.y_train.shape == (60000,) and mnist.y_test.shape == (10000,)
     assert np.issubdtype(mnist.y_train.dtype, np.integer)
-    assert data.class_counts(mnist.y_train).tolist() == MNIST_TRAIN_COUNTS
+    assert dataset_stats.class_counts(mnist.y_train).tolist() == MNIST_TRAIN_COUNTS
     assert mnist.y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     assert mnist.y_test[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
     assert mnist.image_shape == (28, 28)
@@ -26,8 +26,8 @@ def test_mnist_is_the_real_dataset(mnist):
 def test_digits_split_is_stratified_and_fixed(digits):
     assert digits.x_train.shape == (1347, 8, 8) and digits.x_test.shape == (450, 8, 8)
     assert digits.x_train.dtype == np.uint8 and digits.x_train.max() == 16 and digits.pixel_max == 16
-    train_share = data.class_counts(digits.y_train) / len(digits.y_train)
-    test_share = data.class_counts(digits.y_test) / len(digits.y_test)
+    train_share = dataset_stats.class_counts(digits.y_train) / len(digits.y_train)
+    test_share = dataset_stats.class_counts(digits.y_test) / len(digits.y_test)
     np.testing.assert_allclose(train_share, test_share, atol=0.01)
     again = load_dataset("digits")
     np.testing.assert_array_equal(again.y_test, digits.y_test)
@@ -119,17 +119,17 @@ def test_missing_or_foreign_file_is_named(tmp_path):
 
 
 def test_sample_indices_follow_the_digit_filter(mnist):
-    indices = data.sample_indices(mnist.y_train, 32, digit=3, seed=1)
+    indices = dataset_stats.sample_indices(mnist.y_train, 32, digit=3, seed=1)
     assert len(indices) == 32 and set(mnist.y_train[indices]) == {3}
-    assert not np.array_equal(indices, data.sample_indices(mnist.y_train, 32, digit=3, seed=2))
+    assert not np.array_equal(indices, dataset_stats.sample_indices(mnist.y_train, 32, digit=3, seed=2))
 
 
 def test_descriptions(mnist):
-    means = data.mean_images(mnist.x_train, mnist.y_train)
+    means = dataset_stats.mean_images(mnist.x_train, mnist.y_train)
     assert means.shape == (10, 28, 28)
     assert means[1].sum() < means[0].sum()  # a "1" uses less ink than a "0"
-    histogram = data.pixel_histogram(mnist.x_test, 255)
+    histogram = dataset_stats.pixel_histogram(mnist.x_test, 255)
     assert histogram.sum() == mnist.x_test.size and histogram[0] > histogram[1:].sum()
-    pca = data.pca_map(mnist.x_train, mnist.y_train, count=1000)
+    pca = dataset_stats.pca_map(mnist.x_train, mnist.y_train, count=1000)
     assert pca.coordinates.shape == (1000, 2) and 0 < sum(pca.explained_variance) < 1
     np.testing.assert_array_equal(pca.labels, mnist.y_train[pca.indices])

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import cache
-from core.jobs import JobError
 from core.my_digits import MyDigitsStore, training_share
+from core.run_board import JobError
+from pages.common import services
 from tests.apptest import open_page
 from tests.test_predict_page import drawn, open_predict_page
 
@@ -56,7 +56,7 @@ def test_the_training_page_offers_the_class_digits_with_how_they_count(class_dig
         calls.append(kwargs)
         raise JobError("not in this test")
 
-    monkeypatch.setattr(cache, "start_training", refuse)
+    monkeypatch.setattr(services, "start_training", refuse)
     app = open_page("pages/training.py")
     option = app.toggle(key="class_digits")
     assert not app.exception and not option.disabled

@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from core import cluster_client
 from core import store as store_module
+from core.cluster_client import SCHEDULER_ENV, TrainingCluster
 from core.config import SEED
-from core.jobs import SCHEDULER_ENV, STOPPED_BEFORE_START, JobError, RunBoard, TrainingCluster
+from core.run_board import STOPPED_BEFORE_START, JobError, RunBoard
 from core.runs import INTERRUPTED_MESSAGE, RunState, TrainingRequest
 from core.store import RunStore, new_run_id
+from harness.waiting import wait_until
 
 QUICK = dataclasses.replace(SEED, units=64, epochs=1)
 LONG = dataclasses.replace(QUICK, epochs=30)  # a run still going when stopped (epochs of 16 batches on SLICE)
@@ -31,13 +34,6 @@ def board(training_cluster, tmp_path):
 
 def request(config=QUICK, limit=SLICE) -> TrainingRequest:
     return TrainingRequest(new_run_id(), config, "mnist", limit)
-
-
-def wait_until(condition, timeout=TIMEOUT, what="the condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def wait_for_end(board: RunBoard, run_id: str):
@@ -165,7 +161,8 @@ def test_an_external_scheduler_from_the_environment_trains_without_local_workers
         board.cluster.close()
 
 
-def test_an_unreachable_scheduler_is_a_clear_error(tmp_path):
+def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(cluster_client, "CONNECT_TIMEOUT", "1s")  # nothing answers on port 9: no need to wait 10 s
     board = RunBoard(RunStore(tmp_path), TrainingCluster(address="tcp://127.0.0.1:9"))
     with pytest.raises(JobError, match="not reachable"):
         board.start("alice", request())
@@ -189,16 +186,18 @@ def test_the_embedded_cluster_is_found_again_by_a_restarted_server_and_closes_it
         started.shutdown()
 
 
-@pytest.mark.kills_session_cluster
-def test_a_lost_cluster_interrupts_its_runs_and_the_next_training_starts_a_new_one(
-    board, training_cluster, monkeypatch
-):
+def test_a_lost_cluster_interrupts_its_runs_and_the_next_training_starts_a_new_one(tmp_path, monkeypatch):
     monkeypatch.setattr(store_module, "STALE_SECONDS", 4.0)
-    run_id = board.start("alice", request(LONG, limit=None))
-    wait_until(lambda: board.progress(run_id).state is RunState.RUNNING, what="the run to start")
-    lost = training_cluster.embedded_pid()
-    os.killpg(lost, signal.SIGKILL)  # the whole embedded cluster: scheduler, nannies, forkserver and workers
-    assert wait_for_end(board, run_id).state is RunState.INTERRUPTED
-    again = board.start("bob", request())
-    assert wait_for_end(board, again).state is RunState.FINISHED
-    assert training_cluster.embedded_pid() not in (None, lost)  # a new cluster, still running
+    own = TrainingCluster(max_workers=1, state_dir=tmp_path)  # a cluster of its own: this test kills it
+    board = RunBoard(RunStore(tmp_path), own)
+    try:
+        run_id = board.start("alice", request(LONG, limit=None))
+        wait_until(lambda: board.progress(run_id).state is RunState.RUNNING, what="the run to start")
+        lost = own.embedded_pid()
+        os.killpg(lost, signal.SIGKILL)  # the whole embedded cluster: scheduler, nannies, forkserver and workers
+        assert wait_for_end(board, run_id).state is RunState.INTERRUPTED
+        again = board.start("bob", request())
+        assert wait_for_end(board, again).state is RunState.FINISHED
+        assert own.embedded_pid() not in (None, lost)  # a new cluster, still running
+    finally:
+        own.shutdown()

@@ -3,7 +3,7 @@
 import pytest
 
 from core.names import MAX_NAME_CHARACTERS, NameBook, NameRefused, clean_name, generated_name
-from pages.widgets import NAME_KEY
+from core.state import NAME_KEY
 from tests.apptest import open_page
 
 

@@ -3,14 +3,14 @@
 import base64
 import io
 import json
-import time
 
 import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core import cache
 from core.store import RunStore
+from harness.waiting import wait_until
+from pages.common import caches, services
 from tests.apptest import open_page
 
 
@@ -73,24 +73,20 @@ def test_test_set_views_match_the_notebook(trained_run, mnist):
     assert "such mistakes" in captions or "No mistakes of that kind" in captions
 
 
-def test_fresh_install_trains_a_starter_model_in_a_worker(monkeypatch, tmp_path):
-    monkeypatch.setenv("DIGITLAB_MODEL_DIR", str(tmp_path))  # an empty store: no model yet
-    try:
+def test_fresh_install_trains_a_starter_model_in_a_worker(cluster, model_dir):
+    try:  # this test's model folder is empty: no model yet
         app = open_predict_page(dataset="digits")
         assert not app.exception
         assert "trains the seed notebook's network once" in app.info[0].value
-        run_id = cache.starter_run("digits")
-        deadline = time.monotonic() + 300
-        while cache.run_board().progress(run_id) is None or cache.run_board().progress(run_id).active:
-            assert time.monotonic() < deadline, "the starter run did not end"
-            time.sleep(0.5)
+        run_id = services.starter_run("digits")
+        wait_until(lambda: (p := caches.run_board().progress(run_id)) and p.ended, 300, "the starter run's end")
         app.run()
         assert not app.exception
-        [record] = RunStore(tmp_path).records()
+        [record] = RunStore(model_dir).records()
         assert record.dataset == "digits" and record.result.test_accuracy > 0.9
         assert app.selectbox(key="model_picker").value == record.run_id
     finally:
-        cache.starter_run.clear()
+        services.starter_run.clear()
 
 
 def test_a_labelled_drawing_is_kept_and_the_handwriting_tab_tests_models_on_it(trained_run, model_dir):

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from core.config import SEED
+from core.state import LATEST_DRAWING_KEY, STEPPER_KEY
 from core.stepper import MAX_STEPS_PER_CALL, SHOWN_UNITS, StepModeError, Stepper, StepSessions
-from pages.training import STEPPER_KEY
-from pages.widgets import LATEST_DRAWING_KEY
 from tests.apptest import open_page
 
 SMALL = dataclasses.replace(SEED, units=64)
@@ -48,14 +47,14 @@ def test_the_same_seed_steps_the_same_way(mnist):
 
 
 @pytest.mark.cluster
-def test_one_step_mode_network_per_worker_found_again_by_its_owner(shared_cluster):
-    sessions = StepSessions(shared_cluster)
+def test_one_step_mode_network_per_worker_found_again_by_its_owner(cluster):
+    sessions = StepSessions(cluster)
     first = sessions.open("learner-0", SMALL, "mnist", 1_000)  # with no worker yet, the cluster starts one
-    workers = len(shared_cluster.client().scheduler_info()["workers"])
+    workers = len(cluster.client().scheduler_info()["workers"])
     owners = [f"learner-{index}" for index in range(workers + 1)]
     try:
         handles = [first] + [sessions.open(owner, SMALL, "mnist", 1_000) for owner in owners[1:workers]]
-        assert len({entry["worker"] for entry in sessions._registry(shared_cluster.client()).values()}) == workers
+        assert len({entry["worker"] for entry in sessions._registry(cluster.client()).values()}) == workers
         with pytest.raises(StepModeError, match="already runs another learner's step mode"):
             sessions.open(owners[-1], SMALL, "mnist", 1_000)
         view = sessions.step(owners[0], handles[0], 2, None)
@@ -70,9 +69,11 @@ def test_one_step_mode_network_per_worker_found_again_by_its_owner(shared_cluste
             sessions.close(owner)
 
 
-def test_the_training_page_steps_and_shows_the_drawing_move(mnist):
+def test_the_training_page_steps_and_shows_the_drawing_move(cluster, mnist):
     app = open_page(
-        "pages/training.py", {"units": "64"}, **{LATEST_DRAWING_KEY: {"image": mnist.x_test[0] / 255.0, "run_id": "x"}}
+        "pages/training.py",
+        {"units": "64", "view": "step"},
+        **{LATEST_DRAWING_KEY: {"image": mnist.x_test[0] / 255.0, "run_id": "x"}},
     )
     next(b for b in app.button if b.label == "Start step mode").click().run()
     assert not app.exception and not app.error
@@ -86,7 +87,7 @@ def test_the_training_page_steps_and_shows_the_drawing_move(mnist):
         assert any(c.value.startswith("Your latest drawing reads as a") for c in app.caption)
         assert [m.label for m in app.metric][1:3] == ["Loss of the last batch", "Its accuracy"]
 
-        reloaded = open_page("pages/training.py", {"units": "64"})  # a new session of the same browser? no: another
+        reloaded = open_page("pages/training.py", {"units": "64", "view": "step"})  # another browser
         assert not reloaded.exception
         assert [m.value for m in reloaded.metric if m.label == "Batches trained"] == []  # not theirs to step
 

@@ -13,7 +13,8 @@ import pytest
 from core.config import SEED
 from core.model import build_model, model_to_bytes, predict_probabilities
 from core.runs import LocalReporter, RunResult, RunState, TrainingRequest
-from core.store import PROGRESS_FILE, RECORD_FILE, STALE_SECONDS, RunRecord, RunStore, StoreError, new_run_id
+from core.state import PROGRESS_FILE, RECORD_FILE
+from core.store import STALE_SECONDS, RunRecord, RunStore, StoreError, new_run_id
 from core.training import run_training
 
 QUICK = dataclasses.replace(SEED, units=32, epochs=2)
@@ -133,7 +134,7 @@ def test_the_sweep_removes_stale_partial_saves_and_recovers_a_model_without_reco
     (tmp_path / ".uploads" / "abc.upload").write_bytes(b"a zip no worker took")  # its server was killed
     os.utime(tmp_path / ".uploads" / "abc.upload", (old, old))
     (tmp_path / ".uploads" / "def.upload").write_bytes(b"on its way now")
-    done = store.sweep()
+    done = store.clean_up()
     assert [path.name for path in (tmp_path / ".uploads").iterdir()] == ["def.upload"]
     assert len(done) == 5 and not stale.exists() and fresh.exists() and not empty.exists() and starting.exists()
     assert leftover.parent.exists() and not list(leftover.iterdir())

@@ -9,14 +9,15 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import script_runner
 from streamlit.web.server.starlette import starlette_app_utils, starlette_routes
 
-from core import cache, charts
-from pages.widgets import XSRF_COOKIE, xsrf_token
+from core import charts
+from pages.common.frame import keep_keras_state_between_script_runs
+from pages.common.identity import XSRF_COOKIE, xsrf_token
 
 
 def test_the_keras_reset_hook_exists_and_is_switched_off():
-    """core.cache replaces it: Streamlit would clear Keras' session after every script and fragment run."""
+    """pages.common.frame replaces it: Streamlit would clear Keras' session after every script and fragment run."""
     assert hasattr(script_runner, "_clean_problem_modules"), "Streamlit renamed _clean_problem_modules"
-    cache.keep_keras_state_between_script_runs()
+    keep_keras_state_between_script_runs()
     assert script_runner._clean_problem_modules() is None
     assert script_runner._clean_problem_modules.__name__ == "<lambda>"
 
@@ -26,7 +27,7 @@ def test_the_pages_folder_flag_that_ensure_frame_resets_exists():
 
 
 def test_the_browser_token_is_read_from_streamlits_xsrf_cookie():
-    """pages.widgets.browser_owner unmasks the token in Streamlit's XSRF cookie; its format is Streamlit's."""
+    """pages.common.identity.browser_owner unmasks the token in Streamlit's XSRF cookie; its format is Streamlit's."""
     assert starlette_routes.XSRF_COOKIE_NAME == XSRF_COOKIE
     token = bytes(range(16))
     first = starlette_app_utils.generate_xsrf_token_string(token, 1_800_000_000)

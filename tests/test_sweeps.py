@@ -2,12 +2,12 @@
 
 import dataclasses
 import json
-import time
 
 import pytest
 
 from core.config import FIELDS, SEED
 from core.sweeps import MAX_RUNS, Sweep, SweepError, best_index, grid, parse_value, suggested_values
+from harness.waiting import wait_until
 from tests.apptest import open_page, plain
 
 SMALL_CNN = dataclasses.replace(SEED, family="cnn")
@@ -131,28 +131,21 @@ TIMEOUT = 180
 
 @pytest.fixture
 def board(training_cluster, tmp_path):
-    from core.jobs import RunBoard
+    from core.run_board import RunBoard
     from core.store import RunStore
 
     return RunBoard(RunStore(tmp_path), training_cluster)
 
 
-def wait_until(condition, timeout=TIMEOUT, what="the condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 @pytest.mark.cluster
 def test_a_sweep_trains_its_runs_with_its_id_one_sweep_per_owner_and_another_learner_is_not_queued_behind_it(board):
-    from core.jobs import JobError
+    from core.run_board import JobError
     from core.runs import RunState, TrainingRequest
     from core.store import new_run_id
 
     values = {"dropout": [0.0, 0.1, 0.2], "epochs": [1, 2]}  # 6 runs on 2 workers: 3 rounds
     sweep = board.start_sweep("alice", TINY, values, "mnist", limit=2_000, name="Alice")
-    assert len(sweep.run_ids) == 6 and board.latest_sweep("alice") == sweep and board.latest_sweep("bob") is None
+    assert len(sweep.run_ids) == 6 and board.sweeps.latest("alice") == sweep and board.sweeps.latest("bob") is None
     with pytest.raises(JobError, match=f"Your sweep {sweep.sweep_id} is still training"):
         board.start_sweep("alice", TINY, {"units": [32, 64], "epochs": [1, 2]}, "mnist", limit=2_000)
     with pytest.raises(JobError, match="Your sweep .* is still training"):
@@ -171,7 +164,7 @@ def test_a_sweep_trains_its_runs_with_its_id_one_sweep_per_owner_and_another_lea
         assert record.name == "Alice" and record.config["dropout"] == config.dropout
     assert records[bob].sweep == ""
     second = board.start_sweep("alice", TINY, {"units": [32, 48], "epochs": [1, 2]}, "mnist", limit=2_000)
-    assert board.latest_sweep("alice") == second  # once the first ended, a second may start
+    assert board.sweeps.latest("alice") == second  # once the first ended, a second may start
     assert board.stop_sweep(second.sweep_id, "bob") == 0  # only its owner stops it
     assert board.stop_sweep(second.sweep_id, "alice") == 4
     wait_until(lambda: all(p is not None and p.ended for p in board.sweep_progress(second)), what="the stop")
@@ -192,7 +185,7 @@ def sweep_note(app) -> str:
 
 
 def test_the_sweep_form_counts_runs_and_refuses_what_grid_refuses():
-    app = open_page(PAGE, {"units": "32"})
+    app = open_page(PAGE, {"units": "32", "view": "sweep"})
     assert not app.exception
     assert app.pills(key="sweep_fields").value == ["units", "learning_rate"]
     assert app.pills(key="sweep_values_units").value == [32, 64]
@@ -223,19 +216,19 @@ def test_the_sweep_form_counts_runs_and_refuses_what_grid_refuses():
 
 @pytest.mark.cluster
 def test_a_sweep_started_on_the_page_shows_its_runs_chart_and_links_and_a_second_is_refused():
-    from core import cache
     from core.config import config_from_query
+    from pages.common import caches
 
-    app = open_page(PAGE, {"units": "32", "epochs": "1"}, sweep_size="2,000 images")
+    app = open_page(PAGE, {"units": "32", "epochs": "1", "view": "sweep"}, sweep_size="2,000 images")
     sweep_button(app).click().run()
     assert not app.exception
-    sweep = cache.run_board().latest_sweep(app.session_state["session_owner"])
+    sweep = caches.run_board().sweeps.latest(app.session_state["session_owner"])
     assert sweep is not None and len(sweep.run_ids) == 4 and sweep.limit == 2_000
     assert f"Your sweep {sweep.sweep_id}" in [s.value for s in app.subheader]
     sweep_button(app).click().run()
     assert any("is still training" in e.value for e in app.error) and not app.exception
 
-    wait_until(lambda: all(p and p.ended for p in cache.run_board().sweep_progress(sweep)), what="the sweep")
+    wait_until(lambda: all(p and p.ended for p in caches.run_board().sweep_progress(sweep)), what="the sweep")
     app.run()
     assert not app.exception
     table = next(frame.value for frame in app.dataframe if "train this yourself" in frame.value.columns)

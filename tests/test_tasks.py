@@ -3,7 +3,6 @@ Dataset page showing an import's progress bar and Cancel (AppTest)."""
 
 import io
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from core.data import uploaded_dataset_names
 from core.model import build_model, model_to_bytes
 from core.store import RunStore
 from core.tasks import CANCELLED, Task, TaskState, check_model, import_digits
+from harness.waiting import wait_until
 from tests.apptest import open_page, plain
 
 pytestmark = pytest.mark.cluster
@@ -39,19 +39,15 @@ def big_zip(mnist) -> bytes:
 
 
 def finish(task: Task, timeout: float = TIMEOUT) -> TaskState:
-    deadline = time.monotonic() + timeout
-    while not (state := task.state()).finished:
-        assert time.monotonic() < deadline, "the task did not end"
-        time.sleep(0.2)
-    return state
+    return wait_until(lambda: (state := task.state()).finished and state, timeout, "the task's end")
 
 
 def wait_for_progress(task: Task) -> TaskState:
-    deadline = time.monotonic() + TIMEOUT
-    while (state := task.state()).fraction == 0 and not state.finished:
-        assert time.monotonic() < deadline, "the task made no progress"
-        time.sleep(0.1)
-    return state
+    def progressed() -> TaskState | None:
+        state = task.state()
+        return state if state.fraction > 0 or state.finished else None
+
+    return wait_until(progressed, TIMEOUT, "the task's progress")
 
 
 def test_an_import_runs_on_a_worker_and_keeps_the_set(training_cluster, mnist, tmp_path):
@@ -130,11 +126,7 @@ def test_the_dataset_page_shows_an_import_s_progress_and_cancel(training_cluster
     assert r"\<b\>" in bar.proto.text  # the file name escaped: shown as it is, never as HTML
     cancel = app.button(key="digits_import-cancel")
     cancel.click().run()
-    deadline = time.monotonic() + 30
-    while "digits_import" in app.session_state:
-        assert time.monotonic() < deadline, "the import did not stop"
-        time.sleep(0.3)
-        app.run()
+    wait_until(lambda: "digits_import" not in app.run().session_state, 30, "the import's stop", every=0.3)
     assert not app.exception
     assert "was refused" in app.error[0].value and CANCELLED.rstrip(".") in app.error[0].value
     assert not any("class-4" in name for name in uploaded_dataset_names())

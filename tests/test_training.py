@@ -10,7 +10,8 @@ from core import training
 from core.config import PRESETS, SEED
 from core.model import predict_probabilities
 from core.runs import LocalReporter, RunState, TrainingRequest
-from core.store import PROGRESS_FILE, RECORD_FILE, RunStore, new_run_id
+from core.state import PROGRESS_FILE, RECORD_FILE
+from core.store import RunStore, new_run_id
 from core.training import TrainingData, run_training, train_model
 
 SLICE = 2_000

@@ -1,15 +1,15 @@
 """AppTest: the Training page without a run, with a real (small) run, found again through its link, continued."""
 
 import dataclasses
-import time
 
 from streamlit.testing.v1 import AppTest
 
-from core import cache
 from core.config import SEED, config_to_query
 from core.runs import LocalReporter, RunState, TrainingRequest
 from core.store import default_store_root, new_run_id
 from core.training import run_training
+from harness.waiting import wait_until
+from pages.common import caches
 from tests.apptest import open_page
 
 PAGE = "pages/training.py"
@@ -26,7 +26,7 @@ def test_page_without_a_job():
     assert not [m for m in app.metric if m.label == "Test accuracy"]
 
 
-def test_train_shows_test_accuracy_and_keeps_the_run():
+def test_train_shows_test_accuracy_and_keeps_the_run(cluster):
     app = open_page(PAGE, {"epochs": "1"}, train_size="2,000")
     button(app, "Train").click().run()
     assert not app.exception
@@ -38,8 +38,11 @@ def test_train_shows_test_accuracy_and_keeps_the_run():
     assert 0.5 < float(test_accuracy.value.rstrip("%")) / 100 < 1
     assert [m.label for m in app.metric][:3] == ["Test accuracy", "Training accuracy", "Gap"]
     assert not button(app, "Train").disabled
+    app.segmented_control(key="training_view").set_value("saved").run()
+    assert app.query_params["view"] == "saved" and not app.exception
     saved = app.dataframe[0].value
     assert run_id in saved["run"].tolist()
+    assert not [b for b in app.button if b.label == "Train"]  # one view at a time
 
     reloaded = open_page(PAGE, {"run": run_id})  # a new session, as after reloading the tab
     assert not reloaded.exception
@@ -48,10 +51,7 @@ def test_train_shows_test_accuracy_and_keeps_the_run():
 
 
 def wait_for_end(run_id: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while (progress := cache.run_board().progress(run_id)) is None or progress.active:
-        assert time.monotonic() < deadline, f"run {run_id} did not end"
-        time.sleep(0.25)
+    wait_until(lambda: (progress := caches.run_board().progress(run_id)) and progress.ended, timeout, f"{run_id}'s end")
 
 
 class StopAt(LocalReporter):
@@ -59,7 +59,7 @@ class StopAt(LocalReporter):
         return self.latest is not None and self.latest.epoch >= 1
 
 
-def test_a_stopped_run_is_continued_by_its_owner_from_its_last_epoch():
+def test_a_stopped_run_is_continued_by_its_owner_from_its_last_epoch(cluster):
     config = dataclasses.replace(SEED, units=32, epochs=3)
     run_id = new_run_id()
     request = TrainingRequest(run_id, config, "mnist", 2_000, store_root=str(default_store_root()), owner="alice")
@@ -76,7 +76,7 @@ def test_a_stopped_run_is_continued_by_its_owner_from_its_last_epoch():
     wait_for_end(run_id)
     owner.run()
     assert "Finished after 3 of 3 epochs" in owner.success[0].value
-    assert cache.run_store().epochs_saved(run_id) == 3
+    assert caches.run_store().epochs_saved(run_id) == 3
 
 
 def test_unknown_run_in_the_link_is_a_warning():

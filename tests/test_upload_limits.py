@@ -6,7 +6,6 @@ import dataclasses
 import io
 import json
 import struct
-import time
 import zipfile
 import zlib
 
@@ -17,20 +16,20 @@ from PIL import Image, ImageDraw
 
 import core.preprocess
 import core.uploads
-from core import data
+from core import zip_import
 from core.config import PRESETS
-from core.data import MAX_DIGIT_PIXELS, MAX_TOTAL_PIXELS, DatasetError, dataset_from_zip
+from core.data import DatasetError
 from core.model import build_model, input_shape_for, model_to_bytes
+from core.upload_card import ModelCard, prepare_upload
 from core.uploads import (
     MAX_LAYER_VALUES,
     MAX_MULTIPLY_ADDS,
-    ModelCard,
     UploadError,
     estimated_multiply_adds,
     load_uploaded_model,
     model_cost,
-    prepare_upload,
 )
+from core.zip_import import MAX_DIGIT_PIXELS, MAX_TOTAL_PIXELS, dataset_from_zip
 from tests.test_uploads import private_temp_folder, zip_of  # noqa: F401  (autouse: no upload leaves a temporary file)
 
 layers = keras.layers
@@ -89,16 +88,13 @@ def test_a_picture_of_too_many_pixels_is_listed_undecoded_and_the_good_ones_load
     assert len(huge) < 20_000 and MAX_DIGIT_PIXELS < 6000 * 6000
     good = {f"{digit}/{index}.png": digit_png(digit) for digit in (1, 7) for index in range(3)}
     archive = zip_of({**good, "7/huge.png": huge})
-    start = time.perf_counter()
     dataset = dataset_from_zip(archive, "mixed")
-    seconds = time.perf_counter() - start
     assert dataset.problems == (
         "7/huge.png: 6000x6000 pixels; the limit is 4 megapixels for a digit picture "
         "(crop it to the digit or shrink it)",
     )
     assert len(dataset.y_train) + len(dataset.y_test) == len(good)
     assert len(decoded) == len(good) and len(huge) not in decoded  # the big one never reached the decoder
-    assert seconds < 5  # decoding it alone would take 0.5 s or more; six small ones take milliseconds
 
 
 @pytest.mark.parametrize(
@@ -133,14 +129,13 @@ def test_a_set_of_too_many_pixels_in_all_is_refused_before_any_is_decoded(decode
     count = MAX_TOTAL_PIXELS // (2000 * 2000) + 1
     archive = zip_of({f"{index % 10}/{index}.png": picture for index in range(count)})
     assert len(archive) < 5 * 2**20  # 2 gigapixels in a few MB
-    start = time.perf_counter()
     with pytest.raises(DatasetError, match=r"add up to 2,004 megapixels; the limit is 2,000 megapixels for a set"):
         dataset_from_zip(archive, "too many pixels")
-    assert decoded == [] and time.perf_counter() - start < 10  # decoding them would take minutes
+    assert decoded == []  # none decoded (bench/hostile_uploads.py times what decoding them would cost)
 
 
 def test_the_total_counts_only_pictures_that_would_be_decoded(monkeypatch, decoded):
-    monkeypatch.setattr(data, "MAX_TOTAL_PIXELS", 5 * 60 * 80)
+    monkeypatch.setattr(zip_import, "MAX_TOTAL_PIXELS", 5 * 60 * 80)
     files = {f"1/{index}.png": digit_png(1) for index in range(5)}
     files.update({"1/huge.png": flat_png(3000, 3000), "1/notes.txt": b"hi", "nolabel.png": digit_png(2)})
     dataset = dataset_from_zip(zip_of(files), "exactly at the limit")
@@ -310,11 +305,10 @@ def nothing_built(monkeypatch):
 def test_a_model_small_on_disk_but_huge_in_arithmetic_is_refused_before_it_is_built(nothing_built):
     upload = model_to_bytes(conv_stack(256, 4))
     assert len(upload) < 10 * 2**20  # 1.8 million parameters: well within the bytes and parameters limits
-    start = time.perf_counter()
     with pytest.raises(UploadError) as refusal:
         load_uploaded_model(upload)
     assert "about 1.4 billion multiply-adds to read one digit; the limit is 500 million" in str(refusal.value)
-    assert "Nothing was built" in str(refusal.value) and time.perf_counter() - start < 10
+    assert "Nothing was built" in str(refusal.value)  # nothing_built fails the test if anything was
 
 
 def test_a_legacy_h5_huge_in_arithmetic_is_refused_too(tmp_path, monkeypatch):

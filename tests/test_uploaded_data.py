@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from core import data
-from core.data import DatasetError, dataset_from_zip, load_dataset, save_uploaded_dataset, uploaded_dataset_names
+from core import zip_import
+from core.data import DatasetError, load_dataset, uploaded_dataset_names
+from core.zip_import import dataset_from_zip, save_uploaded_dataset
 
 
 def photo(digit: int, dark_on_light: bool = True, size: tuple[int, int] = (120, 160), color: str = "RGB") -> bytes:
@@ -105,10 +106,10 @@ def test_unusable_zips_are_refused_with_the_reason(archive, message):
 
 
 def test_the_limits_hold(monkeypatch):
-    monkeypatch.setattr(data, "MAX_IMAGES", 3)
+    monkeypatch.setattr(zip_import, "MAX_IMAGES", 3)
     with pytest.raises(DatasetError, match="limit is 3 images"):
         dataset_from_zip(zip_of({f"1/{index}.png": photo(1) for index in range(6)}), "many")
-    monkeypatch.setattr(data, "MAX_ZIP_BYTES", 100)
+    monkeypatch.setattr(zip_import, "MAX_ZIP_BYTES", 100)
     with pytest.raises(DatasetError, match="limit is 0 MB"):
         dataset_from_zip(zip_of({"1/a.png": photo(1)}), "big")
 

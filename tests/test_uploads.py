@@ -11,7 +11,8 @@ import pytest
 
 from core.config import SEED
 from core.model import build_model, evaluate_model, model_to_bytes
-from core.uploads import MAX_MEMBERS, MAX_PARAMETERS, UploadError, load_uploaded_model, prepare_upload
+from core.upload_card import prepare_upload
+from core.uploads import MAX_MEMBERS, MAX_PARAMETERS, UploadError, load_uploaded_model
 
 MB = 1024 * 1024
 

@@ -1,4 +1,4 @@
-"""The one Streamlit module in core: core functions wrapped in caches shared by all sessions.
+"""Core objects and computed views in Streamlit's caches, shared by all sessions of a server.
 
 `st.cache_resource` values are shared across sessions and threads: never mutate them.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,43 +16,19 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import charts, data
-from core.config import SEED, ModelConfig
+from core.config import ModelConfig
+from core.dataset_stats import PcaMap, class_counts, mean_images, pca_map, pixel_histogram
 from core.export import predictions_csv
 from core.insight import EpochReplay, HiddenMap, hidden_map
-from core.model import (
-    ModelDescription,
-    confusion_counts,
-    describe_model,
-    model_input_shape,
-    predict_probabilities,
-    probabilities_on_test_set,
-    serve_in_numpy,
-)
+from core.model import ModelDescription, confusion_counts, describe_model, probabilities_on_test_set, ready_to_serve
 from core.my_digits import MyDigitsStore
-from core.runs import TrainingRequest
-from core.store import MODEL_FILE, SPOOL_FOLDER, RunStore, default_store_root, new_run_id
+from core.state import MODEL_FILE
+from core.store import RunStore, default_store_root
 
 if TYPE_CHECKING:
-    from core.jobs import RunBoard
     from core.names import NameBook
+    from core.run_board import RunBoard
     from core.stepper import StepSessions
-    from core.tasks import Task
-
-
-def keep_keras_state_between_script_runs() -> None:
-    """Stop Streamlit from calling `keras.backend.clear_session()` after every script and fragment run.
-
-    Measured here: that call takes ~275 ms (it runs a full garbage collection) and makes the next call of a
-    loaded model 4x slower, on every stroke of the Draw & predict fragment. Digit Lab names its layers itself
-    and never relies on that reset. (Streamlit's hook also closes matplotlib figures; none are used.)
-    tests/test_streamlit_hooks.py fails loudly if Streamlit renames the hook.
-    """
-    from streamlit.runtime.scriptrunner import script_runner
-
-    script_runner._clean_problem_modules = lambda: None
-
-
-keep_keras_state_between_script_runs()
 
 
 @st.cache_resource(show_spinner="Loading the dataset...")
@@ -72,17 +47,17 @@ class DatasetStats:
     test_counts: np.ndarray
     mean_images: np.ndarray
     pixel_histogram: np.ndarray
-    pca: data.PcaMap
+    pca: PcaMap
     figures: dict[str, go.Figure]  # the charts that do not depend on a widget, built once
 
 
 @st.cache_resource(show_spinner="Describing the dataset...")
 def _dataset_stats(name: str, mnist_override: str) -> DatasetStats:
     loaded = _dataset(name, mnist_override)
-    train_counts, test_counts = data.class_counts(loaded.y_train), data.class_counts(loaded.y_test)
-    means = data.mean_images(loaded.x_train, loaded.y_train)
-    histogram = data.pixel_histogram(loaded.x_train, loaded.pixel_max)
-    pca = data.pca_map(loaded.x_train, loaded.y_train)
+    train_counts, test_counts = class_counts(loaded.y_train), class_counts(loaded.y_test)
+    means = mean_images(loaded.x_train, loaded.y_train)
+    histogram = pixel_histogram(loaded.x_train, loaded.pixel_max)
+    pca = pca_map(loaded.x_train, loaded.y_train)
     figures = {
         "class_distribution": charts.class_distribution(train_counts, test_counts),
         "mean_images": charts.mean_images(means),
@@ -100,7 +75,7 @@ def dataset_stats(name: str) -> DatasetStats:
 @st.cache_resource
 def _run_store(root: str) -> RunStore:
     store = RunStore(root)
-    store.sweep()  # what a killed save left behind (logged)
+    store.clean_up()  # what a killed save left behind (logged)
     return store
 
 
@@ -122,7 +97,7 @@ def model_description(config: ModelConfig, image_shape: tuple[int, int]) -> Mode
 
 @st.cache_resource
 def _run_board(root: str) -> RunBoard:
-    from core.jobs import RunBoard
+    from core.run_board import RunBoard
 
     return RunBoard(_run_store(root))
 
@@ -144,69 +119,11 @@ def step_sessions() -> StepSessions:
     return _step_sessions(str(default_store_root()))
 
 
-def start_training(
-    owner: str,
-    config: ModelConfig,
-    dataset_name: str,
-    limit: int | None = None,
-    base_run: str | None = None,
-    class_digits: bool = False,
-) -> str:
-    """Start a run for `owner`, a new network or a fine-tuned saved run, with the class's labelled digits or not;
-    its run id (JobError when it cannot)."""
-    name = name_book().name_of(owner)
-    request = TrainingRequest(new_run_id(), config, dataset_name, limit, base_run, name=name, class_digits=class_digits)
-    return run_board().start(owner, request)
-
-
-SCORING_KEY = "digitlab-scoring"  # scheduler metadata: when a server last sent the class-digits scoring
-SCORING_GAP_SECONDS = 60
-
-
-def start_scoring() -> Task | None:
-    """Send the class-digits scoring (core.tasks.score_class_digits) unless a server sent it in the last minute:
-    thirty learners opening the leaderboard after a new digit start it once. OSError when the cluster is away."""
-    from core.tasks import score_class_digits
-
-    client = run_board().cluster.client()
-    if time.time() - (client.get_metadata([SCORING_KEY], default=None) or 0) < SCORING_GAP_SECONDS:
-        return None
-    client.set_metadata([SCORING_KEY], time.time())
-    return start_task("Reading the class's digits", score_class_digits, None, str(run_store().root.resolve()))
-
-
-def scoring_ended() -> None:
-    """The scoring this server sent has ended: the next stale score need not wait out the minute."""
-    with contextlib.suppress(OSError):
-        run_board().cluster.client().set_metadata([SCORING_KEY], 0)
-
-
 def name_book() -> NameBook:
     """Learners' display names (core.names), in the model folder every server shares."""
     from core.names import NameBook
 
     return NameBook(default_store_root())
-
-
-def start_task(label: str, function, data: bytes, *args) -> Task:
-    """Send a short job (core.tasks: an import, an upload's check) to the cluster; OSError when it is unreachable."""
-    from core.tasks import Task
-
-    return Task(run_board().cluster.client(), run_store().root / SPOOL_FOLDER, label, function, data, *args)
-
-
-STARTER_OWNER = "digit-lab-starter"
-
-
-@st.cache_resource(show_spinner=False)
-def starter_run(dataset_name: str) -> str:
-    """On a fresh install: train the notebook's network once, for every session to share; its run id. A starter
-    run already training (a restarted server) is followed, not started again."""
-    board = run_board()
-    for progress in board.live():
-        if board.owner_of(progress.run_id) == STARTER_OWNER:
-            return progress.run_id
-    return start_training(STARTER_OWNER, SEED, dataset_name)
 
 
 def model_version(store_root: str, run_id: str) -> int:
@@ -224,10 +141,7 @@ def saved_model(store_root: str, run_id: str, epoch: int | None = None):
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
 def _saved_model(store_root: str, run_id: str, epoch: int | None, version: int):
-    model = RunStore(store_root).load_model(run_id, epoch)
-    predict_probabilities(model, np.zeros((1, *model_input_shape(model)), np.float32))  # trace it once, now
-    serve_in_numpy(model)  # never mutated (see above): a stroke's digit is read without TensorFlow
-    return model
+    return ready_to_serve(RunStore(store_root).load_model(run_id, epoch))  # never mutated: see ready_to_serve
 
 
 @dataclass(frozen=True)

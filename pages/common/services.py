@@ -1,0 +1,81 @@
+"""What pages ask of the training cluster: start a run, a short task, the class's scoring, the starter run; and
+the leaderboard's rows. Streamlit-facing only through the caches they use."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import streamlit as st
+
+from core import classroom
+from core.config import SEED, ModelConfig
+from core.runs import TrainingRequest
+from core.state import SCORING, SPOOL_FOLDER
+from core.store import new_run_id
+from core.tasks import Task
+from pages.common.caches import my_digits, name_book, run_board, run_store
+
+
+def start_training(
+    owner: str,
+    config: ModelConfig,
+    dataset_name: str,
+    limit: int | None = None,
+    base_run: str | None = None,
+    class_digits: bool = False,
+) -> str:
+    """Start a run for `owner`, a new network or a fine-tuned saved run, with the class's labelled digits or not;
+    its run id (JobError when it cannot)."""
+    name = name_book().name_of(owner)
+    request = TrainingRequest(new_run_id(), config, dataset_name, limit, base_run, name=name, class_digits=class_digits)
+    return run_board().start(owner, request)
+
+
+SCORING_GAP_SECONDS = 60
+STARTER_OWNER = "digit-lab-starter"
+
+
+def start_scoring() -> Task | None:
+    """Send the class-digits scoring (core.tasks.score_class_digits) unless a server sent it in the last minute:
+    thirty learners opening the leaderboard after a new digit start it once. OSError when the cluster is away."""
+    from core.tasks import score_class_digits
+
+    client = run_board().cluster.client()
+    if time.time() - (client.get_metadata([SCORING], default=None) or 0) < SCORING_GAP_SECONDS:
+        return None
+    client.set_metadata([SCORING], time.time())
+    return start_task("Reading the class's digits", score_class_digits, None, str(run_store().root.resolve()))
+
+
+def scoring_ended() -> None:
+    """The scoring this server sent has ended: the next stale score need not wait out the minute."""
+    with contextlib.suppress(OSError):
+        run_board().cluster.client().set_metadata([SCORING], 0)
+
+
+def start_task(label: str, function, data: bytes, *args) -> Task:
+    """Send a short job (core.tasks: an import, an upload's check) to the cluster; OSError when it is unreachable."""
+    return Task(run_board().cluster.client(), run_store().root / SPOOL_FOLDER, label, function, data, *args)
+
+
+@st.cache_resource(show_spinner=False)
+def starter_run(dataset_name: str) -> str:
+    """On a fresh install: train the notebook's network once, for every session to share; its run id. A starter
+    run already training (a restarted server) is followed, not started again."""
+    board = run_board()
+    for progress in board.live():
+        if board.owner_of(progress.run_id) == STARTER_OWNER:
+            return progress.run_id
+    return start_training(STARTER_OWNER, SEED, dataset_name)
+
+
+def class_rows(challenge: classroom.Challenge) -> tuple[list[classroom.LeaderRow], dict[str, str]]:
+    """Every saved and training run of the class as the leaderboard ranks it, and the version of the class's
+    digits of each image format (a score read on another version is stale)."""
+    store, live = run_store(), run_board().live()
+    names = name_book().all()
+    versions = {image_format: classroom.digits_version(my_digits(image_format)) for image_format in ("mnist", "digits")}
+    records = [*store.records(), *store.live_records()]
+    scores = classroom.read_scores(store.root)
+    return classroom.leaderboard(records, live, names, scores, versions, challenge), versions

@@ -1,0 +1,1 @@
+"""The Draw & predict page's sections: the canvas and picture upload, the learner's digits, the test set."""
