@@ -7,7 +7,10 @@ id and its scheduler's id into PATH (in the model folder), where every web serve
 It runs at a lower CPU priority than the web server (its process and its session's autogroup), and its workers
 inherit that: a stroke on the canvas is answered before the next training step. It does not follow the server
 that started it: a crashed or redeployed server finds it again, its runs still training. It exits after L
-seconds with no client connected (no web server) and no task waiting or running, and removes PATH.
+seconds with nothing to do (no web server connected, no task waiting or running, no step-mode network used within
+its idle limit) and removes PATH. What Dask keeps for its own bookkeeping (fire-and-forget tasks, published
+datasets, a worker's own client, metadata) is not work. It closes idle step-mode networks itself, on their own
+clock, whether or not a web server is connected (core.stepper.close_idle).
 
 Workers are forked from a forkserver that imports TensorFlow and `core.training` once, with the first worker:
 every later worker (the second, one after an idle close, one the nanny restarts after a crash) starts training
@@ -30,6 +33,7 @@ import time
 from pathlib import Path
 
 from core.files import write_atomically
+from core.stepper import close_idle
 
 NICENESS = 10
 # The scheduler's settings Digit Lab relies on: a run is never retried behind the user's back (its progress
@@ -52,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import dask
-    from distributed import LocalCluster
+    from distributed import Client, LocalCluster
     from distributed.utils import get_mp_context
 
     with contextlib.suppress(OSError):
@@ -83,7 +87,8 @@ def main() -> None:
         state = {"address": cluster.scheduler_address, "pid": os.getpid(), "scheduler_id": cluster.scheduler.id}
         write_atomically(args.state_file, json.dumps(state))
         try:
-            wait_until_idle(cluster.scheduler, args.linger)
+            with Client(cluster.scheduler_address, set_as_default=False) as own:
+                wait_until_idle(cluster.scheduler, own, args.linger)
         finally:
             with contextlib.suppress(OSError, ValueError):
                 if json.loads(args.state_file.read_text())["pid"] == os.getpid():
@@ -91,23 +96,29 @@ def main() -> None:
 
 
 def is_web_server(client_id: str) -> bool:
-    """Whether a scheduler's client is a web server's (not Dask's fire-and-forget holder, nor the client a worker
-    opens for a task's Events and Variables, which lives as long as that worker)."""
-    return client_id != "fire-and-forget" and not client_id.startswith("Client-worker-")
+    """Whether a scheduler's client is a web server's: not Dask's fire-and-forget holder, nor a published dataset's
+    holder (a step-mode network's), nor the client a worker opens for a task's Events and Variables."""
+    return client_id != "fire-and-forget" and not client_id.startswith(("Client-worker-", "published-"))
 
 
-def wait_until_idle(scheduler, linger: float, poll: float = 1.0) -> None:
-    """Return once the scheduler has had no client (a web server) and no task for `linger` seconds."""
+def wait_until_idle(scheduler, own, linger: float, poll: float = 1.0) -> None:
+    """Return once the cluster has had nothing to do for `linger` seconds: no web server connected, no task
+    queued or running, no step-mode network used within its idle limit. `own` is this process's client, which
+    closes idle step-mode networks every `poll` seconds."""
     idle_since = time.monotonic()
     while time.monotonic() - idle_since < linger:
         time.sleep(poll)
+        try:
+            stepping = bool(close_idle(own))
+        except (OSError, TimeoutError):
+            stepping = True  # not readable now: not idle
         try:  # read from this thread while the scheduler's event loop changes them: a snapshot may fail
-            clients = [name for name in list(scheduler.clients) if is_web_server(name)]
+            clients = [name for name in list(scheduler.clients) if is_web_server(name) and name != own.id]
             workers = list(scheduler.workers.values())
             busy = scheduler.queued or scheduler.unrunnable or any(worker.processing for worker in workers)
         except RuntimeError:
             clients, busy = ["?"], True
-        if clients or busy:
+        if clients or busy or stepping:
             idle_since = time.monotonic()
 
 

@@ -30,6 +30,7 @@ from core.runs import first_line
 from core.state import CLUSTER_FILE, CLUSTER_LOCK, CLUSTER_LOG
 
 SCHEDULER_ENV = "DIGITLAB_DASK_SCHEDULER"
+LINGER_ENV = "DIGITLAB_CLUSTER_LINGER_SECONDS"
 MAX_LOCAL_WORKERS = 4
 IDLE_WORKER_SECONDS = 60  # an embedded worker idle this long is closed; the next training starts a fresh one
 IDLE_CLUSTER_SECONDS = 180  # the embedded cluster closes itself after this long with no server and no run
@@ -70,8 +71,15 @@ class TrainingCluster:
 
     @classmethod
     def from_environment(cls, state_dir: Path | str) -> TrainingCluster:
-        """The scheduler at DIGITLAB_DASK_SCHEDULER when it is set, else the embedded cluster of `state_dir`."""
-        return cls(address=os.environ.get(SCHEDULER_ENV, "").strip() or None, state_dir=state_dir)
+        """The scheduler at DIGITLAB_DASK_SCHEDULER when it is set, else the embedded cluster of `state_dir`, which
+        lingers DIGITLAB_CLUSTER_LINGER_SECONDS (or IDLE_CLUSTER_SECONDS) once nothing needs it."""
+        try:
+            linger = max(1.0, float(os.environ.get(LINGER_ENV) or IDLE_CLUSTER_SECONDS))
+        except ValueError:
+            linger = IDLE_CLUSTER_SECONDS
+        return cls(
+            address=os.environ.get(SCHEDULER_ENV, "").strip() or None, state_dir=state_dir, linger_seconds=linger
+        )
 
     @property
     def embedded(self) -> bool:
@@ -211,3 +219,15 @@ def _wait_for_exit(pid: int, timeout: float) -> None:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reap it when this process started it
         time.sleep(0.05)
+
+
+def forget_metadata(client: Client, key: str, entry: str) -> None:
+    """Remove one entry of the scheduler's metadata dict `key` (Dask sets entries but never removes one), in the
+    scheduler's own event loop, so that no other server's change to the dict in between is lost."""
+    client.run_on_scheduler(_pop_metadata, key, entry)
+
+
+def _pop_metadata(key: str, entry: str, dask_scheduler=None) -> None:
+    metadata = dask_scheduler.task_metadata.get(key)
+    if isinstance(metadata, dict):
+        metadata.pop(entry, None)

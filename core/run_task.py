@@ -8,6 +8,7 @@ import gc
 
 from distributed import Event, get_client
 
+from core.cluster_client import forget_metadata
 from core.runs import Progress, TrainingRequest
 from core.state import WAITING, stop_event
 
@@ -23,7 +24,7 @@ class SchedulerReporter:
 
     def publish(self, progress: Progress) -> None:
         if self._waiting:
-            get_client().set_metadata([WAITING, self.run_id], None)
+            forget_metadata(get_client(), WAITING, self.run_id)  # from now on the store says where it stands
             self._waiting = False
 
     def stop_requested(self) -> bool:

@@ -236,17 +236,17 @@ WAITING = _place(
     SCHEDULER,
     "digitlab-waiting",
     "metadata: run id -> its owner, sweep, task key and progress while no worker has taken it",
-    "RunBoard (a server) when it sends a run; the worker clears it when the run starts",
+    "RunBoard (a server) when it sends a run; the worker removes it when the run starts",
     "every server (RunBoard.progress, live, stop)",
-    "until a worker takes the run (or it is stopped first)",
+    "until a worker takes the run; one stopped before it started stays, saying so",
 )
 STEPPERS = _place(
     SCHEDULER,
     "digitlab-steppers",
-    "metadata: owner id -> the worker holding that browser's step-mode network, and when it was last used",
+    "metadata: owner id -> the worker holding that browser's step-mode network, its name, its last use, its idle limit",
     "StepSessions (a server) on Start step mode and each Step",
-    "every server (StepSessions)",
-    "until Leave step mode, or 5 minutes without a click",
+    "every server (StepSessions); the embedded cluster, which closes idle ones (core.stepper.close_idle)",
+    "until Leave step mode, or its idle limit without a click (DIGITLAB_STEP_IDLE_SECONDS, 5 minutes)",
 )
 SCORING = _place(
     SCHEDULER,

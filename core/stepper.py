@@ -4,8 +4,9 @@
 worker for the Training page (the model stays there, each click is one call straight to that worker), or in the
 calling process for tests. `StepSessions` is the page's side: at most one step-mode network per worker (a
 worker's actor calls run one at a time, so two learners on one worker would wait for each other), one per
-browser, registered in the scheduler's metadata so that a reload or another replica finds it, and closed after
-STEPPER_IDLE_SECONDS without a click.
+browser, registered in the scheduler's metadata so that a reload or another replica finds it. A network nobody
+clicked for its idle limit (STEPPER_IDLE_SECONDS, or DIGITLAB_STEP_IDLE_SECONDS) is closed by `close_idle`, which
+the embedded cluster runs every second whether or not a web server is connected (and servers run it too).
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from core.cluster_client import forget_metadata
 from core.config import ModelConfig
 from core.state import STEPPERS, stepper_dataset
 
 MAX_STEPS_PER_CALL = 100
 SHOWN_UNITS = 16  # the first layer's units (or filters) whose weight pictures the page follows
 STEPPER_IDLE_SECONDS = 300  # a step-mode network nobody clicked for this long is closed, its worker freed
+IDLE_ENV = "DIGITLAB_STEP_IDLE_SECONDS"
 
 
 class StepModeError(Exception):
@@ -128,18 +132,50 @@ class Stepper:
 # ---- The page's side: one step-mode network per browser, one per worker ------------------------------------------
 
 
+def idle_limit() -> float:
+    """Seconds a step-mode network waits for a click before it is closed (DIGITLAB_STEP_IDLE_SECONDS, or 300)."""
+    try:
+        return max(1.0, float(os.environ.get(IDLE_ENV) or STEPPER_IDLE_SECONDS))
+    except ValueError:
+        return float(STEPPER_IDLE_SECONDS)
+
+
+def close_idle(client) -> dict[str, dict]:
+    """Close every step-mode network idle past its own limit, or whose worker left (unpublished: its actor goes and
+    its worker is free), forget its entry; returns the entries still in use, by owner."""
+    registry = client.get_metadata([STEPPERS], default={}) or {}
+    workers = set(client.scheduler_info()["workers"])
+    now, live = time.time(), {}
+    for owner, entry in registry.items():
+        usable = isinstance(entry, dict) and entry.get("name") and entry.get("worker") in workers
+        if usable and now - entry.get("used", 0) <= entry.get("idle", STEPPER_IDLE_SECONDS):
+            live[owner] = entry
+        else:
+            forget(client, owner, entry)
+    return live
+
+
+def forget(client, owner: str, entry) -> None:
+    """Close one step-mode network: unpublished, its actor is released and its worker freed; its entry removed."""
+    with contextlib.suppress(Exception):
+        client.unpublish_dataset(entry["name"])
+    with contextlib.suppress(Exception):
+        forget_metadata(client, STEPPERS, owner)
+
+
 class StepSessions:
     """Step-mode networks on the cluster, by owner (a browser)."""
 
-    def __init__(self, cluster):
+    def __init__(self, cluster, idle_seconds: float = STEPPER_IDLE_SECONDS):
         self.cluster = cluster  # core.cluster_client.TrainingCluster
+        self.idle_seconds = idle_seconds
 
     def open(self, owner: str, config: ModelConfig, dataset_name: str, limit: int | None = None) -> Stepper:
         """A new step-mode network for `owner` (closing its old one) on an idle worker that hosts none; its handle
         (a Dask actor). StepModeError when every worker already hosts one or is training."""
         client = self.cluster.client()
         self.close(owner)
-        registry = self._registry(client)
+        registry = close_idle(client)
         workers = list(client.scheduler_info()["workers"])
         taken = {entry["worker"] for entry in registry.values()}
         busy = {worker: len(tasks) for worker, tasks in client.processing().items()}
@@ -148,7 +184,7 @@ class StepSessions:
         if workers and not free:
             raise StepModeError(
                 f"Every worker ({len(workers)}) already runs another learner's step mode. One closes after "
-                f"{STEPPER_IDLE_SECONDS // 60} minutes without a click; try again then, or train a whole run."
+                f"{self.idle_seconds / 60:g} minutes without a click; try again then, or train a whole run."
             )
         if workers and not idle:  # building the network needs the worker's one task thread, which a run holds
             raise StepModeError(
@@ -166,13 +202,17 @@ class StepSessions:
         name = stepper_dataset(owner)
         client.publish_dataset(future, name=name, override=True)  # lives on the cluster, not in this server
         worker = next(iter(client.who_has([future]).get(future.key, ())), idle[0] if idle else "")
-        client.set_metadata([STEPPERS, owner], {"worker": worker, "name": name, "used": time.time()})
+        entry = {"worker": worker, "name": name, "used": time.time(), "idle": self.idle_seconds}
+        client.set_metadata([STEPPERS, owner], entry)
         return stepper
 
     def find(self, owner: str) -> tuple[Stepper, ModelConfig] | None:
-        """The owner's step-mode network, from any server, and the config it was built from; or None."""
-        client = self.cluster.client()
-        entry = self._registry(client).get(owner)
+        """The owner's step-mode network, from any server, and the config it was built from; or None (also when no
+        cluster runs: looking does not start one)."""
+        client = self.cluster.existing_client()
+        if client is None:
+            return None
+        entry = close_idle(client).get(owner)
         if entry is None:
             return None
         try:
@@ -201,24 +241,6 @@ class StepSessions:
     def close(self, owner: str) -> None:
         """Close the owner's step-mode network (its worker is free for someone else)."""
         client = self.cluster.client()
-        entry = self._registry(client).pop(owner, None)
+        entry = close_idle(client).get(owner)
         if entry is not None:
-            self._forget(client, owner, entry)
-
-    def _registry(self, client) -> dict:
-        """The live entries, after closing those idle too long or on a worker that left."""
-        registry = client.get_metadata([STEPPERS], default={})
-        workers = set(client.scheduler_info()["workers"])
-        for owner, entry in list(registry.items()):
-            if time.time() - entry["used"] > STEPPER_IDLE_SECONDS or entry["worker"] not in workers:
-                self._forget(client, owner, registry.pop(owner))
-        return registry
-
-    @staticmethod
-    def _forget(client, owner: str, entry: dict) -> None:
-        with contextlib.suppress(Exception):
-            client.unpublish_dataset(entry["name"])
-        with contextlib.suppress(Exception):
-            registry = client.get_metadata([STEPPERS], default={})
-            registry.pop(owner, None)
-            client.set_metadata([STEPPERS], registry)
+            forget(client, owner, entry)

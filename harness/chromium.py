@@ -147,19 +147,19 @@ SETTLED = """() => {
 }"""
 
 
-def settle(page, quiet_ms: int = 1000, timeout_ms: int = 90_000) -> None:
+def settle(page, quiet_ms: int = 600, timeout_ms: int = 90_000, poll_ms: int = 150) -> None:
     """Wait until the script run is over, every chart is drawn (plotly and graphviz draw after the run), and the
     page has stayed the same for quiet_ms: pages fill in after their first paint (a model loading, fragments)."""
     wait_for_app(page, timeout_ms)
     waited, last, same = 0, None, 0
     while waited < timeout_ms:
         now = page.evaluate(SETTLED)
-        same = same + 250 if now is not None and now == last else 0
+        same = same + poll_ms if now is not None and now == last else 0
         if same >= quiet_ms:
             return
         last = now
-        page.wait_for_timeout(250)
-        waited += 250
+        page.wait_for_timeout(poll_ms)
+        waited += poll_ms
     raise AssertionError(f"{page.url} did not settle within {timeout_ms / 1000:.0f} s")
 
 

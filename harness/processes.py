@@ -64,3 +64,21 @@ def cluster_pss_mb(model_dir: str | None) -> float | None:
             with contextlib.suppress(psutil.Error):
                 total += process.memory_full_info().pss
     return total / 2**20
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants, now (they can be watched after their parent is gone)."""
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def gone(processes: list[psutil.Process]) -> bool:
+    """None of them runs any more (a zombie has exited; only its parent's reaping is left)."""
+    return not any(running(process) for process in processes)
+
+
+def running(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -7,7 +7,7 @@ import pytest
 
 from core.config import SEED
 from core.state import LATEST_DRAWING_KEY, STEPPER_KEY
-from core.stepper import MAX_STEPS_PER_CALL, SHOWN_UNITS, StepModeError, Stepper, StepSessions
+from core.stepper import MAX_STEPS_PER_CALL, SHOWN_UNITS, StepModeError, Stepper, StepSessions, close_idle
 from tests.apptest import open_page
 
 SMALL = dataclasses.replace(SEED, units=64)
@@ -54,7 +54,7 @@ def test_one_step_mode_network_per_worker_found_again_by_its_owner(cluster):
     owners = [f"learner-{index}" for index in range(workers + 1)]
     try:
         handles = [first] + [sessions.open(owner, SMALL, "mnist", 1_000) for owner in owners[1:workers]]
-        assert len({entry["worker"] for entry in sessions._registry(cluster.client()).values()}) == workers
+        assert len({entry["worker"] for entry in close_idle(cluster.client()).values()}) == workers
         with pytest.raises(StepModeError, match="already runs another learner's step mode"):
             sessions.open(owners[-1], SMALL, "mnist", 1_000)
         view = sessions.step(owners[0], handles[0], 2, None)

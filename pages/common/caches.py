@@ -108,15 +108,18 @@ def run_board() -> RunBoard:
 
 
 @st.cache_resource(show_spinner=False)
-def _step_sessions(root: str) -> StepSessions:
+def _step_sessions(root: str, idle_seconds: float) -> StepSessions:
     from core.stepper import StepSessions
 
-    return StepSessions(_run_board(root).cluster)
+    return StepSessions(_run_board(root).cluster, idle_seconds)
 
 
 def step_sessions() -> StepSessions:
-    """Step-mode networks on the cluster, one per browser and per worker (core.stepper)."""
-    return _step_sessions(str(default_store_root()))
+    """Step-mode networks on the cluster, one per browser and per worker (core.stepper), each closed after
+    DIGITLAB_STEP_IDLE_SECONDS without a click."""
+    from core.stepper import idle_limit
+
+    return _step_sessions(str(default_store_root()), idle_limit())
 
 
 def name_book() -> NameBook:
