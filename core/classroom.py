@@ -1,5 +1,5 @@
-"""The class together: the leaderboard's rows, the teacher's challenge, the class's digits as a benchmark, and the
-teacher's key. Plain data and small files in the model folder; no Streamlit.
+"""The class together: the leaderboard's rows, the teacher's challenge and the class's digits as a benchmark (the
+teacher's key: core.teacher_gate). Plain data and small files in the model folder; no Streamlit.
 
 The leaderboard ranks every saved and running run by test accuracy on its dataset, beside its accuracy on the
 labelled digits the whole class drew (My digits, pooled): a benchmark that grows during the lesson. Those scores
@@ -10,10 +10,7 @@ the digits it read, so a new digit makes every score stale and they are read aga
 from __future__ import annotations
 
 import csv
-import hmac
 import io
-import math
-import time
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,12 +22,8 @@ from core.files import JsonFile
 from core.my_digits import LabelledDigits, MyDigitsStore
 from core.owners import owner_key
 from core.runs import Progress
-from core.state import ATTEMPTS_FILE, CHALLENGE_FILE, SCORES_FILE
+from core.state import CHALLENGE_FILE, SCORES_FILE
 from core.store import RunRecord
-
-TEACHER_KEY_ENV = "DIGITLAB_TEACHER_KEY"
-TRIES_PER_MINUTE = 5  # wrong teacher keys from one browser before it has to wait out the minute
-
 
 # ---- The challenge -----------------------------------------------------------------------------------------------
 
@@ -249,35 +242,3 @@ def digits_zip(digits: LabelledDigits) -> bytes:
             Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(picture, format="PNG")
             archive.writestr(f"{int(label)}/digit-{index:05d}.png", picture.getvalue())
     return buffer.getvalue()
-
-
-# ---- The teacher's key -------------------------------------------------------------------------------------------
-
-
-def key_matches(given: str, expected: str) -> bool:
-    """Compared in constant time (a wrong key's first letters say nothing)."""
-    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
-
-
-class TeacherGate:
-    """Wrong keys per browser over the last minute, kept in the model folder (every server and replica)."""
-
-    def __init__(self, root: Path | str):
-        self.file = JsonFile(Path(root) / ATTEMPTS_FILE)
-
-    def wait_seconds(self, owner: str, now: float | None = None) -> int:
-        """How long this browser must wait before its next try (0: it may try now)."""
-        now = now or time.time()
-        recent = [moment for moment in self.file.read().get(owner_key(owner), []) if now - moment < 60]
-        return math.ceil(60 - (now - min(recent))) if len(recent) >= TRIES_PER_MINUTE else 0
-
-    def try_key(self, owner: str, given: str, expected: str, now: float | None = None) -> bool:
-        """Whether the key opens the view; a wrong one is counted. Call only when wait_seconds is 0."""
-        if key_matches(given, expected):
-            return True
-        now = now or time.time()
-        with self.file.updating() as attempts:
-            for other in [key for key, times in attempts.items() if all(now - moment >= 60 for moment in times)]:
-                del attempts[other]  # a browser quiet for a minute is forgotten
-            attempts[owner_key(owner)] = [*attempts.get(owner_key(owner), []), now][-20:]
-        return False

@@ -179,6 +179,16 @@ class EpochReplay:
         self.snapshots = snapshots
         self._lock = threading.RLock()
 
+    @classmethod
+    def of_run(cls, store, run_id: str) -> EpochReplay | None:
+        """A stored run's replay (a core.store.RunStore's): its epochs' snapshots, the last one exact (the saved
+        model's own weights: snapshots keep 8 bits), or None when it kept none."""
+        epochs = store.epochs_saved(run_id)
+        if not epochs:
+            return None
+        model = store.load_model(run_id)
+        return cls(model, [*(store.epoch_weights(run_id, k) for k in range(1, epochs)), model.get_weights()])
+
     @property
     def epochs(self) -> int:
         return len(self.snapshots)

@@ -126,10 +126,10 @@ SCORES_FILE = _place(
 ATTEMPTS_FILE = _place(
     MODEL_FOLDER,
     "teacher-attempts.json",
-    "wrong teacher keys per browser in the last minute",
+    "wrong teacher keys in the last minute per browser, per address and for everyone; the lockout they led to",
+    "the Teacher page's key form (core.teacher_gate)",
     "the Teacher page's key form",
-    "the Teacher page's key form",
-    "a browser's entry is dropped once it has been quiet for a minute",
+    "tries older than a minute are dropped; the lockout count after an hour without one",
     "teacher-attempts.json",
 )
 SWEEPS_FILE = _place(

@@ -35,6 +35,7 @@ import numpy as np
 from core.files import fsync_folder, replacing, write_atomically
 from core.owners import owner_key
 from core.runs import INTERRUPTED_MESSAGE, Progress, RunResult, RunState
+from core.snapshots import load_snapshot, save_snapshot
 from core.state import (
     EPOCHS_FOLDER,
     LOGS_FOLDER,
@@ -192,12 +193,13 @@ class RunStore:
         return len(list((self.model_path(run_id).parent / EPOCHS_FOLDER).glob("epoch-*.npz")))
 
     def load_model(self, run_id: str, epoch: int | None = None, compile: bool = False):
-        """The run's final model, or the model as it was after `epoch` (1-based) when snapshots were kept;
-        `compile` restores its optimizer and its state too (to continue training it)."""
+        """The run's final model, or the model as it was after `epoch` (1-based) when snapshots were kept (after
+        its last epoch that is the final model itself, exact; earlier ones from 8-bit snapshots); `compile` restores
+        its optimizer and its state too (to continue training it)."""
         import keras
 
         model = keras.models.load_model(self.model_path(run_id), compile=compile, safe_mode=True)
-        if epoch is not None:
+        if epoch is not None and epoch != self.epochs_saved(run_id):
             model.set_weights(self.epoch_weights(run_id, epoch))
         return model
 
@@ -206,8 +208,7 @@ class RunStore:
         path = self.model_path(run_id).parent / EPOCHS_FOLDER / epoch_file(epoch)
         if not path.is_file():
             raise StoreError(f"Run {run_id} has no snapshot after epoch {epoch}.")
-        with np.load(path) as snapshot:
-            return [snapshot[f"arr_{index}"] for index in range(len(snapshot.files))]
+        return load_snapshot(path)
 
     # -- housekeeping --
 
@@ -310,12 +311,10 @@ class RunWriter:
             self._write_progress()
 
     def epoch_end(self, model, progress: Progress) -> None:
-        """After an epoch: its weights, the model with its optimizer's state (to continue from), the record."""
-        epoch = progress.epoch
+        """After an epoch: its weights (8-bit, core.snapshots), the model with its optimizer's state (to continue
+        from), the record."""
         progress.result.seconds = self.seconds()  # so a run that is interrupted later still says how long it took
-        snapshot = self.folder / EPOCHS_FOLDER / epoch_file(epoch)
-        with replacing(snapshot) as temporary, open(temporary, "wb") as file:
-            np.savez(file, *model.get_weights())
+        save_snapshot(self.folder / EPOCHS_FOLDER / epoch_file(progress.epoch), model.get_weights())
         with replacing(self.folder / MODEL_FILE) as temporary:
             model.save(temporary)
         self._write_record(progress)
@@ -325,11 +324,19 @@ class RunWriter:
         """How long the run has trained so far, its earlier sessions included."""
         return round(self._seconds_before + time.perf_counter() - self._started, 2)
 
-    def finish(self, progress: Progress) -> None:
-        """The run ended: its final record and progress; a run with nothing to keep keeps only those two."""
+    def finish(self, progress: Progress, model=None) -> None:
+        """The run ended: its final record and progress; a run with nothing to keep keeps only those two, and a run
+        that cannot be continued (finished) keeps its model without the optimizer's state, half its size."""
         self._stopped.set()
         if not (progress.state.kept and progress.epoch > 0):
             self.store.forget_weights(self.record.run_id)
+        elif not progress.state.continuable and model is not None and model.optimizer is not None:
+            optimizer, model.optimizer = model.optimizer, None  # Keras saves whatever optimizer the model holds
+            try:
+                with replacing(self.folder / MODEL_FILE) as temporary:
+                    model.save(temporary)
+            finally:
+                model.optimizer = optimizer
         self._write_record(progress)
         self.publish(progress)
 

@@ -114,7 +114,7 @@ def run_training(request: TrainingRequest, reporter: Reporter, callbacks=(), kee
     progress.batch, progress.seconds_left = progress.batches_per_epoch if progress.epoch else 0, None
     if writer is not None:
         try:
-            writer.finish(progress)
+            writer.finish(progress, model)
         except OSError as error:  # a full disk, say: the run's last word cannot be written, and it says so
             progress.state, progress.message = RunState.FAILED, f"The run could not be saved: {first_line(error)}"
     return (progress, model) if keep_model else progress

@@ -9,18 +9,19 @@ import os
 
 import streamlit as st
 
-from core import classroom
+from core import classroom, teacher_gate
 from core.owners import OWNER_CHARACTERS
 from core.state import UNLOCKED_KEY
+from core.teacher_gate import TEACHER_KEY_ENV
 from pages.common import caches
 from pages.common.frame import ensure_frame
-from pages.common.identity import browser_owner
+from pages.common.identity import browser_address, browser_owner
 from pages.common.services import class_rows
 from pages.common.text import escape_markdown, show_refusal
 
 HOW_TO_SET = (
     "This page opens with a teacher key, and none is set on this server. Set the environment variable "
-    f"{classroom.TEACHER_KEY_ENV} before starting it (`{classroom.TEACHER_KEY_ENV}=... streamlit run app.py`), or put "
+    f"{TEACHER_KEY_ENV} before starting it (`{TEACHER_KEY_ENV}=... streamlit run app.py`), or put "
     '`teacher_key = "..."` in `.streamlit/secrets.toml` beside app.py; then restart the server.'
 )
 
@@ -31,6 +32,9 @@ def main() -> None:
     expected = teacher_key()
     if not expected:
         st.info(HOW_TO_SET, icon=":material/key:")
+        return
+    if (problem := teacher_gate.key_problem(expected)) is not None:
+        st.warning(problem, icon=":material/key:")
         return
     if not st.session_state.get(UNLOCKED_KEY):
         unlock(expected)
@@ -43,7 +47,7 @@ def main() -> None:
 
 def teacher_key() -> str:
     """The key from the environment, else from Streamlit's secrets; "" when neither is set."""
-    key = os.environ.get(classroom.TEACHER_KEY_ENV, "")
+    key = os.environ.get(TEACHER_KEY_ENV, "")
     if not key:
         try:
             key = str(st.secrets.get("teacher_key", ""))
@@ -53,18 +57,18 @@ def teacher_key() -> str:
 
 
 def unlock(expected: str) -> None:
-    """The key form; a wrong key is refused without saying why, and a browser that tried five in a minute
-    waits out the minute."""
-    gate = classroom.TeacherGate(caches.run_store().root)
-    owner = browser_owner()
+    """The key form; a wrong key is refused without saying why, and too many wrong keys (from this browser, this
+    address, or everyone together) mean a wait (core.teacher_gate)."""
+    gate = teacher_gate.TeacherGate(caches.run_store().root)
+    owner, address = browser_owner(), browser_address()
     with st.form("teacher_key_form"):
         given = st.text_input("Teacher key", type="password", max_chars=200)
         submitted = st.form_submit_button("Open", icon=":material/lock_open:")
     if not submitted:
         return
-    if (wait := gate.wait_seconds(owner)) > 0:
-        st.warning(f"Too many tries from this browser: wait {wait} s before the next.", icon=":material/timer:")
-    elif gate.try_key(owner, given, expected):
+    if (wait := gate.wait_seconds(owner, address)) > 0:
+        st.warning(f"Too many wrong keys: wait {wait} s before the next try.", icon=":material/timer:")
+    elif gate.try_key(owner, given, expected, address):
         st.session_state[UNLOCKED_KEY] = True
         st.rerun()
     else:

@@ -111,19 +111,6 @@ def test_the_digits_zip_is_what_upload_your_own_digits_reads():
     assert sorted([*dataset.y_train, *dataset.y_test]) == sorted(digits.labels.tolist())
 
 
-def test_the_teacher_key_is_checked_and_five_wrong_tries_a_minute_wait(tmp_path):
-    assert classroom.key_matches("s3cret", "s3cret") and not classroom.key_matches("s3cre", "s3cret")
-    assert not classroom.key_matches("", "")  # no key configured opens nothing
-    gate, owner, now = classroom.TeacherGate(tmp_path), "c" * 64, time.time()
-    for tries in range(classroom.TRIES_PER_MINUTE):
-        assert gate.wait_seconds(owner, now + tries) == 0
-        assert not gate.try_key(owner, "wrong", "s3cret", now + tries)
-    assert 55 <= gate.wait_seconds(owner, now + 5) <= 60
-    assert gate.wait_seconds("d" * 64, now + 5) == 0  # another browser is not slowed down
-    assert gate.wait_seconds(owner, now + 61) == 0
-    assert gate.try_key(owner, "s3cret", "s3cret", now + 61)
-
-
 def test_a_removed_run_is_gone_and_a_live_one_is_kept(tmp_path, trained_run, model_dir):
     store = RunStore(tmp_path)
     finished = record("20260101-000001-aaaaaa", 0.9)
@@ -152,26 +139,6 @@ def test_the_leaderboard_page_ranks_the_class_and_filters_mine(trained_run):
     assert trained_run in " ".join(table["run"].tolist())
     app.toggle(key="board_mine").set_value(True).run()
     assert not app.exception and any("No run matches" in caption.value for caption in app.caption)
-
-
-def test_the_teacher_page_says_how_to_set_a_key_refuses_a_wrong_one_and_opens_with_the_right_one(monkeypatch):
-    monkeypatch.delenv(classroom.TEACHER_KEY_ENV, raising=False)
-    app = open_page("pages/teacher.py")
-    assert not app.exception and classroom.TEACHER_KEY_ENV in app.info[0].value
-    monkeypatch.setenv(classroom.TEACHER_KEY_ENV, "class-key-42")
-    app = open_page("pages/teacher.py")
-    app.text_input[0].input("class-key-4")  # typed into the form, sent with its button
-    app.button[0].click().run()
-    assert app.error[0].value == "That key does not open the teacher's view." and not app.header
-    app.text_input[0].input("class-key-42")
-    app.button[0].click().run()
-    assert not app.exception
-    assert [header.value for header in app.header] == ["Training now", "Challenge", "Clean up", "Export"]
-    app.number_input(key="challenge_epochs").set_value(3).run()
-    next(b for b in app.button if b.label == "Set the challenge").click().run()
-    assert classroom.read_challenge(caches.run_store().root) == classroom.Challenge(max_epochs=3)
-    next(b for b in app.button if b.label == "Clear it").click().run()
-    assert not classroom.read_challenge(caches.run_store().root).active
 
 
 @pytest.mark.cluster

@@ -98,12 +98,14 @@ def test_snapshots_replay_the_digit_epoch_by_epoch(tmp_path, seven):
     config = dataclasses.replace(SMALL, epochs=3)
     run_training(TrainingRequest(run_id, config, "mnist", 2000, store_root=str(tmp_path)), LocalReporter())
     store = RunStore(tmp_path)
-    replay = EpochReplay(store.load_model(run_id), [store.epoch_weights(run_id, k) for k in (1, 2, 3)])
+    replay = EpochReplay.of_run(store, run_id)
     curves = replay.probabilities(seven)
     assert curves.shape == (3, 10)
     np.testing.assert_allclose(curves.sum(axis=1), 1.0, atol=1e-5)
     final = predict_probabilities(store.load_model(run_id), seven.reshape(1, 784).astype(np.float32))[0]
-    np.testing.assert_allclose(curves[-1], final, atol=1e-6)
+    np.testing.assert_allclose(curves[-1], final, atol=1e-6)  # the last epoch is the saved model itself
+    with replay.at(2) as model:  # an earlier one: its 8-bit snapshot reads the digit as the exact weights would
+        assert model.get_weights()[0].dtype == np.float32
     with replay.at(1) as model:
         np.testing.assert_array_equal(weight_images(model)[0], store.epoch_weights(run_id, 1)[0][:, 0].reshape(28, 28))
 

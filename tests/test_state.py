@@ -20,6 +20,7 @@ from core.names import NameBook
 from core.runs import LocalReporter, RunResult, RunState, TrainingRequest
 from core.store import RunRecord, RunStore, new_run_id
 from core.sweeps import Sweep, SweepBook
+from core.teacher_gate import TeacherGate
 from core.training import run_training
 from core.zip_import import save_uploaded_dataset
 
@@ -52,7 +53,7 @@ def test_every_file_a_session_leaves_in_the_model_folder_is_in_the_table(model_d
     NameBook(model_dir).set("an-owner", "Ada")
     classroom.set_challenge(model_dir, classroom.Challenge(max_epochs=3))
     classroom.keep_scores(model_dir, {run_id: {"digits": "v1", "accuracy": 1.0, "count": 1}})
-    classroom.TeacherGate(model_dir).try_key("an-owner", "wrong", "right")
+    TeacherGate(model_dir).try_key("an-owner", "wrong", "right", "10.0.0.1")
     sweep = Sweep(new_run_id(), "an-owner", ("units", "epochs"), (run_id,), (config,), "mnist")
     with SweepBook(model_dir).adding(sweep):
         pass

@@ -13,7 +13,7 @@ from tests.apptest import open_page
 SMALL = dataclasses.replace(SEED, units=64)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def stepper(mnist) -> Stepper:
     return Stepper(dataclasses.asdict(SMALL), "mnist", limit=1_000)
 
@@ -34,6 +34,7 @@ def test_each_step_trains_one_batch_and_the_loss_falls(stepper, mnist):
 
 def test_a_drawing_gets_probabilities_and_steps_are_bounded(stepper, mnist):
     digit = mnist.x_test[0] / 255.0
+    stepper.step(11)
     view = stepper.step(MAX_STEPS_PER_CALL + 50, digit)
     assert view.step - 11 == MAX_STEPS_PER_CALL
     assert view.probabilities.shape == (10,) and view.probabilities.sum() == pytest.approx(1, abs=1e-4)

@@ -215,7 +215,7 @@ def test_the_held_out_curve_reads_test_digits_after_every_epoch_and_goes_on_when
     stopped = train(config, store=store, reporter=StopAt(2))
     history = stopped.result.history
     assert len(history["test_loss"]) == len(history["test_accuracy"]) == 2
-    model = store.load_model(stopped.run_id, epoch=2)
+    model = store.load_model(stopped.run_id)  # stopped after epoch 2: the saved model is that epoch's, exactly
     x = mnist.x_test[:2_000].reshape(-1, 784).astype(np.float32) / 255
     probabilities = predict_probabilities(model, x)
     assert history["test_accuracy"][1] == pytest.approx(np.mean(probabilities.argmax(1) == mnist.y_test[:2_000]))

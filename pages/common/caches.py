@@ -197,11 +197,7 @@ def epoch_replay(store_root: str, run_id: str) -> EpochReplay | None:
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the run's epochs...")
 def _epoch_replay(store_root: str, run_id: str, version: int) -> EpochReplay | None:
-    store = RunStore(store_root)
-    epochs = store.epochs_saved(run_id)
-    if not epochs:
-        return None
-    return EpochReplay(store.load_model(run_id), [store.epoch_weights(run_id, k) for k in range(1, epochs + 1)])
+    return EpochReplay.of_run(RunStore(store_root), run_id)
 
 
 @contextlib.contextmanager

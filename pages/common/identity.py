@@ -38,3 +38,10 @@ def xsrf_token(cookie: str) -> bytes | None:
     if len(mask) != 4 or len(masked) < 8:
         return None
     return bytes(byte ^ mask[index % 4] for index, byte in enumerate(masked))
+
+
+def browser_address() -> str | None:
+    """The network address this browser's connection comes from, when the server knows one (behind a proxy: the
+    proxy's); None otherwise."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) and address else None
