@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from pages.common import services
 from pages.common.sidebar import dataset_selector, learner_name_ui
 
 st.set_page_config(page_title="Digit Lab", page_icon="✍️", layout="wide")
@@ -17,6 +18,7 @@ PAGES = [
     st.Page("pages/teacher.py", title="Teacher", icon=":material/school:", url_path="teacher"),
 ]
 
+services.keep_the_store()
 navigation = st.navigation(PAGES)
 st.sidebar.title("Digit Lab")
 dataset_selector()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import ModelConfig, config_to_query
+from core.config import ModelConfig, config_to_query, parameter_count
 from core.files import JsonFile
 from core.my_digits import LabelledDigits, MyDigitsStore
 from core.owners import owner_key
@@ -63,25 +63,6 @@ def set_challenge(root: Path | str, challenge: Challenge) -> None:
     with JsonFile(Path(root) / CHALLENGE_FILE).updating() as values:
         values.clear()
         values.update(asdict(challenge))
-
-
-# ---- Parameters, from a config alone -----------------------------------------------------------------------------
-
-
-def parameter_count(config: ModelConfig, image_shape: tuple[int, int], classes: int = 10) -> int:
-    """What Keras' count_params says for core.model.build_model(config), counted without building it."""
-    height, width = image_shape
-    total, features = 0, height * width
-    if config.family == "cnn":
-        channels = 1
-        for filters in (config.filters, 2 * config.filters):
-            total += (9 * channels + 1) * filters  # 3x3 kernels and a bias; "same" padding keeps the size
-            channels, height, width = filters, height // 2, width // 2  # then 2x2 max pooling
-        features = height * width * channels
-    for _ in range(config.hidden_layers):
-        total += (features + 1) * config.units
-        features = config.units
-    return total + (features + 1) * classes
 
 
 # ---- The leaderboard ---------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ LOCAL_CONNECT_TIMEOUT = "3s"  # to the embedded one, on loopback
 RETRY_SECONDS = 5  # after a failed connection, pages do not wait for the cluster again this soon
 START_TIMEOUT = 60  # seconds for the embedded cluster's process to report its address
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOG_ROTATE_BYTES = 5 * 2**20  # the embedded cluster's log is rotated past this when the next cluster starts
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,8 @@ class TrainingCluster:
         }
         command = [sys.executable, "-m", "core.cluster", *(str(part) for item in settings.items() for part in item)]
         # A session of its own: a signal to the server's process group (Ctrl-C, a kill) does not reach it.
-        with open(self.state_file.with_name(CLUSTER_LOG), "ab") as log_file:
+        log_path = rotated(self.state_file.with_name(CLUSTER_LOG))
+        with open(log_path, "ab") as log_file:
             process = subprocess.Popen(
                 command,
                 cwd=PROJECT_ROOT,
@@ -204,6 +206,14 @@ class TrainingCluster:
 
 
 _clusters: weakref.WeakSet[TrainingCluster] = weakref.WeakSet()
+
+
+def rotated(log_path: Path, limit: int = LOG_ROTATE_BYTES) -> Path:
+    """`log_path`, moved to `<name>.1` first when it has grown past `limit` (one old log is kept)."""
+    with contextlib.suppress(OSError):
+        if log_path.stat().st_size > limit:
+            log_path.replace(log_path.with_name(f"{log_path.name}.1"))
+    return log_path
 
 
 @atexit.register

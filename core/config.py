@@ -301,3 +301,25 @@ def _parse(raw: str, kind: type):
             raise ValueError("expected a whole number")
         return int(number)
     return kind(raw)
+
+
+def parameter_count(config: ModelConfig, image_shape: tuple[int, int], classes: int = 10) -> int:
+    """What Keras' count_params says for core.model.build_model(config), counted without building it."""
+    height, width = image_shape
+    total, features = 0, height * width
+    if config.family == "cnn":
+        channels = 1
+        for filters in (config.filters, 2 * config.filters):
+            total += (9 * channels + 1) * filters  # 3x3 kernels and a bias; "same" padding keeps the size
+            channels, height, width = filters, height // 2, width // 2  # then 2x2 max pooling
+        features = height * width * channels
+    for _ in range(config.hidden_layers):
+        total += (features + 1) * config.units
+        features = config.units
+    return total + (features + 1) * classes
+
+
+def run_bytes(config: ModelConfig, image_shape: tuple[int, int]) -> int:
+    """About what a run of `config` writes while it trains: its model with the optimizer's state (two float32 copies
+    of its weights), an 8-bit snapshot per epoch (core.snapshots) and its logs."""
+    return int(parameter_count(config, image_shape) * 4 * (2 + 0.3 * config.epochs)) + 2**20

@@ -59,6 +59,11 @@ def image_format_of(dataset_name: str) -> str:
     return "digits" if dataset_name == "digits" else "mnist"
 
 
+def image_shape_of(dataset_name: str) -> tuple[int, int]:
+    """The images' shape of a dataset, without loading it."""
+    return (8, 8) if image_format_of(dataset_name) == "digits" else (28, 28)
+
+
 def load_dataset(name: str) -> Dataset:
     """Load a dataset by name: "mnist" (real, offline), "digits" (scikit-learn) or "uploaded:<slug>"."""
     if name == "mnist":

@@ -21,6 +21,9 @@ import time
 from distributed import Client, Event, Future, fire_and_forget
 
 from core.cluster_client import TrainingCluster
+from core.config import run_bytes
+from core.data import image_shape_of
+from core.retention import room_problem
 from core.run_task import train_run
 from core.runs import Progress, RunState, TrainingRequest, first_line
 from core.state import WAITING, stop_event, training_task
@@ -53,6 +56,7 @@ class RunBoard:
     def start(self, owner: str, request: TrainingRequest) -> str:
         """Send a run to the cluster; returns its run id (JobError when it cannot start)."""
         request = dataclasses.replace(request, owner=owner, store_root=str(self.store.root.resolve()))
+        self._refuse_without_room([request])
         try:
             client = self.cluster.client()
             self._refuse_a_second_run(owner)
@@ -84,6 +88,9 @@ class RunBoard:
         run_ids = tuple(new_run_id() for _ in configs)
         sweep = Sweep(new_run_id(), owner, tuple(values), run_ids, tuple(configs), dataset_name, limit, name)
         root = str(self.store.root.resolve())
+        self._refuse_without_room(
+            [TrainingRequest(run_id, c, dataset_name) for run_id, c in zip(run_ids, configs, strict=True)]
+        )
         try:
             client = self.cluster.client()
             with self.sweeps.adding(sweep):  # one at a time across servers: two tabs, one sweep
@@ -199,6 +206,12 @@ class RunBoard:
             )
         if live:
             raise JobError(f"Run {live[0].run_id} is still training: stop it or wait for it before starting another.")
+
+    def _refuse_without_room(self, requests: list[TrainingRequest]) -> None:
+        """JobError when these runs would not fit on the model folder's volume (and leave room for the rest)."""
+        needed = sum(run_bytes(r.config, image_shape_of(r.dataset_name)) for r in requests)
+        if (problem := room_problem(self.store.root, needed)) is not None:
+            raise JobError(problem)
 
     def _sweep_of(self, run_id: str) -> str:
         record = self.store.get(run_id)

@@ -72,11 +72,11 @@ CLUSTER_FILE = _place(
 CLUSTER_LOG = _place(
     MODEL_FOLDER,
     ".cluster.log",
-    "the embedded cluster's log (its scheduler, workers and runs' warnings)",
+    "the embedded cluster's log (its scheduler, workers and runs' warnings); .cluster.log.1 the one before",
     "the embedded cluster's process",
     "people debugging",
-    "appended by every embedded cluster the folder has had",
-    ".cluster.log",
+    "appended until it passes 5 MB, then rotated when the next cluster starts: at most about 10 MB",
+    ".cluster.log*",
 )
 CLUSTER_LOCK = _place(
     MODEL_FOLDER,
@@ -140,6 +140,24 @@ SWEEPS_FILE = _place(
     "the Training page (a learner's latest sweep)",
     "one entry per sweep ever started",
     "sweeps.json",
+)
+RETENTION_FILE = _place(
+    MODEL_FOLDER,
+    "retention.json",
+    "the teacher's retention policy (keep latest, best, top, days; the quota) and when it was last applied",
+    "the Teacher page (Disk); the web servers' retention keeper (core.retention)",
+    "the web servers, every 10 minutes; the Teacher page",
+    "kept",
+    "retention.json",
+)
+OPEN_RUNS_FILE = _place(
+    MODEL_FOLDER,
+    "open-runs.json",
+    "runs someone opened in a page lately, which retention never removes",
+    "Training, Draw & predict, Inside the network (at most every 5 minutes a run)",
+    "the retention policy",
+    "30 minutes a run",
+    "open-runs.json",
 )
 MY_DIGITS_FILE = _place(
     MODEL_FOLDER,

@@ -89,6 +89,7 @@ class RunRecord:
     message: str = ""  # how it ended, in words
     name: str = ""  # its owner's display name (core.names), cleaned; escaped wherever it is shown
     sweep: str = ""  # the sweep it belongs to (core.sweeps), if any
+    bytes: int = 0  # its folder's size on disk when it ended (0: still training, or kept before it was counted)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -118,6 +119,9 @@ class RunStore:
 
     def __init__(self, root: Path | str):
         self.root = Path(root)
+        # Records already read, by run id, with the (inode, mtime, size) of the run.json they came from: a listing
+        # reads only what changed (every write replaces the file: a new inode), so its cost is a stat per run.
+        self._read: dict[str, tuple[tuple[int, int, int], RunRecord]] = {}
 
     # -- writing --
 
@@ -125,6 +129,7 @@ class RunStore:
         """Write a whole run folder (an uploaded model), or nothing: StoreError (and no leftovers) when it cannot."""
         if not is_run_id(record.run_id):
             raise StoreError(f"{record.run_id!r} is not a run id.")
+        record = dataclasses.replace(record, bytes=len(model_bytes) + len(record.to_json()))
         partial = self.root / f"{PARTIAL_PREFIX}{record.run_id}-{secrets.token_hex(3)}"
         try:
             partial.mkdir(parents=True)
@@ -140,18 +145,26 @@ class RunStore:
     # -- reading --
 
     def records(self) -> list[RunRecord]:
-        """Every run with a model to use, newest first: ended ones, and interrupted ones (to be continued)."""
-        return [r for r in self._records() if r.state in LISTED and self.model_path(r.run_id).is_file()]
+        """Every run with a model to use, newest first: finished and uploaded ones, and stopped or interrupted ones
+        (to be continued) that kept an epoch. Never change a record it returns: they are shared."""
+        return [
+            r
+            for r in self._records()
+            if r.state in LISTED and (not r.state.continuable or self.model_path(r.run_id).is_file())
+        ]
 
     def live_records(self) -> list[RunRecord]:
         """The runs training now (their worker reported within STALE_SECONDS), newest first."""
         return [record for record in self._records() if not record.state.ended]
 
     def _records(self) -> list[RunRecord]:
-        records = []
-        for path in self.root.glob(f"*/{RECORD_FILE}"):
-            if not path.parent.name.startswith(".") and (record := self.get(path.parent.name)) is not None:
-                records.append(record)
+        try:
+            names = [entry.name for entry in os.scandir(self.root) if is_run_id(entry.name) and entry.is_dir()]
+        except OSError:
+            names = []
+        for gone in set(self._read) - set(names):  # removed (by the teacher, by hand): forgotten
+            self._read.pop(gone, None)
+        records = [record for name in names if (record := self.get(name)) is not None]
         return sorted(records, key=lambda record: record.created, reverse=True)
 
     def progress(self, run_id: str) -> Progress | None:
@@ -167,18 +180,34 @@ class RunStore:
         return progress
 
     def get(self, run_id: str) -> RunRecord | None:
-        """A run's record (None when there is none); a live run whose worker went silent reads INTERRUPTED."""
-        if not is_run_id(run_id):
-            return None
-        try:
-            record = RunRecord.from_json((self.root / run_id / RECORD_FILE).read_text())
-        except (OSError, ValueError, TypeError, KeyError):
-            return None
-        if not record.state.ended:
+        """A run's record (None when there is none, or it cannot be read); a live run whose worker went silent
+        reads INTERRUPTED. Never change the record it returns: it is shared."""
+        record = self._record(run_id) if is_run_id(run_id) else None
+        if record is not None and not record.state.ended:
             progress = self.progress(run_id)
             if progress is None or progress.state is RunState.INTERRUPTED:
-                record.state, record.message = RunState.INTERRUPTED, INTERRUPTED_MESSAGE
+                return dataclasses.replace(record, state=RunState.INTERRUPTED, message=INTERRUPTED_MESSAGE)
         return record
+
+    def _record(self, run_id: str) -> RunRecord | None:
+        """run.json as last written, read again only when it changed."""
+        path = self.root / run_id / RECORD_FILE
+        try:
+            stat = path.stat()
+            version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            if (known := self._read.get(run_id)) is not None and known[0] == version:
+                return known[1]
+            record = RunRecord.from_json(path.read_text())
+        except (OSError, ValueError, TypeError, KeyError):
+            self._read.pop(run_id, None)
+            return None
+        self._read[run_id] = (version, record)
+        return record
+
+    def bytes_of(self, record: RunRecord) -> int:
+        """A run's size on disk: as its worker measured it when it ended, else measured now (a run kept before
+        sizes were recorded, or one still training)."""
+        return record.bytes or folder_bytes(self.root / record.run_id)
 
     def model_path(self, run_id: str) -> Path:
         if not is_run_id(run_id):
@@ -337,6 +366,7 @@ class RunWriter:
                     model.save(temporary)
             finally:
                 model.optimizer = optimizer
+        self.record.bytes = folder_bytes(self.folder)
         self._write_record(progress)
         self.publish(progress)
 
@@ -357,6 +387,11 @@ class RunWriter:
         while not self._stopped.wait(HEARTBEAT_SECONDS):
             with self._lock, contextlib.suppress(OSError):
                 self._write_progress()
+
+
+def folder_bytes(folder: Path) -> int:
+    """What a folder's files take, in bytes (0 when it is gone)."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
 def dataset_of_model_file(path: Path) -> str:

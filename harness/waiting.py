@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 120.0, what: str = "the condition", every=0.1):
-    """Poll `condition` until it returns something other than None or False, and return that; AssertionError
-    naming `what` after `timeout` seconds."""
+    """Poll `condition` until it returns something true, and return that; AssertionError naming `what` after
+    `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        if (result := condition()) is not None and result is not False:
+        if result := condition():
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout:.0f} s")

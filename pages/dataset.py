@@ -6,6 +6,7 @@ import streamlit as st
 from core import charts
 from core.data import uploaded_folder
 from core.dataset_stats import sample_indices
+from core.retention import NoRoom
 from core.state import IMPORT_KEY, SAMPLE_SEED_KEY, ZIP_UPLOAD_KEY
 from core.tasks import import_digits
 from pages.common import caches, services
@@ -46,6 +47,9 @@ def own_digits_ui() -> None:
             )
         except OSError as error:
             show_refusal(f"{uploaded.name[:80]} could not be read now.", f"The cluster is not reachable: {error}")
+            return
+        except NoRoom as error:
+            show_refusal(f"{uploaded.name[:80]} could not be read now.", str(error))
             return
         st.rerun()
 

@@ -14,6 +14,7 @@ from pages.common.services import class_rows
 from pages.common.text import escape_markdown, show_refusal
 
 REFRESH_SECONDS = 3.0
+SHOWN_ROWS = 100
 ALL = "all"
 
 
@@ -60,6 +61,9 @@ def board(challenge: classroom.Challenge, family: str, dataset: str, mine: bool)
     if not shown:
         st.caption("No runs yet." if not rows else "No run matches these filters.")
         return
+    if len(shown) > SHOWN_ROWS:  # what the table costs to send stays the same however many runs the term has
+        st.caption(f"The best {SHOWN_ROWS} of {len(shown):,} runs; the Teacher page exports them all as CSV.")
+        shown = shown[:SHOWN_ROWS]
     st.dataframe(
         [
             {

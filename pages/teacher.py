@@ -9,7 +9,7 @@ import os
 
 import streamlit as st
 
-from core import classroom, teacher_gate
+from core import classroom, retention, teacher_gate
 from core.owners import OWNER_CHARACTERS
 from core.state import UNLOCKED_KEY
 from core.teacher_gate import TEACHER_KEY_ENV
@@ -39,9 +39,14 @@ def main() -> None:
     if not st.session_state.get(UNLOCKED_KEY):
         unlock(expected)
         return
+    if retention.free_bytes(caches.run_store().root) < 2 * retention.RESERVE_BYTES:
+        st.warning(
+            retention.NO_ROOM.replace("ask your teacher to make room", "make room below"), icon=":material/storage:"
+        )
     live_runs()
     challenge()
     clean_up()
+    disk()
     export()
 
 
@@ -173,6 +178,67 @@ def clean_up() -> None:
             if confirmed(f"remove all {len(digits)} {image_format} digits", f"remove_all_digits_{image_format}"):
                 kept[image_format].clear()
                 st.rerun()
+
+
+def disk() -> None:
+    """The folder's size, per learner and against the volume and the quota; the retention policy, and what it
+    removes next."""
+    st.header("Disk")
+    store = caches.run_store()
+    keeper = retention.Retention(store)
+    policy = retention.Policy.read(store.root)
+    plan = keeper.plan()
+    names = caches.name_book()
+    per_learner: dict[str, list[int]] = {}
+    for record in plan.kept + plan.remove:
+        per_learner.setdefault(names.name_of(record.owner) if record.owner else "(uploaded)", []).append(
+            store.bytes_of(record)
+        )
+    used, free = sum(sum(sizes) for sizes in per_learner.values()), retention.free_bytes(store.root)
+    quota = f"{policy.quota_bytes / 2**20:,.0f} MB" if policy.quota_bytes else "none"
+    st.caption(f"Runs take {used / 2**20:,.1f} MB; {free / 2**30:,.1f} GB free on the volume; quota: {quota}.")
+    largest = sorted(per_learner.items(), key=lambda item: -sum(item[1]))[:10]
+    st.dataframe(
+        [{"who": who, "runs": len(sizes), "MB": round(sum(sizes) / 2**20, 1)} for who, sizes in largest],
+        hide_index=True,
+    )
+    with st.form("retention_policy"):
+        latest, top, days, limit = st.columns(4)
+        keep_latest = latest.number_input("Keep each learner's latest", 1, 100, policy.keep_latest)
+        keep_top = top.number_input("Keep the leaderboard's top", 0, 1000, policy.keep_top)
+        keep_days = days.number_input("Keep everything younger than (days)", 0.0, 365.0, float(policy.keep_days))
+        quota_mb = limit.number_input("Quota, MB (0: none)", 0, 10_000_000, (policy.quota_bytes or 0) // 2**20)
+        if st.form_submit_button("Save the policy", icon=":material/save:"):
+            retention.Policy(int(keep_latest), int(keep_top), float(keep_days), int(quota_mb) * 2**20 or None).keep(
+                store.root
+            )
+            st.rerun()
+    st.caption(
+        f"Kept always: runs training now, runs opened in a page in the last {retention.OPEN_MINUTES} minutes, "
+        "each learner's best. The policy is applied every few minutes."
+    )
+    if not plan.remove:
+        st.caption("Applying it now would remove nothing.")
+    else:
+        gone = sum(store.bytes_of(record) for record in plan.remove)
+        st.caption(f"Applying it now would remove {len(plan.remove)} runs, {gone / 2**20:,.1f} MB:")
+        st.dataframe(
+            [
+                {
+                    "run": r.run_id,
+                    "who": names.name_of(r.owner) if r.owner else r.source[:40],
+                    "created": r.created,
+                    "MB": round(store.bytes_of(r) / 2**20, 1),
+                }
+                for r in plan.remove[:200]
+            ],
+            hide_index=True,
+        )
+        if confirmed(f"apply the policy now and remove {len(plan.remove)} runs", "apply_retention"):
+            keeper.apply()
+            st.rerun()
+    if plan.over_quota:
+        st.warning("Even after that, the runs the policy must keep are over the quota: raise it, or keep fewer.")
 
 
 def confirmed(action: str, key: str) -> bool:

@@ -15,6 +15,7 @@ import dataclasses
 import os
 import random
 import shutil
+import subprocess
 
 import pytest
 
@@ -86,6 +87,20 @@ def trained_run(session_run, model_dir) -> str:
     folder, run_id = session_run
     shutil.copytree(os.path.join(folder, run_id), model_dir / run_id)
     return run_id
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 3 MB tmpfs, where the machine allows mounting one (root in a container usually does)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command: the full-disk test needs a small tmpfs")
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({result.stderr.decode().strip()[:100]})")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
 
 
 # ---- The training cluster ---------------------------------------------------------------------------------------

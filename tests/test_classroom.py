@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from core import classroom
-from core.config import PRESETS, SEED
+from core.config import PRESETS, SEED, parameter_count
 from core.my_digits import CLASS_DIGITS_SOURCE, LabelledDigits, kept_back
 from core.runs import Progress, RunResult, RunState
 from core.store import RunRecord, RunStore
@@ -35,7 +35,7 @@ def test_parameters_are_counted_as_keras_counts_them(config, shape):
     from core.model import build_model, input_shape_for
 
     model = build_model(config, input_shape_for(config, shape))
-    assert classroom.parameter_count(config, shape) == model.count_params()
+    assert parameter_count(config, shape) == model.count_params()
 
 
 def record(
@@ -158,7 +158,7 @@ def test_the_leaderboard_reads_the_class_digits_on_the_cluster(trained_run, mnis
             app.run()
             assert not app.exception and not app.error
             table = app.dataframe[0].value
-            row = table[table["run"] == f"training?run={trained_run}"].iloc[0]
+            row = table[table["run"] == f"training?run={trained_run}"].iloc[0].to_dict()
             return row if row["digits read"] == len(digits.load()) else None
 
         row = wait_until(row_read, timeout=180, what="the class's digits read", every=1)

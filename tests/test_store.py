@@ -4,13 +4,13 @@ import dataclasses
 import json
 import os
 import shutil
-import subprocess
 import time
 
 import numpy as np
 import pytest
 
 from core.config import SEED
+from core.files import write_atomically
 from core.model import build_model, model_to_bytes, predict_probabilities
 from core.runs import LocalReporter, RunResult, RunState, TrainingRequest
 from core.state import PROGRESS_FILE, RECORD_FILE
@@ -146,20 +146,6 @@ def test_the_sweep_removes_stale_partial_saves_and_recovers_a_model_without_reco
 SEED_DIGITS_PARAMETERS = 64 * 512 + 512 + 512 * 10 + 10
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A 3 MB tmpfs, where the machine allows mounting one (root in a container usually does)."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command: the full-disk test needs a small tmpfs")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({result.stderr.decode().strip()[:100]})")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=False)
-
-
 def test_a_full_disk_fails_the_save_cleanly_and_later_saves_work(tiny_disk):
     store = RunStore(tiny_disk)
     model = model_to_bytes(build_model(dataclasses.replace(SEED, units=1024, hidden_layers=2), (784,)))  # 7.5 MB
@@ -179,3 +165,26 @@ def test_a_full_disk_while_training_fails_the_run_with_its_reason_and_leaves_no_
     )
     assert progress.state is RunState.FAILED and "No space left" in progress.message
     assert not list(tiny_disk.rglob(".tmp-*"))
+
+
+def test_a_listing_reads_only_the_records_that_changed_and_follows_the_folder(tmp_path, monkeypatch):
+    """What a click or a page lists costs a stat per run once read: a run written appears, one changed is read
+    again, one removed by hand disappears, one whose record is damaged is left out until it is whole again."""
+    store = RunStore(tmp_path)
+    runs = [RunRecord(f"20260101-00000{index}-aaaaaa", "mnist", {}, RunState.UPLOADED) for index in range(5)]
+    for record in runs:
+        (tmp_path / record.run_id).mkdir()
+        (tmp_path / record.run_id / RECORD_FILE).write_text(record.to_json())
+    assert sorted(r.run_id for r in store.records()) == sorted(r.run_id for r in runs)
+    parsed = []
+    real_from_json = RunRecord.from_json
+    monkeypatch.setattr(RunRecord, "from_json", lambda text: parsed.append(text) or real_from_json(text))
+    assert len(store.records()) == 5 and parsed == []  # nothing changed: nothing parsed again
+    changed = dataclasses.replace(runs[0], name="Ada")
+    write_atomically(tmp_path / changed.run_id / RECORD_FILE, changed.to_json())
+    assert store.get(changed.run_id).name == "Ada" and len(parsed) == 1
+    shutil.rmtree(tmp_path / runs[1].run_id)  # removed by hand
+    (tmp_path / runs[2].run_id / RECORD_FILE).write_text("{ half a rec")  # damaged
+    assert sorted(r.run_id for r in store.records()) == sorted(r.run_id for r in (runs[0], runs[3], runs[4]))
+    (tmp_path / runs[2].run_id / RECORD_FILE).write_text(runs[2].to_json())
+    assert runs[2].run_id in [r.run_id for r in store.records()]

@@ -4,17 +4,22 @@ the leaderboard's rows. Streamlit-facing only through the caches they use."""
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 import time
 
 import streamlit as st
 
 from core import classroom
 from core.config import SEED, ModelConfig
+from core.retention import NoRoom, Retention, room_problem
 from core.runs import TrainingRequest
 from core.state import SCORING, SPOOL_FOLDER
-from core.store import new_run_id
+from core.store import RunStore, new_run_id
 from core.tasks import Task
 from pages.common.caches import my_digits, name_book, run_board, run_store
+
+log = logging.getLogger(__name__)
 
 
 def start_training(
@@ -55,7 +60,10 @@ def scoring_ended() -> None:
 
 
 def start_task(label: str, function, data: bytes, *args) -> Task:
-    """Send a short job (core.tasks: an import, an upload's check) to the cluster; OSError when it is unreachable."""
+    """Send a short job (core.tasks: an import, an upload's check) to the cluster; OSError when it is unreachable,
+    NoRoom when what it keeps (the upload, then what is made of it) would not fit on the model folder's volume."""
+    if data is not None and (problem := room_problem(run_store().root, 3 * len(data))) is not None:
+        raise NoRoom(problem)
     return Task(run_board().cluster.client(), run_store().root / SPOOL_FOLDER, label, function, data, *args)
 
 
@@ -79,3 +87,43 @@ def class_rows(challenge: classroom.Challenge) -> tuple[list[classroom.LeaderRow
     records = [*store.records(), *store.live_records()]
     scores = classroom.read_scores(store.root)
     return classroom.leaderboard(records, live, names, scores, versions, challenge), versions
+
+
+MARK_EVERY_SECONDS = 300  # a run open in pages is written down at most this often, per server
+
+
+@st.cache_resource(show_spinner=False)
+def _marked(root: str) -> dict[str, float]:
+    return {}
+
+
+def mark_opened(run_id: str) -> None:
+    """This run is in someone's view: retention leaves it alone (written down at most every few minutes)."""
+    marked = _marked(str(run_store().root))
+    if time.time() - marked.get(run_id, 0) >= MARK_EVERY_SECONDS:
+        marked[run_id] = time.time()
+        with contextlib.suppress(OSError):
+            Retention(run_store()).mark_opened([run_id])
+
+
+def keep_the_store() -> None:
+    """Apply the retention policy when it is due, in a thread of this server (one replica at a time)."""
+    _keeper(str(run_store().root))
+
+
+@st.cache_resource(show_spinner=False)
+def _keeper(root: str) -> threading.Thread:
+
+    def keep() -> None:
+        retention = Retention(RunStore(root))
+        while True:
+            with contextlib.suppress(OSError):
+                if retention.due():
+                    removed = retention.apply()
+                    if removed:
+                        log.warning("Retention removed %d runs: %s", len(removed), ", ".join(removed))
+            time.sleep(60)
+
+    thread = threading.Thread(target=keep, name="retention", daemon=True)
+    thread.start()
+    return thread

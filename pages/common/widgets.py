@@ -12,7 +12,7 @@ from core.insight import integrated_gradients
 from core.state import CHOSEN_RUN_KEY, RUN_KEY
 from core.store import RunRecord
 from core.tasks import TaskState
-from pages.common import caches
+from pages.common import caches, services
 from pages.common.text import escape_markdown, show_refusal
 
 # ---- Tasks on the cluster -------------------------------------------------------------------------------------
@@ -167,4 +167,5 @@ def model_picker(records: list[RunRecord]) -> str:
     run_ids = list(by_id)
     picked = st.selectbox("Model", run_ids, index=run_ids.index(chosen), format_func=describe, key="model_picker")
     st.session_state[CHOSEN_RUN_KEY] = picked
+    services.mark_opened(picked)
     return picked

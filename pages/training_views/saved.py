@@ -7,6 +7,7 @@ import streamlit as st
 from core import export, training_charts
 from core.export import TFLITE_SNIPPET
 from core.model_cost import in_words
+from core.retention import NoRoom
 from core.state import MODEL_CHECK_KEY, MODEL_UPLOAD_KEY
 from core.store import RunRecord, RunStore
 from core.tasks import check_model
@@ -146,5 +147,8 @@ def upload_ui(store: RunStore) -> None:
         )
     except OSError as error:
         show_refusal(f"{uploaded.name[:80]} could not be checked now.", f"The cluster is not reachable: {error}")
+        return
+    except NoRoom as error:
+        show_refusal(f"{uploaded.name[:80]} could not be checked now.", str(error))
         return
     st.rerun()

@@ -26,6 +26,8 @@ NEW_NETWORK = "a new network (the sidebar's)"
 def train_view(config: ModelConfig, dataset: Dataset, owner: str) -> None:
     """Train and Stop, the run this tab follows (live, or its result), every run training now."""
     run_id = linked_run_id()
+    if run_id:
+        services.mark_opened(run_id)
     board = caches.run_board()
     progress = board.progress(run_id)
     mine = progress is not None and board.owner_of(run_id) == owner
