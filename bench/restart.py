@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.cluster_client import IDLE_CLUSTER_SECONDS, TrainingCluster  # noqa: E402
 from core.stepper import STEPPER_IDLE_SECONDS  # noqa: E402
 from core.store import MODEL_DIR_ENV, RunStore  # noqa: E402
-from harness.chromium import chromium_browser, new_visitor, start_a_run, wait_for_app
+from harness.chromium import chromium_browser, new_visitor, start_a_run, step_once, wait_for_app
 from harness.server import AppServer, shut_down_embedded_cluster
 from harness.waiting import wait_until
 
@@ -69,12 +69,7 @@ def orphan_lifetime(browser, folder: str, step_mode: bool) -> tuple[float, bool]
     cluster.close()
     if step_mode:
         page = new_visitor(browser).new_page()
-        page.goto(f"{server.url}/training?view=step")
-        wait_for_app(page)
-        page.get_by_test_id("stMain").get_by_role("button", name="Start step mode").click()
-        page.get_by_test_id("stMetric").filter(has_text="Batches trained").wait_for(timeout=120_000)
-        page.get_by_test_id("stMain").get_by_role("button", name="Step", exact=True).click()
-        page.get_by_text("Epoch 1, batch 1 of 469 next").wait_for(timeout=60_000)
+        step_once(page, server.url)
         page.close()
     server.kill()
     started = time.perf_counter()

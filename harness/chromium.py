@@ -70,6 +70,17 @@ def start_a_run(page, url: str, epochs: int, images: str = "10,000", query: str 
     return page.url.split("run=")[1].split("&")[0]
 
 
+def step_once(page, url: str, query: str = "") -> None:
+    """On the Training page's Step by step view: Start step mode, then one Step, seen on screen."""
+    page.goto(f"{url}/training?view=step{'&' + query if query else ''}")
+    wait_for_app(page)
+    main = page.get_by_test_id("stMain")
+    main.get_by_role("button", name="Start step mode").click()
+    page.get_by_test_id("stMetric").filter(has_text="Batches trained").wait_for(timeout=120_000)
+    main.get_by_role("button", name="Step", exact=True).click()
+    page.get_by_text("Epoch 1, batch 1 of ").wait_for(timeout=60_000)
+
+
 def new_visitor(browser, **options):
     """A fresh browser context: its own cookies and storage, as another person's browser."""
     return browser.new_context(viewport={"width": 1400, "height": 1000}, **options)

@@ -15,7 +15,7 @@ import pytest
 from core.cluster_client import LINGER_ENV, TrainingCluster
 from core.stepper import IDLE_ENV
 from core.store import MODEL_DIR_ENV, RunStore
-from harness.chromium import screenshot, start_a_run, wait_for_app
+from harness.chromium import screenshot, start_a_run, step_once, wait_for_app
 from harness.processes import gone, process_tree
 from harness.server import AppServer, shut_down_embedded_cluster
 from harness.waiting import wait_until
@@ -54,12 +54,7 @@ def test_a_killed_server_loses_nothing_and_a_stopped_one_leaves_no_cluster_behin
         screenshot(page, "restart-finished")
         assert store.get(run_id).result.epochs_done == EPOCHS and store.epochs_saved(run_id) == EPOCHS
 
-        page.goto(f"{server.url}/training?view=step&units=32")
-        wait_for_app(page)
-        page.get_by_test_id("stMain").get_by_role("button", name="Start step mode").click()
-        page.get_by_test_id("stMetric").filter(has_text="Batches trained").wait_for(timeout=120_000)
-        page.get_by_test_id("stMain").get_by_role("button", name="Step", exact=True).click()
-        page.get_by_text("Epoch 1, batch 1 of 469 next").wait_for(timeout=60_000)
+        step_once(page, server.url, "units=32")  # a learner leaves a step-mode network on the cluster
         processes = process_tree(cluster_pid)
         server.stop()
         stopped = time.monotonic()
