@@ -81,6 +81,7 @@ class LeaderRow:
     test_accuracy: float | None
     class_accuracy: float | None  # on the class's labelled digits; None until scored (or none drawn)
     class_digits: int
+    corruptions: float | None  # mean accuracy under MNIST-C's corruptions (core.robustness); None until measured
     parameters: int | None
     epochs: int
     seconds: float
@@ -135,6 +136,7 @@ def leaderboard(
                 test_accuracy=test,
                 class_accuracy=score.get("accuracy") if fresh else None,
                 class_digits=int(score.get("count", 0)) if fresh else 0,
+                corruptions=record.robustness.get("mean") if progress is None else None,
                 parameters=parameters,
                 epochs=epochs,
                 seconds=result.seconds,
@@ -143,7 +145,16 @@ def leaderboard(
                 try_it=_query(config),
             )
         )
-    return sorted(rows, key=lambda row: (-(row.test_accuracy or -1), -(row.class_accuracy or -1), row.run_id))
+    return ranked(rows, "test_accuracy")
+
+
+RANKINGS = {"test_accuracy": "test accuracy", "class_accuracy": "class's digits", "corruptions": "corruptions"}
+
+
+def ranked(rows: list[LeaderRow], by: str) -> list[LeaderRow]:
+    """Best first by one of RANKINGS (runs without that score last), then by the others."""
+    order = [by, *(name for name in RANKINGS if name != by)]
+    return sorted(rows, key=lambda row: (*(-(getattr(row, name) or -1) for name in order), row.run_id))
 
 
 def _config_of(record: RunRecord) -> ModelConfig | None:
@@ -172,6 +183,7 @@ def results_csv(rows: list[LeaderRow]) -> str:
         "test_accuracy",
         "class_accuracy",
         "class_digits",
+        "corruptions",
         "parameters",
         "epochs",
         "seconds",

@@ -268,3 +268,40 @@ def probabilities_before_after(before: np.ndarray, after: np.ndarray) -> go.Figu
             "yaxis": {"title": {"text": "probability"}, "range": [0, 1], "tickformat": ".0%"},
         },
     )
+
+
+def robustness_bars(clean: float, accuracies: dict[str, float]) -> go.Figure:
+    """Accuracy under each corruption (titles -> accuracy), worst first, with the clean accuracy as a line."""
+    ordered = sorted(accuracies.items(), key=lambda item: item[1])
+    return go.Figure(
+        {
+            "data": [
+                {
+                    "type": "bar",
+                    "orientation": "h",
+                    "y": [title for title, _ in ordered],
+                    "x": [accuracy for _, accuracy in ordered],
+                    "text": [f"{accuracy:.1%}" for _, accuracy in ordered],
+                    "textposition": "outside",
+                    "marker": {"color": "#1f77b4"},
+                    "name": "under the corruption",
+                    "hovertemplate": "%{y}: %{x:.1%}<extra></extra>",
+                },
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": [clean, clean],
+                    "y": [ordered[0][0], ordered[-1][0]],
+                    "line": {"color": "#d62728", "dash": "dash"},
+                    "name": f"clean: {clean:.1%}",
+                },
+            ],
+            "layout": {
+                "height": 60 + 24 * len(ordered),
+                "margin": {"l": 10, "r": 40, "t": 10, "b": 40},
+                "xaxis": {"range": [0, 1.08], "tickformat": ".0%", "title": {"text": "accuracy"}},
+                "yaxis": {"automargin": True},
+                "legend": {"orientation": "h", "y": -0.12},
+            },
+        }
+    )

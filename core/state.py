@@ -194,8 +194,8 @@ _place(
 RECORD_FILE = _place(
     RUN_FOLDER,
     "run.json",
-    "the run's record: config, owner, name, sweep, state, history, test metrics",
-    "the run's worker (core.store.RunWriter), after each epoch and at the end; the upload task",
+    "the run's record: config, owner, name, sweep, state, history, test metrics, robustness report",
+    "the run's worker (core.store.RunWriter), after each epoch and at the end; the upload task; the robustness task",
     "every server (RunStore)",
     "as long as the run",
     "*/run.json",
@@ -217,6 +217,15 @@ MODEL_FILE = _place(
     "every page that reads digits; a continued run's worker",
     "as long as the run",
     "*/model.keras",
+)
+ROBUSTNESS_LOCK = _place(
+    RUN_FOLDER,
+    "robustness.lock",
+    "held (flock) while a worker measures the run's robustness: one measurement of a run at a time",
+    "the robustness task (core.robustness.measure_run); the lock dies with its worker",
+    "the robustness task",
+    "as long as the run (an empty file)",
+    "*/robustness.lock",
 )
 EPOCHS_FOLDER = "epochs"
 _place(
@@ -452,6 +461,14 @@ MODEL_UPLOAD_KEY = _place(
     "Training (saved runs)",
     "Training (saved runs)",
     SERVER_SESSION,
+)
+ROBUSTNESS_TASK_KEY = _place(
+    SESSION,
+    "robustness_task",
+    "a saved run's robustness measurement on the cluster",
+    "Training (saved runs)",
+    "Training (saved runs)",
+    "until the task ends",
 )
 MODEL_CHECK_KEY = _place(
     SESSION,

@@ -90,6 +90,7 @@ class RunRecord:
     name: str = ""  # its owner's display name (core.names), cleaned; escaped wherever it is shown
     sweep: str = ""  # the sweep it belongs to (core.sweeps), if any
     bytes: int = 0  # its folder's size on disk when it ended (0: still training, or kept before it was counted)
+    robustness: dict = field(default_factory=dict)  # its accuracy under corruptions (core.robustness), once measured
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -203,6 +204,15 @@ class RunStore:
             return None
         self._read[run_id] = (version, record)
         return record
+
+    def update(self, run_id: str, **fields) -> bool:
+        """Change fields of an ended run's record (its robustness report); False when the run is training again."""
+        path = self.root / run_id / RECORD_FILE
+        record = RunRecord.from_json(path.read_text())
+        if not record.state.ended:
+            return False
+        write_atomically(path, dataclasses.replace(record, **fields).to_json())
+        return True
 
     def bytes_of(self, record: RunRecord) -> int:
         """A run's size on disk: as its worker measured it when it ended, else measured now (a run kept before
@@ -326,6 +336,7 @@ class RunWriter:
         self._heartbeat = threading.Thread(target=self._beat, name=f"heartbeat-{record.run_id}", daemon=True)
 
     def start(self, progress: Progress) -> RunWriter:
+        self.record = dataclasses.replace(self.record, robustness={})  # it will no longer describe the model
         (self.folder / EPOCHS_FOLDER).mkdir(parents=True, exist_ok=True)
         self.publish(progress)
         self._write_record(progress)

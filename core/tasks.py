@@ -1,8 +1,8 @@
-"""Short jobs that must not run in the web server, four of them: importing a zip of digits, checking and
-evaluating an uploaded model, the learning-rate finder, and reading the class's labelled digits with every saved
-run (the leaderboard's scores). Like training, they run on the Dask cluster, so a large upload never holds up
-anyone's strokes; unlike a training run they belong to the page that asked (a server that dies takes them along;
-the user asks again).
+"""Short jobs that must not run in the web server, five of them: importing a zip of digits, checking and
+evaluating an uploaded model, the learning-rate finder, reading the class's labelled digits with every saved
+run (the leaderboard's scores), and measuring a run under corruptions (its robustness report). Like training, they
+run on the Dask cluster, so a large upload never holds up anyone's strokes; unlike a training run they belong to
+the page that asked (a server that dies takes them along; the user asks again).
 
 A task reports its progress through a Dask Variable, listens for Cancel on a Dask Event, and stops itself with a
 clear message once it has used its time budget. The uploaded bytes reach the worker through a spool file in the
@@ -173,6 +173,20 @@ def score_class_digits(task_id: str, upload: str, store_root: str, budget_second
     return str(len(fresh))
 
 
+def report_robustness(task_id: str, upload: str, store_root: str, run_id: str, budget_seconds: float) -> str:
+    """Measure a saved run under MNIST-C's corruptions (core.robustness) and keep the report in its record; returns
+    the run id. One measurement of a run at a time, whichever server asked."""
+    from core.robustness import measure_run
+    from core.store import RunStore
+
+    context = TaskContext(task_id, budget_seconds)
+    try:
+        measure_run(RunStore(store_root), run_id, context.report)
+    finally:
+        gc.collect()
+    return run_id
+
+
 def _take(upload: str) -> bytes:
     """The spooled upload's bytes; the spool file is gone afterwards."""
     path = Path(upload)
@@ -245,6 +259,7 @@ def _explained(error: Exception) -> bool:
     """Whether an error carries a message meant for the user (the tasks' own refusals)."""
     from core.config import ConfigError
     from core.data import DatasetError
+    from core.robustness import RobustnessError
     from core.uploads import UploadError
 
-    return isinstance(error, ConfigError | DatasetError | UploadError | TaskStopped)
+    return isinstance(error, ConfigError | DatasetError | UploadError | RobustnessError | TaskStopped)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from core.adversarial import attacked_images, train_against_attacks
 from core.config import ModelConfig
 from core.data import NUM_CLASSES, Dataset, load_dataset
 from core.model import (
@@ -51,6 +52,7 @@ PLAIN_COMPILE = {"jit_compile": False, "steps_per_execution": 1}
 # fewer than the minimum.
 HELD_OUT_MIN = 2_000
 HELD_OUT_SHARE = 6  # one held-out digit for every 6 trained on (MNIST's own 60,000 : 10,000)
+ATTACKED_CURVE_DIGITS = 500  # adversarial training: held-out digits attacked by PGD after each epoch
 PUBLISH_SECONDS = 0.25  # how often a running fit reports its progress and looks for a stop request
 # A uniform guess over 10 digits costs ln(10) = 2.3; a running loss past this has blown up (or is NaN).
 DIVERGENCE_LOSS = 100.0
@@ -260,6 +262,10 @@ def _fit_with(config, data, progress, reporter, writer, callbacks, log_dir, comp
     else:
         model = build_model(config, data.x_train.shape[1:], NUM_CLASSES, compile_options, progress.batches_per_epoch)
     progress.compile_mode = compile_label(compile_options)
+    attacked = []
+    if config.adversarial:
+        train_against_attacks(model, config.adversarial)
+        attacked = [AttackedCurve(data.x_test, data.y_test, config.adversarial)]
     order = EpochOrder(
         data.x_train[: samples - validation], data.y_train[: samples - validation], config.batch_size, config.seed
     )
@@ -274,7 +280,7 @@ def _fit_with(config, data, progress, reporter, writer, callbacks, log_dir, comp
         validation_data=(data.x_train[samples - validation :], data.y_train[samples - validation :])
         if validation
         else None,
-        callbacks=[order, held_out, watch, tensorboard, *callbacks],
+        callbacks=[order, held_out, *attacked, watch, tensorboard, *callbacks],
         shuffle=False,  # EpochOrder shuffles
         verbose=0,
     )
@@ -302,6 +308,22 @@ class HeldOutCurve(keras.callbacks.Callback):
         if logs is not None:
             logs["test_loss"], logs["test_accuracy"] = loss_and_accuracy(
                 predict_probabilities(self.model, self.x), self.y
+            )
+
+
+class AttackedCurve(keras.callbacks.Callback):
+    """After each epoch of adversarial training, the model's loss and accuracy on held-out digits attacked by PGD
+    at the training's epsilon (test_adversarial_loss and test_adversarial_accuracy in the epoch's logs)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, epsilon: float):
+        super().__init__()
+        self.x, self.y, self.epsilon = x[:ATTACKED_CURVE_DIGITS], y[:ATTACKED_CURVE_DIGITS], epsilon
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            attacked = attacked_images(self.model, self.x, self.y, self.epsilon)
+            logs["test_adversarial_loss"], logs["test_adversarial_accuracy"] = loss_and_accuracy(
+                predict_probabilities(self.model, attacked), self.y
             )
 
 

@@ -10,7 +10,12 @@ import plotly.graph_objects as go
 from core.charts import COMPACT, plain_figure
 
 CURVE_METRICS = {"loss": "Loss", "accuracy": "Accuracy"}
-CURVE_KINDS = (("", "solid", "train"), ("test_", "dash", "held-out"), ("val_", "dot", "validation"))
+CURVE_KINDS = (
+    ("", "solid", "train"),
+    ("test_", "dash", "held-out"),
+    ("val_", "dot", "validation"),
+    ("test_adversarial_", "dashdot", "held-out, attacked (PGD)"),
+)
 
 
 def training_curves(runs: dict[str, dict[str, list[float]]], epochs: int | None = None, held_out: int = 0) -> go.Figure:

@@ -122,3 +122,29 @@ def test_a_model_without_a_dense_softmax_output_is_attacked_through_its_probabil
 def test_bad_settings_are_refused_with_a_clear_message(call, message):
     with pytest.raises(AttackError, match=message):
         call(linear_softmax(), np.zeros((28, 28), np.float32))
+
+
+def test_adversarial_training_resists_pgd_better_and_draws_its_attacked_curve(mnist, tmp_path):
+    from core.runs import LocalReporter, TrainingRequest
+    from core.training import run_training
+
+    config = dataclasses.replace(SMALL_CNN, epochs=1)
+
+    def trained(adversarial: float):
+        request = TrainingRequest("local", dataclasses.replace(config, adversarial=adversarial), "mnist", 4_000)
+        return run_training(request, LocalReporter(), keep_model=True)
+
+    (_, plain), (progress, hardened) = trained(0.0), trained(0.1)
+    images, labels = mnist.x_test[:400].astype(np.float32) / 255.0, mnist.y_test[:400]
+
+    def flips(model) -> float:
+        right = probabilities_of(model, images).argmax(axis=1) == labels
+        attacked = pgd(model, images[right], 0.1)
+        return float(np.mean(probabilities_of(model, attacked).argmax(axis=1) != labels[right]))
+
+    assert flips(hardened) < flips(plain) - 0.1, (flips(hardened), flips(plain))
+    history = progress.result.history
+    assert len(history["test_adversarial_accuracy"]) == 1 and history["test_adversarial_accuracy"][0] > 0.5
+    hardened.save(tmp_path / "hard.keras")  # an ordinary Keras model: the attack lives on the object, not the file
+    reloaded = keras.saving.load_model(tmp_path / "hard.keras")
+    assert np.allclose(probabilities_of(reloaded, images[:20]), probabilities_of(hardened, images[:20]), atol=1e-5)

@@ -233,3 +233,13 @@ def _tflite_model(store_root: str, run_id: str, version: int) -> bytes:
     from core.export import to_tflite
 
     return to_tflite(saved_model(store_root, run_id))
+
+
+@st.cache_resource(show_spinner=False)
+def corrupted_examples(index: int = 0) -> tuple[np.ndarray, list[str]]:
+    """One MNIST test digit, clean and under each of MNIST-C's corruptions (0-255), with titles: made once (~8 ms)."""
+    from core.corruptions import CORRUPTIONS, corrupt
+
+    digit = dataset("mnist").x_test[index] / 255.0
+    images = [digit] + [corrupt(digit, name, seed=index) for name in CORRUPTIONS]
+    return np.stack(images) * 255, ["clean"] + [corruption.title for corruption in CORRUPTIONS.values()]

@@ -7,10 +7,12 @@ import streamlit as st
 
 from core import charts, insight_charts
 from core.adversarial import AttackError, Fooling, fool
+from core.corruptions import CORRUPTIONS, corrupt
 from core.data import Dataset, image_format_of
 from core.insight import integrated_gradients
 from core.state import CHOSEN_RUN_KEY, RUN_KEY
 from core.store import RunRecord
+from core.strokes import image_probabilities
 from core.tasks import TaskState
 from pages.common import caches, services
 from pages.common.text import escape_markdown, show_refusal
@@ -169,3 +171,39 @@ def model_picker(records: list[RunRecord]) -> str:
     st.session_state[CHOSEN_RUN_KEY] = picked
     services.mark_opened(picked)
     return picked
+
+
+# ---- Corrupting a digit (Draw & predict) ----------------------------------------------------------------------
+
+
+def corruption_ui(model, image: np.ndarray, probabilities: np.ndarray, key: str) -> None:
+    """One of MNIST-C's corruptions on this digit at a chosen severity: the corrupted image and what the network
+    reads in it, beside what it read before."""
+    if image.shape != (28, 28):
+        st.caption("The corruptions are MNIST's, for 28x28 digits: this model reads another size.")
+        return
+    name_column, severity_column = st.columns([2, 1])
+    name = name_column.selectbox(
+        "Corruption", list(CORRUPTIONS), format_func=lambda n: CORRUPTIONS[n].title, key=f"{key}-name"
+    )
+    corruption = CORRUPTIONS[name]
+    severity = severity_column.slider(
+        "Severity",
+        1,
+        5,
+        corruption.paper_severity,
+        key=f"{key}-severity-{name}",
+        help="MNIST-C's: as the slider starts.",
+    )
+    corrupted = corrupt(image, name, severity, seed=0)
+    after = image_probabilities(model, corrupted)
+    image_column, answer_column = st.columns(2)
+    show_chart(
+        image_column, charts.image_heatmap(corrupted, f"{corruption.title}, severity {severity}"), key=f"{key}-image"
+    )
+    with answer_column:
+        digit, before = int(np.argmax(after)), int(np.argmax(probabilities))
+        st.metric("Corrupted, it reads", str(digit), f"{after[digit]:.1%} sure", delta_color="off", delta_arrow="off")
+        show_chart(st, insight_charts.probabilities_before_after(probabilities, after), key=f"{key}-bars")
+    change = "the same digit" if digit == before else f"a {digit} instead of a {before}"
+    st.caption(f"{corruption.explanation} The network reads {change}.")

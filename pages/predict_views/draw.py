@@ -15,7 +15,7 @@ from core.strokes import StrokeOptions, answer_stroke, image_probabilities
 from pages.common import caches
 from pages.common.identity import browser_owner
 from pages.common.text import show_refusal
-from pages.common.widgets import fooling_ui, show_chart, show_evidence
+from pages.common.widgets import corruption_ui, fooling_ui, show_chart, show_evidence
 
 CANVAS_KEY = "canvas"
 CANVAS_SIZE = 280
@@ -186,6 +186,12 @@ def show_prediction(
         help="An adversarial attack (FGSM or PGD) on this digit, run only while this is on.",
     ):
         fooling_ui(model, image, key=f"fooling-{source}")
+    if st.toggle(
+        "Corrupt it: noise, blur, a turn, fog...",
+        key=f"corrupt-{source}",
+        help="MNIST-C's everyday corruptions on this digit, run only while this is on.",
+    ):
+        corruption_ui(model, image, probabilities, key=f"corrupting-{source}")
 
 
 def why_view(model, image: np.ndarray, probabilities: np.ndarray, source: str) -> None:

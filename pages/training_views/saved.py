@@ -16,6 +16,7 @@ from core.uploads import MAX_MULTIPLY_ADDS
 from pages.common import caches, services
 from pages.common.text import escape_markdown, show_refusal
 from pages.common.widgets import show_chart, task_ui
+from pages.training_views.robustness import robustness_ui
 
 
 def saved_view(store: RunStore) -> None:
@@ -56,7 +57,9 @@ def saved_view(store: RunStore) -> None:
     if curves:
         show_chart(st, training_charts.training_curves(curves), key="compare")
         st.caption(" ".join(f"{run}: {curves_summary(history)}" for run, history in curves.items()))
-    run_details_ui(store, by_id[st.selectbox("Run details", run_ids, key="detail_run")])
+    record = by_id[st.selectbox("Run details", run_ids, key="detail_run")]
+    run_details_ui(store, record)
+    robustness_ui(store, record)
 
 
 def run_details_ui(store: RunStore, record: RunRecord) -> None:
