@@ -65,6 +65,10 @@ class Stepper:
         self.pixel_max, self.shape = dataset.pixel_max, input_shape_for(self.config, dataset.image_shape)
         constant = dataclasses.replace(self.config, schedule="constant")  # no schedule: there is no end to plan for
         self.model = build_model(constant, self.shape, compile_options=PLAIN_COMPILE)
+        if self.config.adversarial:  # each step trains on its batch as an attacker changes it, as a run does
+            from core.adversarial import train_against_attacks
+
+            train_against_attacks(self.model, self.config.adversarial)
         self.batches_per_epoch = math.ceil(len(self.images) / self.config.batch_size)
         self.step_count, self.losses, self.accuracies = 0, [], []
         self._order: tuple[int, np.ndarray | None] = (-1, None)

@@ -98,3 +98,9 @@ def test_the_training_page_steps_and_shows_the_drawing_move(cluster, mnist):
     finally:
         if STEPPER_KEY in app.session_state:
             next(b for b in app.button if b.label == "Leave step mode").click().run()
+
+
+def test_adversarial_training_steps_on_attacked_batches(mnist):
+    plain = Stepper(dataclasses.asdict(SMALL), "mnist", limit=1_000).step(20)
+    attacked = Stepper(dataclasses.asdict(dataclasses.replace(SMALL, adversarial=0.2)), "mnist", limit=1_000).step(20)
+    assert np.mean(attacked.losses[-5:]) > np.mean(plain.losses[-5:]) + 0.3, "attacked batches are harder to read"
