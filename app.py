@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.common import services
+from pages.common import lesson, services
 from pages.common.sidebar import dataset_selector, learner_name_ui
 
 st.set_page_config(page_title="Digit Lab", page_icon="✍️", layout="wide")
@@ -19,8 +19,12 @@ PAGES = [
 ]
 
 services.keep_the_store()
-navigation = st.navigation(PAGES)
+closed = lesson.controls().hidden_pages  # the teacher's, for this lesson (none for the teacher's own tab)
+navigation = st.navigation([page for page in PAGES if page.url_path not in closed])
 st.sidebar.title("Digit Lab")
 dataset_selector()
 learner_name_ui()
+lesson.announcement()
+with st.sidebar:
+    lesson.watch()
 navigation.run()

@@ -105,6 +105,16 @@ NAMES_FILE = _place(
     "until the teacher removes the folder",
     "names.json",
 )
+LESSON_FILE = _place(
+    MODEL_FOLDER,
+    "lesson.json",
+    "the teacher's lesson controls: closed pages, fixed and bounded hyperparameters, sweeps, the announcement, "
+    "a network pushed to every sidebar",
+    "the Teacher page (core.lesson.LessonBook)",
+    "every page of every server (read again when it changed), and start_training on the server",
+    "until the teacher changes it",
+    "lesson.json",
+)
 CHALLENGE_FILE = _place(
     MODEL_FOLDER,
     "challenge.json",
@@ -528,6 +538,30 @@ SCORING_TASK_KEY = _place(
     "Leaderboard",
     "Leaderboard",
     "until the task ends",
+)
+LESSON_SEEN_KEY = _place(
+    SESSION,
+    "lesson_seen",
+    "the version of lesson.json this tab last drew: a new one reruns the page",
+    "every page (pages.common.lesson.watch)",
+    "every page",
+    SERVER_SESSION,
+)
+PUSH_SEEN_KEY = _place(
+    SESSION,
+    "lesson_push_seen",
+    "the teacher's last pushed network this tab has taken",
+    "the hyperparameter panel",
+    "the hyperparameter panel",
+    SERVER_SESSION,
+)
+OWN_CONFIG_KEY = _place(
+    SESSION,
+    "own_config",
+    "the learner's own hyperparameters before the teacher's push: one click brings them back",
+    "the hyperparameter panel",
+    "the hyperparameter panel",
+    "until the learner goes back to them",
 )
 UNLOCKED_KEY = _place(
     SESSION, "teacher_unlocked", "the teacher key was given in this tab", "Teacher", "Teacher", SERVER_SESSION

@@ -87,7 +87,14 @@ def test_the_teacher_page_says_how_to_set_a_key_refuses_a_wrong_one_and_opens_wi
     app.text_input[0].input("class-key-42")
     app.button[0].click().run()
     assert not app.exception
-    assert [header.value for header in app.header] == ["Training now", "Challenge", "Clean up", "Disk", "Export"]
+    assert [header.value for header in app.header] == [
+        "This lesson",
+        "Training now",
+        "Challenge",
+        "Clean up",
+        "Disk",
+        "Export",
+    ]
     app.number_input(key="challenge_epochs").set_value(3).run()
     next(b for b in app.button if b.label == "Set the challenge").click().run()
     assert classroom.read_challenge(caches.run_store().root) == classroom.Challenge(max_epochs=3)

@@ -23,9 +23,10 @@ from core.config import (
     snap_to_panel,
 )
 from core.data import Dataset
+from core.lesson import LessonControls
 from core.lr_finder import LearningRateCurve
-from core.state import CONFIG_KEY, FINDER_KEY, FOUND_KEY, PANEL_WIDGET_PREFIX
-from pages.common import caches, services
+from core.state import CONFIG_KEY, FINDER_KEY, FOUND_KEY, OWN_CONFIG_KEY, PANEL_WIDGET_PREFIX
+from pages.common import caches, lesson, services
 from pages.common.sidebar import selected_dataset_name
 from pages.common.text import escape_markdown, show_refusal
 from pages.common.widgets import show_chart, task_ui
@@ -69,9 +70,17 @@ def hyperparameter_panel() -> ModelConfig:
     st.session_state.setdefault(PRESET_KEY, matching_preset(saved))
     # The widgets' values for this run are already in session state: the config they describe.
     config = ModelConfig(**{name: st.session_state[widget_key(name)] for name in FIELDS})
+    if (pushed := lesson.take_push(config)) is not None:
+        config = pushed
+        st.session_state[PRESET_KEY] = matching_preset(pushed)
+    rules = lesson.controls()
+    config, notes = rules.apply(config)
+    if pushed is not None or notes:
+        _set_widgets(config)  # the teacher's push and bounds, drawn as they are
 
     with st.sidebar:
         st.header("Hyperparameters")
+        lesson_notes(config, rules, notes)
         st.selectbox(
             "Preset", list(PRESETS), key=PRESET_KEY, on_change=_apply_preset, help="Sets every hyperparameter below."
         )
@@ -84,7 +93,7 @@ def hyperparameter_panel() -> ModelConfig:
             with st.expander(group, expanded=True):
                 for name, spec in FIELDS.items():  # a CNN's fields only for a CNN (a faded label reads badly)
                     if spec.group == group and (config.family == "cnn" or not spec.cnn_only):
-                        field_widget(name)
+                        field_widget(name, rules)
                     if name == "learning_rate" and spec.group == group:
                         learning_rate_finder(config)
 
@@ -158,10 +167,35 @@ def _use_rate(rate: float) -> None:
     st.session_state[widget_key("learning_rate")] = rate
 
 
-def field_widget(name: str) -> None:
-    """One hyperparameter's widget, as its FieldSpec describes it."""
+def lesson_notes(config: ModelConfig, rules: LessonControls, notes: list[str]) -> None:
+    """What the teacher changed in this sidebar, and the way back to the learner's own settings after a push."""
+    for note in notes:
+        st.toast(escape_markdown(note), icon=":material/school:")
+    if rules.max_epochs is not None:
+        st.caption(f"Your teacher allows at most {rules.max_epochs} epochs in this lesson.")
+    own = st.session_state.get(OWN_CONFIG_KEY)
+    if own is None or rules.pushed_config() is None:
+        return
+    st.info(
+        f"Your teacher set the network to {matching_preset(rules.pushed_config())}"
+        f"{'' if rules.pushed_config() == config else ' (then changed here)'}; your own settings are one click away.",
+        icon=":material/school:",
+    )
+    st.button("Back to my settings", on_click=_back_to_own, icon=":material/undo:", key="own_settings")
+
+
+def _back_to_own() -> None:
+    _set_widgets(st.session_state.pop(OWN_CONFIG_KEY))
+
+
+def field_widget(name: str, rules: LessonControls | None = None, key: str | None = None) -> None:
+    """One hyperparameter's widget, as its FieldSpec describes it; locked or bounded as the lesson says."""
     spec = FIELDS[name]
-    common = {"key": widget_key(name), "help": spec.help}
+    common = {"key": key or widget_key(name), "help": spec.help}
+    if rules is not None and name in rules.fixed:
+        common.update(disabled=True, help=lesson.FIXED_HELP)
+    if rules is not None and name == "epochs" and rules.max_epochs is not None:
+        spec = dataclasses.replace(spec, high=max(rules.max_epochs, spec.low + spec.step))
     if spec.widget == "radio":
         st.radio(spec.label, spec.choices, format_func=spec.text, **common)
     elif spec.widget == "selectbox":

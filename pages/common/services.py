@@ -17,6 +17,7 @@ from core.runs import TrainingRequest
 from core.state import SCORING, SPOOL_FOLDER
 from core.store import RunStore, new_run_id
 from core.tasks import Task
+from pages.common import lesson
 from pages.common.caches import my_digits, name_book, run_board, run_store
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,9 @@ def start_training(
     base_run: str | None = None,
     class_digits: bool = False,
 ) -> str:
-    """Start a run for `owner`, a new network or a fine-tuned saved run, with the class's labelled digits or not;
-    its run id (JobError when it cannot)."""
+    """Start a run for `owner`, a new network or a fine-tuned saved run, with the class's labelled digits or not,
+    within the teacher's lesson controls whatever the page sent; its run id (JobError when it cannot)."""
+    config, _ = lesson.controls().apply(config)
     name = name_book().name_of(owner)
     request = TrainingRequest(new_run_id(), config, dataset_name, limit, base_run, name=name, class_digits=class_digits)
     return run_board().start(owner, request)

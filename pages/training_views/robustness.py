@@ -65,4 +65,6 @@ def show_corruptions() -> None:
     images, titles = caches.corrupted_examples()
     with st.expander("What each corruption does to a digit", icon=":material/blur_on:"):
         show_chart(st, charts.image_grid(images, titles, columns=8), key="corruption_examples")
-        st.caption(" ".join(f"{c.title}: {c.explanation.split('.')[0].lower()}." for c in CORRUPTIONS.values()))
+        st.markdown(
+            "\n".join(f"- **{c.title}**: {c.explanation.split('. ')[0].rstrip('.')}." for c in CORRUPTIONS.values())
+        )

@@ -12,7 +12,7 @@ from core.data import Dataset
 from core.run_board import JobError
 from core.runs import Progress
 from core.sweeps import MAX_RUNS, SweepError, best_index, grid, parse_value, starting_values, suggested_values
-from pages.common import caches
+from pages.common import caches, lesson
 from pages.common.text import escape_markdown, show_refusal
 from pages.common.widgets import show_chart
 
@@ -20,6 +20,9 @@ REFRESH_SECONDS = 1.0
 SWEEP_SIZES = {"10,000 images": 10_000, "2,000 images": 2_000, "all images": None}  # not the Train button's labels
 SWEEP_FIELDS_KEY = "sweep_fields"
 SWEEP_DEFAULT_FIELDS = ["units", "learning_rate"]
+
+
+CLOSED = "Your teacher has closed sweeps for this lesson."
 
 
 def sweep_view(config: ModelConfig, dataset: Dataset, owner: str) -> None:
@@ -33,7 +36,10 @@ def sweep_view(config: ModelConfig, dataset: Dataset, owner: str) -> None:
     )
     board = caches.run_board()
     sweep = board.sweeps.latest(owner)
-    sweep_form(config, dataset, owner)
+    if lesson.controls().sweeps:
+        sweep_form(config, dataset, owner)
+    else:
+        st.info(CLOSED, icon=":material/school:")
     if sweep is not None:
         progress = board.sweep_progress(sweep)
         if any(p is not None and p.active for p in progress):
@@ -106,7 +112,15 @@ def sweep_form(config: ModelConfig, dataset: Dataset, owner: str) -> None:
 def start_sweep(
     config: ModelConfig, values: dict, configs: list[ModelConfig], dataset: Dataset, limit: int | None, owner: str
 ) -> None:
-    """Refuse a grid with a network that cannot be built before sending any of it; then send it and show it."""
+    """Refuse a grid with a network that cannot be built, or one the teacher's lesson does not allow, before
+    sending any of it; then send it and show it."""
+    rules = lesson.controls()
+    if not rules.sweeps:
+        show_refusal("The sweep could not start.", CLOSED)
+        return
+    if notes := [note for built in configs for note in rules.apply(built)[1]]:
+        show_refusal("The sweep could not start.", f"It goes beyond this lesson's limits. {notes[0]}")
+        return
     for built in configs:
         try:
             caches.model_description(built, dataset.image_shape)

@@ -1,0 +1,1 @@
+"""The Teacher page's sections that steer a lesson."""

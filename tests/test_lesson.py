@@ -1,0 +1,98 @@
+"""The teacher's lesson controls (core.lesson): kept in the model folder for every replica, applied to every
+run a learner starts whatever the page sent, shown in the learner's pages; the teacher's tab is never held."""
+
+import dataclasses
+
+import pytest
+
+from core.config import PRESETS, SEED, ConfigError
+from core.lesson import MAX_ANNOUNCEMENT, LessonBook, LessonControls
+from core.teacher_gate import TEACHER_KEY_ENV
+from tests.apptest import open_page, plain
+
+KEY = "class-key-2026"
+
+
+def test_controls_bound_and_fix_a_config_and_say_what_they_changed():
+    rules = LessonControls(fixed={"family": "dense"}, max_epochs=3)
+    config, notes = rules.apply(dataclasses.replace(PRESETS["Small CNN"].config, epochs=30))
+    assert (config.family, config.epochs) == ("dense", 3)
+    assert notes == [
+        "Your teacher fixed family at Dense (the notebook's).",
+        "Your teacher allows at most 3 epochs: this run trains 3.",
+    ]
+    assert rules.apply(dataclasses.replace(SEED, epochs=2)) == (dataclasses.replace(SEED, epochs=2), [])
+    assert LessonControls().apply(SEED) == (SEED, [])
+
+
+def test_every_server_reads_the_same_controls_and_a_hand_edited_file_is_checked(model_dir):
+    teacher, other_replica = LessonBook(model_dir), LessonBook(model_dir)
+    assert other_replica.read() == LessonControls()
+    teacher.set(hidden_pages=("leaderboard",), fixed={"epochs": 3}, sweeps=False)
+    seen = other_replica.read()
+    assert (seen.hidden_pages, seen.fixed, seen.sweeps) == (("leaderboard",), {"epochs": 3}, False)
+    teacher.file.path.write_text('{"hidden_pages": ["teacher", "model"], "fixed": {"epochs": 300}, "max_epochs": -1}')
+    hand_edited = other_replica.read()
+    assert hand_edited.hidden_pages == ("model",) and hand_edited.fixed == {} and hand_edited.max_epochs is None
+    with pytest.raises(ConfigError, match="at most 500"):
+        teacher.set(announcement="x" * (MAX_ANNOUNCEMENT + 1))
+    first = teacher.push(PRESETS["Small CNN"].config).pushed_id
+    again = teacher.push(PRESETS["Small CNN"].config)
+    assert again.pushed_config() == PRESETS["Small CNN"].config and again.pushed_id != first
+
+
+def test_a_learners_sidebar_is_bounded_and_a_link_cannot_get_around_it(model_dir):
+    LessonBook(model_dir).set(fixed={"family": "dense"}, max_epochs=3)
+    app = open_page("pages/model.py", {"epochs": "30", "family": "cnn"})
+    assert not app.exception
+    assert app.session_state["hp_epochs"] == 3 and app.session_state["hp_family"] == "dense"
+    assert app.radio(key="hp_family").disabled
+    assert any("at most 3 epochs" in caption.value for caption in app.caption)
+    toasts = [plain(toast.value) for toast in app.toast]
+    assert "Your teacher allows at most 3 epochs: this run trains 3." in toasts
+    assert "Your teacher fixed family at Dense (the notebook's)." in toasts
+
+
+def test_a_pushed_network_reaches_the_sidebar_once_and_the_learners_own_is_one_click_away(model_dir):
+    app = open_page("pages/model.py", {"units": "64"})
+    LessonBook(model_dir).push(PRESETS["Small CNN"].config)
+    app.run()
+    assert app.session_state["hp_family"] == "cnn" and app.session_state["hp_preset"] == "Small CNN"
+    assert any("Your teacher set the network to Small CNN" in info.value for info in app.info)
+    app.slider(key="hp_epochs").set_value(4).run()  # the learner changes it: the push is not taken twice
+    assert app.session_state["hp_epochs"] == 4 and app.session_state["hp_family"] == "cnn"
+    next(b for b in app.button if b.label == "Back to my settings").click().run()
+    assert (app.session_state["hp_family"], app.session_state["hp_units"]) == ("dense", 64)
+
+
+def test_the_announcement_shows_as_typed_on_every_page(model_dir):
+    message = "**Bold** <b>html</b> [link](http://example.com) # not a heading"
+    LessonBook(model_dir).set(announcement=message, hidden_pages=("leaderboard",), sweeps=False)
+    app = open_page("app.py")
+    assert not app.exception
+    shown = app.info[0].value
+    assert plain(shown).replace("\u200b", "") == message  # escaped: no Markdown, no HTML
+    app.switch_page("pages/training.py").run()
+    assert not app.exception and app.info[0].value == shown
+
+
+def test_the_teacher_sets_the_controls_and_is_never_held_by_them(model_dir, monkeypatch):
+    monkeypatch.setenv(TEACHER_KEY_ENV, KEY)
+    app = open_page("pages/teacher.py")
+    app.text_input[0].input(KEY)
+    app.button[0].click().run()
+    app.multiselect(key="lesson_hidden").set_value(["leaderboard"]).run()
+    app.multiselect(key="lesson_fixed").set_value(["epochs"]).run()
+    app.slider(key="lesson_fixed_epochs").set_value(3).run()
+    app.toggle(key="lesson_sweeps").set_value(False).run()
+    next(b for b in app.button if b.label == "Apply to the class").click().run()
+    assert not app.exception
+    rules = LessonBook(model_dir).read()
+    assert (rules.hidden_pages, rules.fixed, rules.sweeps) == (("leaderboard",), {"epochs": 3}, False)
+    app.text_area(key="lesson_message").input("Bring your notebooks").run()
+    next(b for b in app.button if b.label == "Show it").click().run()
+    assert LessonBook(model_dir).read().announcement == "Bring your notebooks"
+    next(b for b in app.button if b.label == "Push to every sidebar").click().run()
+    assert LessonBook(model_dir).read().pushed_config() == SEED
+    own_tab = open_page("pages/model.py", teacher_unlocked=True)  # the teacher's own tab: not held
+    assert not own_tab.exception and not own_tab.slider(key="hp_epochs").disabled
