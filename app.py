@@ -26,5 +26,5 @@ dataset_selector()
 learner_name_ui()
 lesson.announcement()
 with st.sidebar:
-    lesson.watch()
+    lesson.watch(navigation.title)
 navigation.run()

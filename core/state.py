@@ -115,6 +115,16 @@ LESSON_FILE = _place(
     "until the teacher changes it",
     "lesson.json",
 )
+PRESENCE_FOLDER = "presence"
+_place(
+    MODEL_FOLDER,
+    "presence/<owner>.json",
+    "a learner seen in this lesson: the page open now, when first and last seen",
+    "each learner's open page, every 5 s (pages.common.lesson.watch)",
+    "the Teacher page's class at a glance",
+    "until the teacher starts a new lesson (one small file a learner)",
+    "presence/*.json",
+)
 CHALLENGE_FILE = _place(
     MODEL_FOLDER,
     "challenge.json",
@@ -543,6 +553,14 @@ LESSON_SEEN_KEY = _place(
     SESSION,
     "lesson_seen",
     "the version of lesson.json this tab last drew: a new one reruns the page",
+    "every page (pages.common.lesson.watch)",
+    "every page",
+    SERVER_SESSION,
+)
+PRESENCE_KEY = _place(
+    SESSION,
+    "presence_written",
+    "the page this tab last told the class view about, and when",
     "every page (pages.common.lesson.watch)",
     "every page",
     SERVER_SESSION,

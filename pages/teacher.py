@@ -18,6 +18,7 @@ from pages.common.frame import ensure_frame
 from pages.common.identity import browser_address, browser_owner
 from pages.common.services import class_rows
 from pages.common.text import escape_markdown, show_refusal
+from pages.teacher_views.class_view import class_view
 from pages.teacher_views.lesson import lesson_ui
 
 HOW_TO_SET = (
@@ -45,6 +46,7 @@ def main() -> None:
             retention.NO_ROOM.replace("ask your teacher to make room", "make room below"), icon=":material/storage:"
         )
     lesson_ui()
+    class_view()
     live_runs()
     challenge()
     clean_up()

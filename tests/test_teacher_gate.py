@@ -89,6 +89,7 @@ def test_the_teacher_page_says_how_to_set_a_key_refuses_a_wrong_one_and_opens_wi
     assert not app.exception
     assert [header.value for header in app.header] == [
         "This lesson",
+        "The class at a glance",
         "Training now",
         "Challenge",
         "Clean up",

@@ -4,15 +4,21 @@ seconds, without a reload."""
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 import streamlit as st
 
 from core.config import ModelConfig
 from core.lesson import MAX_ANNOUNCEMENT, LessonBook, LessonControls
-from core.state import LESSON_SEEN_KEY, OWN_CONFIG_KEY, PUSH_SEEN_KEY, UNLOCKED_KEY
+from core.presence import Presence
+from core.state import LESSON_SEEN_KEY, OWN_CONFIG_KEY, PRESENCE_KEY, PUSH_SEEN_KEY, UNLOCKED_KEY
 from pages.common import caches
+from pages.common.identity import browser_owner
 from pages.common.text import escape_markdown
 
 WATCH_SECONDS = 3.0  # how often a page looks for new controls (one stat of lesson.json)
+PRESENCE_SECONDS = 5.0  # how often an open page says where its learner is (one small file)
 FIXED_HELP = "Fixed by your teacher for this lesson."
 
 
@@ -43,8 +49,15 @@ def announcement() -> None:
 
 
 @st.fragment(run_every=WATCH_SECONDS)
-def watch() -> None:
-    """Rerun the whole page when the teacher changes the controls: navigation, sidebar and message follow."""
+def watch(page: str) -> None:
+    """Rerun the whole page when the teacher changes the controls (navigation, sidebar and message follow), and
+    tell the teacher's class view which page this learner is on."""
+    if not is_teacher():
+        last_page, written = st.session_state.get(PRESENCE_KEY, ("", 0.0))
+        if page != last_page or time.time() - written >= PRESENCE_SECONDS:
+            with contextlib.suppress(OSError):
+                Presence(caches.run_store().root).seen(browser_owner(), page)
+            st.session_state[PRESENCE_KEY] = (page, time.time())
     version = lesson_book().version()
     seen = st.session_state.setdefault(LESSON_SEEN_KEY, version)
     if version != seen:
