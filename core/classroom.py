@@ -51,18 +51,21 @@ class Challenge:
         return fits_parameters and (self.max_epochs is None or epochs <= self.max_epochs)
 
 
-def read_challenge(root: Path | str) -> Challenge:
+def read_challenge(root: Path | str, lesson_id: str = "") -> Challenge:
+    """The challenge of the lesson `lesson_id` (a challenge belongs to the lesson it was set in)."""
     values = JsonFile(Path(root) / CHALLENGE_FILE).read()
+    if values.pop("lesson", "") != lesson_id:
+        return Challenge()
     try:
         return Challenge(**{key: int(value) for key, value in values.items() if value is not None})
     except (TypeError, ValueError):
         return Challenge()
 
 
-def set_challenge(root: Path | str, challenge: Challenge) -> None:
+def set_challenge(root: Path | str, challenge: Challenge, lesson_id: str = "") -> None:
     with JsonFile(Path(root) / CHALLENGE_FILE).updating() as values:
         values.clear()
-        values.update(asdict(challenge))
+        values.update(asdict(challenge), lesson=lesson_id)
 
 
 # ---- The leaderboard ---------------------------------------------------------------------------------------------

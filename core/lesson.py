@@ -9,10 +9,14 @@ own browser (with the key) is never held by them.
 
 from __future__ import annotations
 
+import calendar
 import dataclasses
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from core.config import FIELDS, ConfigError, ModelConfig, check_config, snap_to_panel
 from core.files import JsonFile
@@ -27,6 +31,45 @@ PAGES = {  # url path -> title, the pages a teacher may close (Home and Teacher 
     "leaderboard": "Leaderboard",
 }
 MAX_ANNOUNCEMENT = 500  # characters
+MAX_LESSON_NAME = 60
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """A lesson the teacher started; it lasts until the next one starts. Runs belong to the lesson they started
+    in (a run id begins with its UTC start time), labelled digits to the one they were labelled in."""
+
+    lesson_id: str
+    name: str
+    started: float  # seconds since the epoch
+
+    def holds(self, moment: float, lessons: list[Lesson]) -> bool:
+        """Whether `moment` falls in this lesson (from its start to the next lesson's)."""
+        later = [lesson.started for lesson in lessons if lesson.started > self.started]
+        return self.started <= moment < min(later, default=float("inf"))
+
+
+def in_lesson(moment: float, lesson: Lesson | None, lessons: tuple[Lesson, ...]) -> bool:
+    """Whether `moment` belongs to `lesson` (None: every lesson, and the time before the first)."""
+    return lesson is None or lesson.holds(moment, list(lessons))
+
+
+def runs_in(rows: list, lesson: Lesson | None, lessons: tuple[Lesson, ...]) -> list:
+    """The rows (anything with a run_id) of runs started in `lesson` (None: all)."""
+    return [row for row in rows if in_lesson(run_started(row.run_id), lesson, lessons)]
+
+
+def digits_in(digits, lesson: Lesson | None, lessons: tuple[Lesson, ...]):
+    """The labelled digits (core.my_digits.LabelledDigits) labelled in `lesson` (None: all)."""
+    return digits.select(np.array([in_lesson(float(t), lesson, lessons) for t in digits.times], dtype=bool))
+
+
+def run_started(run_id: str) -> float:
+    """When a run started, from its id (core.store.new_run_id); 0 for an id of another shape."""
+    try:
+        return calendar.timegm(time.strptime(run_id[:15], "%Y%m%d-%H%M%S"))
+    except ValueError:
+        return 0.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +81,16 @@ class LessonControls:
     announcement: str = ""
     pushed: dict = field(default_factory=dict)  # a configuration for every sidebar; empty: none
     pushed_id: str = ""  # changes with every push: a sidebar takes each push once
+    lessons: tuple[Lesson, ...] = ()  # every lesson started, oldest first
+
+    @property
+    def lesson(self) -> Lesson | None:
+        """The lesson now: the latest started (None before the first)."""
+        return self.lessons[-1] if self.lessons else None
+
+    @property
+    def lesson_id(self) -> str:
+        return self.lesson.lesson_id if self.lesson else ""
 
     def apply(self, config: ModelConfig) -> tuple[ModelConfig, list[str]]:
         """`config` within the teacher's controls, and a note per value that was changed."""
@@ -58,7 +111,11 @@ class LessonControls:
             return None
 
     def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "hidden_pages": list(self.hidden_pages)}
+        return {
+            **dataclasses.asdict(self),
+            "hidden_pages": list(self.hidden_pages),
+            "lessons": [dataclasses.asdict(lesson) for lesson in self.lessons],
+        }
 
     @classmethod
     def from_dict(cls, values: dict) -> LessonControls:
@@ -68,6 +125,12 @@ class LessonControls:
             if name in FIELDS and FIELDS[name].allows(value):
                 fixed[name] = value
         epochs = values.get("max_epochs")
+        lessons = []
+        for lesson in values.get("lessons") or ():
+            try:
+                lessons.append(Lesson(str(lesson["lesson_id"]), str(lesson["name"]), float(lesson["started"])))
+            except (KeyError, TypeError, ValueError):
+                continue
         return cls(
             hidden_pages=tuple(page for page in values.get("hidden_pages") or () if page in PAGES),
             fixed=fixed,
@@ -76,6 +139,7 @@ class LessonControls:
             announcement=str(values.get("announcement") or "")[:MAX_ANNOUNCEMENT],
             pushed=dict(values.get("pushed") or {}),
             pushed_id=str(values.get("pushed_id") or ""),
+            lessons=tuple(lessons),
         )
 
 
@@ -114,6 +178,15 @@ class LessonBook:
             values.clear()
             values.update(controls.to_dict())
         return controls
+
+    def start_lesson(self, name: str, now: float | None = None) -> Lesson:
+        """A new lesson from now on: runs, digits, the leaderboard and the challenge start afresh in it; earlier
+        lessons stay browsable."""
+        name = " ".join(str(name).split())[:MAX_LESSON_NAME] or time.strftime("Lesson of %Y-%m-%d %H:%M")
+        lesson = Lesson(secrets.token_hex(4), name, time.time() if now is None else now)
+        with self.file.updating() as values:
+            values["lessons"] = [*(values.get("lessons") or []), dataclasses.asdict(lesson)]
+        return lesson
 
     def push(self, config: ModelConfig) -> LessonControls:
         """Every learner's sidebar takes `config` on its next rerun (within the controls)."""

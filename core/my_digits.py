@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,19 +35,21 @@ class LabelledDigits:
     images: np.ndarray  # (n, h, w) float32 in [0, 1], as the model saw them
     labels: np.ndarray  # (n,) int
     owners: np.ndarray  # (n,) str: who drew each
+    times: np.ndarray | None = None  # (n,) float: when each was labelled (0: kept before times were)
+
+    def __post_init__(self):
+        if self.times is None:
+            object.__setattr__(self, "times", np.zeros(len(self.labels)))
 
     def of(self, owner: str | None) -> LabelledDigits:
         """Only the digits `owner` drew (all of them for None)."""
-        if owner is None:
-            return self
-        mine = self.owners == owner_key(owner)
-        return LabelledDigits(self.images[mine], self.labels[mine], self.owners[mine])
+        return self if owner is None else self.select(self.owners == owner_key(owner))
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def select(self, mask: np.ndarray) -> LabelledDigits:
-        return LabelledDigits(self.images[mask], self.labels[mask], self.owners[mask])
+        return LabelledDigits(self.images[mask], self.labels[mask], self.owners[mask], self.times[mask])
 
 
 def kept_back(digits: LabelledDigits) -> np.ndarray:
@@ -91,7 +94,10 @@ class MyDigitsStore:
         try:
             with np.load(self.path, allow_pickle=False) as saved:
                 return LabelledDigits(
-                    saved["images"].astype(np.float32) / 255.0, saved["labels"].astype(np.int64), saved["owners"]
+                    saved["images"].astype(np.float32) / 255.0,
+                    saved["labels"].astype(np.int64),
+                    saved["owners"],
+                    saved["times"] if "times" in saved.files else None,
                 )
         except (OSError, KeyError, ValueError):
             return LabelledDigits(np.zeros((0, 0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, "<U1"))
@@ -107,7 +113,7 @@ class MyDigitsStore:
             images = np.concatenate([digits.images.reshape(-1, *image.shape), image[None]])[-MAX_DIGITS:]
             labels = np.append(digits.labels, int(label))[-MAX_DIGITS:]
             owners = np.append(digits.owners, owner)[-MAX_DIGITS:]
-            self._write(images, labels, owners)
+            self._write(images, labels, owners, np.append(digits.times, time.time())[-MAX_DIGITS:])
             return int(np.sum(owners == owner))
 
     def clear(self, owner: str | None = None) -> None:
@@ -115,12 +121,11 @@ class MyDigitsStore:
         with self._locked():
             keep = self.load()
             if owner is not None:
-                others = keep.owners != owner_key(owner)
-                keep = LabelledDigits(keep.images[others], keep.labels[others], keep.owners[others])
+                keep = keep.select(keep.owners != owner_key(owner))
             if owner is None or not len(keep):
                 self.path.unlink(missing_ok=True)
             else:
-                self._write(keep.images, keep.labels, keep.owners)
+                self._write(keep.images, keep.labels, keep.owners, keep.times)
 
     def download(self, owner: str | None = None) -> bytes:
         """An .npz of the digits (uint8 images as the model saw them, and labels), for use elsewhere."""
@@ -133,9 +138,10 @@ class MyDigitsStore:
         """One writer at a time, across threads and processes sharing the folder."""
         return locked(lock_path(self.path))
 
-    def _write(self, images: np.ndarray, labels: np.ndarray, owners: np.ndarray) -> None:
+    def _write(self, images: np.ndarray, labels: np.ndarray, owners: np.ndarray, times: np.ndarray) -> None:
         with replacing(self.path) as temporary, open(temporary, "wb") as file:
-            np.savez_compressed(file, images=np.round(images * 255).astype(np.uint8), labels=labels, owners=owners)
+            pixels = np.round(images * 255).astype(np.uint8)
+            np.savez_compressed(file, images=pixels, labels=labels, owners=owners, times=times)
 
 
 @dataclass(frozen=True)

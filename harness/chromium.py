@@ -81,6 +81,24 @@ def step_once(page, url: str, query: str = "") -> None:
     page.get_by_text("Epoch 1, batch 1 of ").wait_for(timeout=60_000)
 
 
+def add_to_multiselect(page, label: str, option: str) -> None:
+    """Choose `option` in the multiselect labelled `label` (typed to filter: long lists draw only what shows)."""
+    page.get_by_test_id("stMultiSelect").filter(has_text=label).get_by_role("combobox").click()
+    page.keyboard.type(option)
+    page.get_by_role("option", name=option, exact=True).click()
+    page.keyboard.press("Escape")
+    wait_for_app(page)
+
+
+def unlock_teacher_page(page, url: str, key: str) -> None:
+    """Open the Teacher page with the key."""
+    page.goto(f"{url}/teacher")
+    wait_for_app(page)
+    page.get_by_label("Teacher key").fill(key)
+    page.get_by_test_id("stMain").get_by_role("button", name="Open", exact=True).click()
+    page.get_by_role("heading", name="This lesson").wait_for(timeout=30_000)
+
+
 def new_visitor(browser, **options):
     """A fresh browser context: its own cookies and storage, as another person's browser."""
     return browser.new_context(viewport={"width": 1400, "height": 1000}, **options)

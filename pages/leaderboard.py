@@ -6,10 +6,12 @@ import streamlit as st
 
 from core import classroom
 from core.data import image_format_of
+from core.lesson import Lesson, runs_in
 from core.state import SCORING_TASK_KEY
 from pages.common import caches, services
 from pages.common.frame import ensure_frame
 from pages.common.identity import browser_owner
+from pages.common.lesson import lesson_book, lesson_picker
 from pages.common.services import class_rows
 from pages.common.text import escape_markdown, show_refusal
 
@@ -26,7 +28,8 @@ def main() -> None:
         "the class labelled on Draw & predict (everyone's, pooled: the benchmark grows during the lesson). Open a "
         "run, or train its hyperparameters yourself."
     )
-    challenge = classroom.read_challenge(caches.run_store().root)
+    rules = lesson_book().read()
+    challenge = classroom.read_challenge(caches.run_store().root, rules.lesson_id)
     if challenge.active:
         st.info(
             f"The teacher's challenge: {challenge.describe()}. Runs that qualify are marked.", icon=":material/flag:"
@@ -49,11 +52,20 @@ def main() -> None:
         help="corruptions: mean accuracy under MNIST-C's 15 corruptions, measured from Saved runs on Training.",
     )
     mine = mine_column.toggle("Only mine", key="board_mine")
-    board(challenge, family or ALL, dataset, mine, rank_by)
+    chosen = lesson_picker(rules.lessons, "board_lesson") if rules.lessons else None
+    board(challenge, family or ALL, dataset, mine, rank_by, chosen, rules.lessons)
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
-def board(challenge: classroom.Challenge, family: str, dataset: str, mine: bool, rank_by: str) -> None:
+def board(
+    challenge: classroom.Challenge,
+    family: str,
+    dataset: str,
+    mine: bool,
+    rank_by: str,
+    lesson: Lesson | None = None,
+    lessons: tuple[Lesson, ...] = (),
+) -> None:
     """The ranked table, redrawn every few seconds while runs train; scoring sent to the cluster when stale."""
     rows, versions = class_rows(challenge)
     score_stale_runs(rows, versions)
@@ -65,6 +77,7 @@ def board(challenge: classroom.Challenge, family: str, dataset: str, mine: bool,
         and (dataset == ALL or image_format_of(row.dataset) == dataset)
         and (not mine or row.owner == owner)
     ]
+    shown = runs_in(shown, lesson, lessons)
     if not shown:
         st.caption("No runs yet." if not rows else "No run matches these filters.")
         return

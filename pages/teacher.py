@@ -10,12 +10,15 @@ import os
 import streamlit as st
 
 from core import classroom, retention, teacher_gate
+from core.data import slug
+from core.lesson import digits_in, runs_in
 from core.owners import OWNER_CHARACTERS
 from core.state import UNLOCKED_KEY
 from core.teacher_gate import TEACHER_KEY_ENV
 from pages.common import caches
 from pages.common.frame import ensure_frame
 from pages.common.identity import browser_address, browser_owner
+from pages.common.lesson import lesson_book, lesson_picker
 from pages.common.services import class_rows
 from pages.common.text import escape_markdown, show_refusal
 from pages.teacher_views.class_view import class_view
@@ -117,7 +120,8 @@ def challenge() -> None:
     """A constraint for the class: the leaderboard marks the runs that meet it."""
     st.header("Challenge")
     root = caches.run_store().root
-    current = classroom.read_challenge(root)
+    lesson_id = lesson_book().read().lesson_id
+    current = classroom.read_challenge(root, lesson_id)
     st.caption(f"Now: {current.describe()}." if current.active else "No challenge set.")
     parameters_column, epochs_column = st.columns(2)
     parameters = parameters_column.number_input(
@@ -133,12 +137,12 @@ def challenge() -> None:
     )
     save_column, clear_column, _ = st.columns([1, 1, 2])
     if save_column.button("Set the challenge", icon=":material/flag:", key="challenge_set", width="stretch"):
-        classroom.set_challenge(root, classroom.Challenge(int(parameters) or None, int(epochs) or None))
+        classroom.set_challenge(root, classroom.Challenge(int(parameters) or None, int(epochs) or None), lesson_id)
         st.rerun()
     if clear_column.button(
         "Clear it", icon=":material/flag_circle:", key="challenge_clear", width="stretch", disabled=not current.active
     ):
-        classroom.set_challenge(root, classroom.Challenge())
+        classroom.set_challenge(root, classroom.Challenge(), lesson_id)
         st.rerun()
 
 
@@ -254,24 +258,27 @@ def confirmed(action: str, key: str) -> bool:
 def export() -> None:
     """The class's results as CSV and its labelled digits as a zip that "upload your own digits" reads again."""
     st.header("Export")
-    rows, _ = class_rows(classroom.read_challenge(caches.run_store().root))
+    rules = lesson_book().read()
+    lesson = lesson_picker(rules.lessons, "export_lesson") if rules.lessons else None
+    rows, _ = class_rows(classroom.read_challenge(caches.run_store().root, rules.lesson_id))
+    rows = runs_in(rows, lesson, rules.lessons)
+    suffix = f"-{slug(lesson.name)}" if lesson is not None else ""
     results_column, mnist_column, digits_column = st.columns(3)
     results_column.download_button(
         "Class results (CSV)",
         classroom.results_csv(rows),
-        file_name="class-results.csv",
+        file_name=f"class-results{suffix}.csv",
         mime="text/csv",
         icon=":material/table:",
         key="export_results",
     )
     for column, image_format in ((mnist_column, "mnist"), (digits_column, "digits")):
-        digits_store = caches.my_digits(image_format)
-        count = len(digits_store.load())
-        if count:
+        digits = digits_in(caches.my_digits(image_format).load(), lesson, rules.lessons)
+        if len(digits):
             column.download_button(
-                f"{count} labelled {image_format} digits (zip, folders 0-9)",
-                lambda store=digits_store: classroom.digits_zip(store.load()),  # built on the click, not before
-                file_name=f"class-digits-{image_format}.zip",
+                f"{len(digits)} labelled {image_format} digits (zip, folders 0-9)",
+                lambda digits=digits: classroom.digits_zip(digits),  # built on the click, not before
+                file_name=f"class-digits-{image_format}{suffix}.zip",
                 mime="application/zip",
                 icon=":material/folder_zip:",
                 key=f"export_digits_{image_format}",

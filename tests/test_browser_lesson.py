@@ -8,7 +8,18 @@ import pytest
 from playwright.sync_api import expect
 
 from core.lesson import LessonBook
-from harness.chromium import audit, blocking, describe, new_visitor, screenshot, settle, train_button, wait_for_app
+from harness.chromium import (
+    add_to_multiselect,
+    audit,
+    blocking,
+    describe,
+    new_visitor,
+    screenshot,
+    settle,
+    train_button,
+    unlock_teacher_page,
+    wait_for_app,
+)
 from harness.server import TEACHER_KEY
 
 pytestmark = pytest.mark.browser
@@ -21,11 +32,7 @@ def teacher(browser, app_url, app_store):
     """The teacher's tab, unlocked, on the Teacher page; the lesson's controls are lifted again afterwards."""
     with new_visitor(browser.browser) as context:
         page = context.new_page()
-        page.goto(f"{app_url}/teacher")
-        wait_for_app(page)
-        page.get_by_label("Teacher key").fill(TEACHER_KEY)
-        page.get_by_test_id("stMain").get_by_role("button", name="Open", exact=True).click()
-        expect(page.get_by_role("heading", name="This lesson")).to_be_visible(timeout=30_000)
+        unlock_teacher_page(page, app_url, TEACHER_KEY)
         yield page
     LessonBook(app_store).file.path.unlink(missing_ok=True)
 
@@ -38,14 +45,6 @@ def learner_on(browser, url: str):
     return page
 
 
-def pick(page, label: str, option: str) -> None:
-    page.get_by_test_id("stMultiSelect").filter(has_text=label).get_by_role("combobox").click()
-    page.keyboard.type(option)
-    page.get_by_role("option", name=option, exact=True).click()
-    page.keyboard.press("Escape")
-    wait_for_app(page)
-
-
 def apply(page) -> None:
     page.get_by_role("button", name="Apply to the class").click()
     expect(page.get_by_text("Applied: learners' pages follow")).to_be_visible(timeout=30_000)
@@ -55,8 +54,8 @@ def test_a_closed_page_and_fixed_epochs_reach_an_open_page_and_a_link_cannot_get
     learner = learner_on(browser, f"{app_url}/model")
     navigation = learner.get_by_test_id("stSidebarNav")
     expect(navigation.get_by_role("link", name="Leaderboard")).to_be_visible()
-    pick(teacher, "Pages learners do not see", "Leaderboard")
-    pick(teacher, "Hyperparameters learners may not change", "Epochs")
+    add_to_multiselect(teacher, "Pages learners do not see", "Leaderboard")
+    add_to_multiselect(teacher, "Hyperparameters learners may not change", "Epochs")
     fixed = teacher.get_by_test_id("stSlider").filter(has_text="Epochs").get_by_role("slider")
     fixed.focus()
     for _ in range(2):  # 5 -> 3

@@ -16,8 +16,17 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from harness.chromium import new_visitor, screenshot, start_a_run, stop_button, train_button, wait_for_app
-from harness.server import ARTIFACTS, ROOT, AppServer, answers, free_port, shut_down_embedded_cluster
+from harness.chromium import (
+    add_to_multiselect,
+    new_visitor,
+    screenshot,
+    start_a_run,
+    stop_button,
+    train_button,
+    unlock_teacher_page,
+    wait_for_app,
+)
+from harness.server import ARTIFACTS, ROOT, TEACHER_KEY, AppServer, answers, free_port, shut_down_embedded_cluster
 from harness.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
@@ -41,7 +50,7 @@ def replicas(tmp_path_factory):
     """Two `streamlit run app.py` on one fresh model folder with one cookie secret: they share one embedded
     training cluster, found through the folder."""
     model_dir = tmp_path_factory.mktemp("replica-models")
-    env = {"DIGITLAB_MODEL_DIR": str(model_dir)}
+    env = {"DIGITLAB_MODEL_DIR": str(model_dir), "DIGITLAB_TEACHER_KEY": TEACHER_KEY}
     servers: list[AppServer] = []
     try:
         for _ in range(2):  # Streamlit refuses --server.cookieSecret as a flag: the environment carries it
@@ -60,6 +69,28 @@ def saved_run_cells(page, url: str) -> list[str]:
     table = page.get_by_test_id("stDataFrame").first
     table.locator("[role=gridcell]").first.wait_for(state="attached", timeout=60_000)
     return table.locator("[role=gridcell]").all_text_contents()
+
+
+def test_a_lesson_control_set_on_one_replica_reaches_a_learner_on_the_other(browser, replicas):
+    from core.lesson import LessonBook
+
+    with new_visitor(browser.browser) as learner_context, new_visitor(browser.browser) as teacher_context:
+        learner, teacher = learner_context.new_page(), teacher_context.new_page()
+        learner.goto(f"{replicas.b.url}/model")
+        wait_for_app(learner)
+        leaderboard = learner.get_by_test_id("stSidebarNav").get_by_role("link", name="Leaderboard")
+        expect(leaderboard).to_be_visible()
+        unlock_teacher_page(teacher, replicas.a.url, TEACHER_KEY)
+        add_to_multiselect(teacher, "Pages learners do not see", "Leaderboard")
+        teacher.get_by_role("button", name="Apply to the class").click()
+        applied = time.monotonic()
+        expect(leaderboard).to_have_count(0, timeout=20_000)
+        reached = time.monotonic() - applied
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "lesson-replica-seconds.txt").write_text(f"{reached:.2f}\n")  # the closing note's number
+        assert LessonBook(replicas.model_dir).read().hidden_pages == ("leaderboard",)
+        LessonBook(replicas.model_dir).set(hidden_pages=())
+        expect(leaderboard).to_be_visible(timeout=20_000)
 
 
 def test_a_run_started_on_one_replica_is_watched_and_stopped_on_the_other(browser, replicas):

@@ -3,6 +3,7 @@ run a learner starts whatever the page sent, shown in the learner's pages; the t
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from core.config import PRESETS, SEED, ConfigError
@@ -94,5 +95,66 @@ def test_the_teacher_sets_the_controls_and_is_never_held_by_them(model_dir, monk
     assert LessonBook(model_dir).read().announcement == "Bring your notebooks"
     next(b for b in app.button if b.label == "Push to every sidebar").click().run()
     assert LessonBook(model_dir).read().pushed_config() == SEED
+    app.text_input(key="lesson_name").input("Period 3, Tuesday").run()
+    next(b for b in app.button if b.label == "Start it").click().run()
+    assert not app.exception and LessonBook(model_dir).read().lesson.name == "Period 3, Tuesday"
+    assert app.selectbox(key="export_lesson").value == 0, "the export is this lesson's by default"
     own_tab = open_page("pages/model.py", teacher_unlocked=True)  # the teacher's own tab: not held
     assert not own_tab.exception and not own_tab.slider(key="hp_epochs").disabled
+
+
+HOUR = 3600.0
+
+
+def test_runs_and_digits_belong_to_the_lesson_they_started_in_and_so_does_the_challenge(model_dir):
+    from core import classroom
+    from core.lesson import digits_in, run_started, runs_in
+    from core.my_digits import MyDigitsStore
+
+    book = LessonBook(model_dir)
+    first = book.start_lesson("Period 3, Tuesday", now=run_started("20260115-080000"))
+    second = book.start_lesson("  Period 4,\n Thursday ", now=run_started("20260117-080000"))
+    lessons = book.read().lessons
+    assert [lesson.name for lesson in lessons] == ["Period 3, Tuesday", "Period 4, Thursday"]
+    assert book.read().lesson == second
+
+    class Row:
+        def __init__(self, run_id):
+            self.run_id = run_id
+
+    rows = [Row("20260115-090000-aaaaaa"), Row("20260117-090000-bbbbbb"), Row("20260101-090000-cccccc")]
+    assert [r.run_id[-6:] for r in runs_in(rows, second, lessons)] == ["bbbbbb"]
+    assert [r.run_id[-6:] for r in runs_in(rows, first, lessons)] == ["aaaaaa"]
+    assert len(runs_in(rows, None, lessons)) == 3
+
+    store = MyDigitsStore(model_dir, "mnist")
+    store.add(np.zeros((28, 28)), 3, "a" * 16)
+    digits = store.load()
+    assert digits.times[0] > second.started and len(digits_in(digits, second, lessons)) == 1
+    assert len(digits_in(digits, first, lessons)) == 0
+
+    classroom.set_challenge(model_dir, classroom.Challenge(max_epochs=3), first.lesson_id)
+    assert classroom.read_challenge(model_dir, first.lesson_id).max_epochs == 3
+    assert not classroom.read_challenge(model_dir, second.lesson_id).active, "a new lesson, no challenge yet"
+
+
+def test_the_leaderboard_shows_this_lessons_runs_and_an_earlier_lesson_on_request(trained_run, model_dir):
+    import json
+    import shutil
+
+    from core.lesson import run_started
+
+    earlier = "20200101-090000-aaaaaa"
+    shutil.copytree(model_dir / trained_run, model_dir / earlier)
+    record = json.loads((model_dir / earlier / "run.json").read_text())
+    (model_dir / earlier / "run.json").write_text(json.dumps({**record, "run_id": earlier}))
+    book = LessonBook(model_dir)
+    book.start_lesson("Lesson 1", now=run_started(earlier) - HOUR)
+    book.start_lesson("Lesson 2", now=run_started(trained_run) - HOUR)
+    app = open_page("pages/leaderboard.py")
+    assert not app.exception
+    assert [link.split("=")[1] for link in app.dataframe[0].value["run"]] == [trained_run]
+    app.selectbox(key="board_lesson").set_value(0).run()
+    assert [link.split("=")[1] for link in app.dataframe[0].value["run"]] == [earlier]
+    app.selectbox(key="board_lesson").set_value("all").run()
+    assert len(app.dataframe[0].value) == 2

@@ -10,7 +10,7 @@ import time
 import streamlit as st
 
 from core.config import ModelConfig
-from core.lesson import MAX_ANNOUNCEMENT, LessonBook, LessonControls
+from core.lesson import MAX_ANNOUNCEMENT, Lesson, LessonBook, LessonControls
 from core.presence import Presence
 from core.state import LESSON_SEEN_KEY, OWN_CONFIG_KEY, PRESENCE_KEY, PUSH_SEEN_KEY, UNLOCKED_KEY
 from pages.common import caches
@@ -75,3 +75,20 @@ def take_push(widgets: ModelConfig) -> ModelConfig | None:
     st.session_state[PUSH_SEEN_KEY] = lesson.pushed_id
     st.session_state[OWN_CONFIG_KEY] = widgets
     return pushed
+
+
+EVERY_LESSON = "all"
+
+
+def lesson_picker(lessons: tuple[Lesson, ...], key: str) -> Lesson | None:
+    """This lesson by default; an earlier one, or all of them (None)."""
+    options = [EVERY_LESSON, *range(len(lessons))]
+    picked = st.selectbox(
+        "Lesson",
+        options,
+        index=len(options) - 1,
+        format_func=lambda i: "every lesson" if i == EVERY_LESSON else escape_markdown(lessons[i].name, limit=60),
+        key=key,
+        help="Runs belong to the lesson they started in.",
+    )
+    return None if picked == EVERY_LESSON else lessons[picked]

@@ -3,10 +3,14 @@ a message to the class, and a network pushed to every learner's sidebar. Every r
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from core.config import FIELDS, PRESETS, SEED, ConfigError
-from core.lesson import MAX_ANNOUNCEMENT, PAGES
+from core.lesson import MAX_ANNOUNCEMENT, MAX_LESSON_NAME, PAGES, Lesson
+from core.presence import Presence
+from pages.common import caches
 from pages.common.lesson import lesson_book
 from pages.common.panel import field_widget
 from pages.common.text import escape_markdown, show_refusal
@@ -22,6 +26,7 @@ def lesson_ui() -> None:
     )
     book = lesson_book()
     rules = book.read()
+    lessons_ui(book, rules.lesson)
     hidden = st.multiselect(
         "Pages learners do not see",
         list(PAGES),
@@ -55,6 +60,24 @@ def lesson_ui() -> None:
         st.success("Applied: learners' pages follow within a few seconds.")
     announcement_ui(rules.announcement)
     push_ui()
+
+
+def lessons_ui(book, current: Lesson | None) -> None:
+    """Start a lesson: from then on the leaderboard, the challenge, the class view and the exports are this
+    lesson's by default; earlier lessons stay a choice away."""
+    if current is not None:
+        since = time.strftime("%Y-%m-%d %H:%M", time.localtime(current.started))
+        st.markdown(f"Lesson now: **{escape_markdown(current.name, limit=MAX_LESSON_NAME)}**, since {since}.")
+    else:
+        st.caption("No lesson started yet: the leaderboard and the exports hold every run.")
+    name_column, start_column = st.columns([3, 1], vertical_alignment="bottom")
+    name = name_column.text_input(
+        "New lesson", max_chars=MAX_LESSON_NAME, placeholder="Period 3, Tuesday", key="lesson_name"
+    )
+    if start_column.button("Start it", icon=":material/event:", key="lesson_start", width="stretch"):
+        book.start_lesson(name)
+        Presence(caches.run_store().root).clear()
+        st.rerun()
 
 
 def announcement_ui(current: str) -> None:
