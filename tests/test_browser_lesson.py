@@ -68,6 +68,9 @@ def test_a_closed_page_and_fixed_epochs_reach_an_open_page_and_a_link_cannot_get
     expect(epochs).to_have_value("3", timeout=FOLLOW_MS)
     expect(epochs).to_be_disabled()
     screenshot(learner, "lesson-learner-locked")
+    expect(teacher.get_by_test_id("stDataFrame").filter(has_text="needs a hand")).to_have_count(1, timeout=FOLLOW_MS)
+    settle(teacher)
+    screenshot(teacher, "lesson-teacher")  # the README's docs/teacher.png
 
     linked = learner_on(browser, f"{app_url}/training?epochs=30")
     expect(linked.get_by_text("Your teacher fixed epochs at 3.")).to_be_visible(timeout=30_000)  # the toast

@@ -20,6 +20,7 @@ from pages.common.text import escape_markdown
 WATCH_SECONDS = 3.0  # how often a page looks for new controls (one stat of lesson.json)
 PRESENCE_SECONDS = 5.0  # how often an open page says where its learner is (one small file)
 FIXED_HELP = "Fixed by your teacher for this lesson."
+TEACHER_PAGE = "Teacher"  # its visitors are not learners (before the key, they may be the teacher)
 
 
 @st.cache_resource(show_spinner=False)
@@ -52,7 +53,7 @@ def announcement() -> None:
 def watch(page: str) -> None:
     """Rerun the whole page when the teacher changes the controls (navigation, sidebar and message follow), and
     tell the teacher's class view which page this learner is on."""
-    if not is_teacher():
+    if not is_teacher() and page != TEACHER_PAGE:
         last_page, written = st.session_state.get(PRESENCE_KEY, ("", 0.0))
         if page != last_page or time.time() - written >= PRESENCE_SECONDS:
             with contextlib.suppress(OSError):
