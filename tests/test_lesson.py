@@ -49,6 +49,9 @@ def test_a_learners_sidebar_is_bounded_and_a_link_cannot_get_around_it(model_dir
     assert app.session_state["hp_epochs"] == 3 and app.session_state["hp_family"] == "dense"
     assert app.radio(key="hp_family").disabled
     assert any("at most 3 epochs" in caption.value for caption in app.caption)
+    assert any(
+        plain(c.value) == "Fixed by your teacher for this lesson: family Dense (the notebook's)." for c in app.caption
+    )
     toasts = [plain(toast.value) for toast in app.toast]
     assert "Your teacher allows at most 3 epochs: this run trains 3." in toasts
     assert "Your teacher fixed family at Dense (the notebook's)." in toasts

@@ -171,6 +171,11 @@ def lesson_notes(config: ModelConfig, rules: LessonControls, notes: list[str]) -
     """What the teacher changed in this sidebar, and the way back to the learner's own settings after a push."""
     for note in notes:
         st.toast(escape_markdown(note), icon=":material/school:")
+    if rules.fixed:
+        fixed = ", ".join(
+            f"{FIELDS[name].label.lower()} {FIELDS[name].text(value)}" for name, value in rules.fixed.items()
+        )
+        st.caption(f"Fixed by your teacher for this lesson: {escape_markdown(fixed)}.")
     if rules.max_epochs is not None:
         st.caption(f"Your teacher allows at most {rules.max_epochs} epochs in this lesson.")
     own = st.session_state.get(OWN_CONFIG_KEY)
