@@ -176,6 +176,19 @@ SETTLED = """() => {
 }"""
 
 
+SEVEN = [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]  # one stroke: a 7 every trained network reads
+
+
+def draw_a_seven(page, url: str) -> None:
+    """Open Draw & predict, draw a 7, and wait until the page reads it as one."""
+    page.goto(f"{url}/predict")
+    wait_for_app(page)
+    page.locator("canvas.upper-canvas").wait_for(timeout=60_000)
+    draw_stroke(page, SEVEN)
+    prediction = page.get_by_test_id("stMetric").filter(has_text="Prediction").get_by_test_id("stMetricValue")
+    prediction.filter(has_text="7").wait_for(timeout=60_000)
+
+
 def settle(page, quiet_ms: int = 600, timeout_ms: int = 90_000, poll_ms: int = 150) -> None:
     """Wait until the script run is over, every chart is drawn (plotly and graphviz draw after the run), and the
     page has stayed the same for quiet_ms: pages fill in after their first paint (a model loading, fragments)."""

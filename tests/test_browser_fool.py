@@ -4,7 +4,7 @@ probabilities before and after; the opened section passes axe; Inside shows the 
 import pytest
 from playwright.sync_api import expect
 
-from harness.chromium import audit, blocking, describe, draw_stroke, screenshot, settle, wait_for_app
+from harness.chromium import audit, blocking, describe, draw_a_seven, screenshot, settle, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -16,12 +16,7 @@ def chart(page, text: str):
 
 
 def test_a_drawn_seven_is_fooled_and_the_attack_is_drawn(page, app_url):
-    page.goto(f"{app_url}/predict")
-    wait_for_app(page)
-    page.locator("canvas.upper-canvas").wait_for(timeout=60_000)
-    draw_stroke(page, [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)])
-    prediction = page.get_by_test_id("stMetric").filter(has_text="Prediction").get_by_test_id("stMetricValue")
-    expect(prediction).to_have_text("7", timeout=60_000)
+    draw_a_seven(page, app_url)
     assert page.get_by_test_id("stMetric").filter(has_text="After the attack it reads").count() == 0
 
     page.get_by_text(FOOL_SWITCH).click()

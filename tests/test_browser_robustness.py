@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from harness.chromium import audit, blocking, describe, draw_stroke, screenshot, settle, wait_for_app
+from harness.chromium import audit, blocking, describe, draw_a_seven, screenshot, settle, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -23,12 +23,7 @@ def choose(page, box: str, option: str) -> None:
 
 
 def test_a_drawn_seven_is_corrupted_and_read_again(page, app_url):
-    page.goto(f"{app_url}/predict")
-    wait_for_app(page)
-    page.locator("canvas.upper-canvas").wait_for(timeout=60_000)
-    draw_stroke(page, [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)])
-    prediction = page.get_by_test_id("stMetric").filter(has_text="Prediction").get_by_test_id("stMetricValue")
-    expect(prediction).to_have_text("7", timeout=60_000)
+    draw_a_seven(page, app_url)
     corrupted = page.get_by_test_id("stMetric").filter(has_text="Corrupted, it reads")
     assert corrupted.count() == 0, "nothing is corrupted while the switch is off"
 
