@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.corruptions import CORRUPTIONS, REPORT_DIGITS, corrupted_test_set
+from core.data import image_format_of
 from core.model import model_input_shape, predict_probabilities, to_model_input
 from core.state import ROBUSTNESS_LOCK
 from core.store import LISTED, RunRecord, RunStore
@@ -57,7 +58,7 @@ def why_not(record: RunRecord) -> str | None:
     """Why this run cannot be measured (in words), or None when it can."""
     if record.state not in LISTED:
         return "A run is measured once it has ended."
-    if record.dataset != "mnist" and not record.dataset.startswith("uploaded:"):
+    if image_format_of(record.dataset) != "mnist":
         return f"The corruptions are MNIST's, on 28x28 digits; this run reads {record.dataset} images."
     return None
 
