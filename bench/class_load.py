@@ -195,6 +195,11 @@ class Result:
     def times(self, kind: str) -> list[float]:
         return sorted(r.seconds * 1000 for r in self.replies if r.kind == kind and r.seconds is not None)
 
+    def cpu_ms_per_stroke(self) -> float | None:
+        """The web server's CPU over the window, everything it did included (page opens too), per stroke."""
+        strokes = len(self.times("stroke"))
+        return None if self.server_cpu_s is None or not strokes else round(self.server_cpu_s * 1000 / strokes, 1)
+
     def timeouts(self) -> int:
         return sum(r.seconds is None for r in self.replies)
 
@@ -213,6 +218,7 @@ class Result:
             "p95_ms": at(95),
             "p99_ms": at(99),
             "server_cpu_s": None if self.server_cpu_s is None else round(self.server_cpu_s, 1),
+            "server_cpu_ms_per_stroke": self.cpu_ms_per_stroke(),
             "server_rss_mb": None if self.server_rss_mb is None else round(self.server_rss_mb),
             "seconds": round(self.seconds, 1),
         }
@@ -312,8 +318,8 @@ def report(result: Result, model_dir: str | None) -> None:
         print(f"    error x{result.errors.count(error)}: {error}")
     if result.server_cpu_s is not None:
         print(
-            f"  web server: {result.server_cpu_s:.1f} CPU s ({result.server_cpu_s / result.seconds:.2f} cores), "
-            f"peak RSS {result.server_rss_mb:.0f} MB"
+            f"  web server: {result.server_cpu_s:.1f} CPU s ({result.server_cpu_s / result.seconds:.2f} cores; "
+            f"{result.cpu_ms_per_stroke()} ms a stroke, all its work counted), peak RSS {result.server_rss_mb:.0f} MB"
         )
     if result.cluster_pss_mb is not None:
         print(f"  training cluster and workers: PSS {result.cluster_pss_mb:.0f} MB")
