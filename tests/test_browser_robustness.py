@@ -18,7 +18,9 @@ def chart(page, text: str):
 
 
 def choose(page, box: str, option: str) -> None:
+    """Pick an option, typed to filter (a long list draws only the options in view)."""
     page.get_by_test_id("stSelectbox").filter(has_text=box).click()
+    page.keyboard.type(option)
     page.get_by_role("option", name=re.compile(re.escape(option))).click()
 
 
