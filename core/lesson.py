@@ -9,7 +9,6 @@ own browser (with the key) is never held by them.
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
 import secrets
 import time
@@ -21,6 +20,7 @@ import numpy as np
 from core.config import FIELDS, ConfigError, ModelConfig, check_config, snap_to_panel
 from core.files import JsonFile
 from core.state import LESSON_FILE
+from core.store import run_started
 
 PAGES = {  # url path -> title, the pages a teacher may close (Home and Teacher always stay)
     "dataset": "Dataset",
@@ -43,7 +43,7 @@ class Lesson:
     name: str
     started: float  # seconds since the epoch
 
-    def holds(self, moment: float, lessons: list[Lesson]) -> bool:
+    def holds(self, moment: float, lessons: tuple[Lesson, ...]) -> bool:
         """Whether `moment` falls in this lesson (from its start to the next lesson's)."""
         later = [lesson.started for lesson in lessons if lesson.started > self.started]
         return self.started <= moment < min(later, default=float("inf"))
@@ -51,7 +51,7 @@ class Lesson:
 
 def in_lesson(moment: float, lesson: Lesson | None, lessons: tuple[Lesson, ...]) -> bool:
     """Whether `moment` belongs to `lesson` (None: every lesson, and the time before the first)."""
-    return lesson is None or lesson.holds(moment, list(lessons))
+    return lesson is None or lesson.holds(moment, lessons)
 
 
 def runs_in(rows: list, lesson: Lesson | None, lessons: tuple[Lesson, ...]) -> list:
@@ -62,14 +62,6 @@ def runs_in(rows: list, lesson: Lesson | None, lessons: tuple[Lesson, ...]) -> l
 def digits_in(digits, lesson: Lesson | None, lessons: tuple[Lesson, ...]):
     """The labelled digits (core.my_digits.LabelledDigits) labelled in `lesson` (None: all)."""
     return digits.select(np.array([in_lesson(float(t), lesson, lessons) for t in digits.times], dtype=bool))
-
-
-def run_started(run_id: str) -> float:
-    """When a run started, from its id (core.store.new_run_id); 0 for an id of another shape."""
-    try:
-        return calendar.timegm(time.strptime(run_id[:15], "%Y%m%d-%H%M%S"))
-    except ValueError:
-        return 0.0
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from core.names import generated_name
 from core.owners import owner_key
 from core.runs import Progress
 from core.state import PRESENCE_FOLDER
-from core.store import RunRecord
+from core.store import RunRecord, run_started
 
 CONNECTED_SECONDS = 15  # a page that wrote within this long is open now (pages write every 5 s)
 IDLE_MINUTES = 10  # a learner seen this long without starting a run is marked
@@ -97,8 +97,8 @@ def class_at_a_glance(
     digits = Counter(owner_key(owner) for owner in digit_owners)
     rows = []
     for person in seen:
-        since = time.strftime("%Y%m%d-%H%M%S", time.gmtime(person.first))
-        mine = [r for r in records if owner_key(r.owner) == person.owner and r.run_id[:15] >= since]
+        since = int(person.first)  # run ids hold whole seconds
+        mine = [r for r in records if owner_key(r.owner) == person.owner and run_started(r.run_id) >= since]
         finished = [r for r in mine if r.state.ended and r.run_id not in live_by_run]
         training = [live_by_run[r.run_id] for r in mine if r.run_id in live_by_run and live_by_run[r.run_id].active]
         accuracies = [r.result.test_accuracy for r in finished if r.result.test_accuracy is not None]

@@ -54,6 +54,7 @@ HEARTBEAT_SECONDS = 1.0  # a live run's worker rewrites its progress at least th
 STALE_SECONDS = 15.0  # a live run whose progress is older than this lost its worker (clocks must agree: NTP)
 STALE_PARTIAL_SECONDS = 600  # a partial folder this old belongs to no save in progress
 RUN_ID_CHARACTERS = set("0123456789abcdef-")
+RUN_ID_TIME = "%Y%m%d-%H%M%S"  # a run id starts with its UTC start time
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,15 @@ class StoreError(Exception):
 
 def new_run_id() -> str:
     """Sortable and unique: the UTC time, then six random hex digits."""
-    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    return datetime.now(UTC).strftime(RUN_ID_TIME + "-") + secrets.token_hex(3)
+
+
+def run_started(run_id: str) -> float:
+    """When a run started (seconds since the epoch), from its id; 0 for an id of another shape."""
+    try:
+        return datetime.strptime(run_id[:15], RUN_ID_TIME).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def is_run_id(text: str) -> bool:

@@ -111,8 +111,9 @@ HOUR = 3600.0
 
 def test_runs_and_digits_belong_to_the_lesson_they_started_in_and_so_does_the_challenge(model_dir):
     from core import classroom
-    from core.lesson import digits_in, run_started, runs_in
+    from core.lesson import digits_in, runs_in
     from core.my_digits import MyDigitsStore
+    from core.store import run_started
 
     book = LessonBook(model_dir)
     first = book.start_lesson("Period 3, Tuesday", now=run_started("20260115-080000"))
@@ -145,7 +146,7 @@ def test_the_leaderboard_shows_this_lessons_runs_and_an_earlier_lesson_on_reques
     import json
     import shutil
 
-    from core.lesson import run_started
+    from core.store import run_started
 
     earlier = "20200101-090000-aaaaaa"
     shutil.copytree(model_dir / trained_run, model_dir / earlier)

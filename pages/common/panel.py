@@ -178,12 +178,12 @@ def lesson_notes(config: ModelConfig, rules: LessonControls, notes: list[str]) -
         st.caption(f"Fixed by your teacher for this lesson: {escape_markdown(fixed)}.")
     if rules.max_epochs is not None:
         st.caption(f"Your teacher allows at most {rules.max_epochs} epochs in this lesson.")
-    own = st.session_state.get(OWN_CONFIG_KEY)
-    if own is None or rules.pushed_config() is None:
+    pushed = rules.pushed_config()
+    if OWN_CONFIG_KEY not in st.session_state or pushed is None:
         return
     st.info(
-        f"Your teacher set the network to {matching_preset(rules.pushed_config())}"
-        f"{'' if rules.pushed_config() == config else ' (then changed here)'}; your own settings are one click away.",
+        f"Your teacher set the network to {matching_preset(pushed)}"
+        f"{'' if pushed == config else ' (then changed here)'}; your own settings are one click away.",
         icon=":material/school:",
     )
     st.button("Back to my settings", on_click=_back_to_own, icon=":material/undo:", key="own_settings")
