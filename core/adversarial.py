@@ -11,18 +11,16 @@ shape; they come back in the shape they came in.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
-from core.model import model_input_shape, predict_probabilities
+from core.model import derived, model_input_shape, predict_probabilities
 
 PGD_STEPS = 10
 TRAINING_STEP_SHARE = 1.25  # adversarial training: one step of 1.25 epsilon from a uniform random start (Wong et al.)
 PGD_STEP_SHARE = 2.5  # each PGD step moves pixels by 2.5 * epsilon / steps (Madry et al.): it can cross the box
 METHODS = ("FGSM", "PGD")
-_ATTACKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> traced attack function
 
 
 class AttackError(Exception):
@@ -186,7 +184,7 @@ def _attack_function(model):
     """The attack loop as one TensorFlow graph per model, traced on first use (a PGD on one digit: a few ms)."""
     import tensorflow as tf
 
-    if model not in _ATTACKS:
+    def trace():
         logits_of = _logits_function(model)
 
         @tf.function(reduce_retracing=True)
@@ -205,8 +203,9 @@ def _attack_function(model):
                 x = tf.clip_by_value(x + direction * step_size * tf.sign(gradient), low, high)
             return x
 
-        _ATTACKS[model] = attack
-    return _ATTACKS[model]
+        return attack
+
+    return derived(model, "attack", trace)
 
 
 def _logits_function(model):
@@ -215,7 +214,6 @@ def _logits_function(model):
     import keras
     import tensorflow as tf
 
-    model_ref = weakref.ref(model)  # the cached graph must not keep its model alive
     last, body = model.layers[-1], None
     if isinstance(last, keras.layers.Dense) and getattr(last.activation, "__name__", "") == "softmax":
         try:
@@ -229,4 +227,4 @@ def _logits_function(model):
             return scores + last.bias if last.bias is not None else scores
 
         return logits
-    return lambda x: tf.math.log(tf.clip_by_value(model_ref()(x, training=False), 1e-12, 1.0))
+    return lambda x: tf.math.log(tf.clip_by_value(model(x, training=False), 1e-12, 1.0))

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
-from core.model import model_input_shape, predict_probabilities
+from core.model import derived, model_input_shape, predict_probabilities
 
 IG_STEPS = 64  # integrated gradients: points on the path from the black image (completeness holds within 0.03)
-_GRADIENT_FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> traced gradient function
-_LAYER_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> model with every layer's output
 
 
 def first_weighted_layer(model):
@@ -59,9 +56,8 @@ def layer_outputs(model, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
     """Every layer's output for one image, in order, batch dimension dropped; the last is the probabilities."""
     import keras
 
-    if model not in _LAYER_MODELS:
-        _LAYER_MODELS[model] = keras.Model(model.inputs[0], [layer.output for layer in model.layers])
-    outputs = _LAYER_MODELS[model](as_model_input(model, image), training=False)
+    probe = derived(model, "every layer", lambda: keras.Model(model.inputs[0], [x.output for x in model.layers]))
+    outputs = probe(as_model_input(model, image), training=False)
     outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
     return [(layer.name, np.asarray(output)[0]) for layer, output in zip(model.layers, outputs, strict=True)]
 
@@ -94,9 +90,9 @@ def integrated_gradients(model, image: np.ndarray, target: int | None = None, st
 
 def _gradient_function(model):
     """d p(target) / d input for a batch, traced once per model."""
-    import tensorflow as tf
 
-    if model not in _GRADIENT_FUNCTIONS:
+    def trace():
+        import tensorflow as tf
 
         @tf.function(reduce_retracing=True)
         def gradients(batch, target):
@@ -105,8 +101,9 @@ def _gradient_function(model):
                 probabilities = model(batch, training=False)[:, target]
             return tape.gradient(probabilities, batch)
 
-        _GRADIENT_FUNCTIONS[model] = gradients
-    return _GRADIENT_FUNCTIONS[model]
+        return gradients
+
+    return derived(model, "gradients", trace)
 
 
 # ---- The hidden map -----------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 
 from core.config import PRESETS, SEED
 from core.insight import EpochReplay, hidden_map, integrated_gradients, layer_outputs, unit_order, weight_images
-from core.model import build_model, predict_probabilities
+from core.model import build_model, input_shape_for, predict_probabilities
 from core.runs import LocalReporter, TrainingRequest
 from core.store import RunStore, new_run_id
 from core.training import run_training, train_model
@@ -116,3 +116,27 @@ def test_a_functional_upload_without_input_layer_in_layers_works():
     model = keras.Model(image, keras.layers.Dense(10, activation="softmax")(keras.layers.Dense(16)(flat)))
     assert weight_images(model).shape == (16, 28, 28)
     assert [value.shape for _, value in layer_outputs(model, np.zeros((28, 28)))][-1] == (10,)
+
+
+@pytest.mark.parametrize("preset", ["seed", "Small CNN"])
+def test_a_model_goes_when_its_last_user_lets_go_of_it(preset, seven):
+    """What the pages make from a model (its graph, probe models, attack and gradient graphs, NumPy weights) dies
+    with it: the web server loads each run's model for a while, and a table that kept models alive grew its memory
+    by every run a page had opened."""
+    import gc
+    import weakref
+
+    from core.adversarial import fgsm, pgd
+    from core.model import ready_to_serve
+
+    config = SEED if preset == "seed" else PRESETS[preset].config
+    model = ready_to_serve(build_model(config, input_shape_for(config, (28, 28))))
+    layer_outputs(model, seven)
+    integrated_gradients(model, seven)
+    fgsm(model, seven, 0.1)
+    pgd(model, seven, 0.1)
+    predict_probabilities(model, np.zeros((100, *model.inputs[0].shape[1:]), np.float32))
+    gone = weakref.ref(model)
+    del model
+    gc.collect()
+    assert gone() is None
