@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import json
@@ -303,6 +304,14 @@ def report(result: Result, model_dir: str | None) -> None:
                 f"  {label:28} n={len(times):5}  p50 {p50:7.0f} ms  p95 {p95:7.0f} ms  p99 {p99:7.0f} ms  "
                 f"max {times[-1]:7.0f} ms"
             )
+    opened = collections.defaultdict(list)
+    for reply in result.replies:
+        if reply.kind == "page" and reply.seconds is not None:
+            opened[reply.page or "home"].append(reply.seconds * 1000)
+    for page, times in sorted(opened.items()):
+        times.sort()
+        p50, p95 = percentile(times, 50), percentile(times, 95)
+        print(f"    {page:26} n={len(times):5}  p50 {p50:7.0f} ms  p95 {p95:7.0f} ms")
     strokes = [r for r in result.replies if r.kind == "stroke" and r.seconds is not None]
     if own := sorted(r.page_ms for r in strokes if r.page_ms is not None):
         print(
@@ -316,6 +325,9 @@ def report(result: Result, model_dir: str | None) -> None:
     )
     for error in sorted(set(result.errors))[:10]:
         print(f"    error x{result.errors.count(error)}: {error}")
+    unanswered = collections.Counter(r.kind for r in result.replies if r.seconds is None)
+    for kind, count in unanswered.most_common():
+        print(f"    timeout x{count}: {kind}")
     if result.server_cpu_s is not None:
         print(
             f"  web server: {result.server_cpu_s:.1f} CPU s ({result.server_cpu_s / result.seconds:.2f} cores; "

@@ -55,6 +55,7 @@ class Reply:
     stroke: int = 0  # 1-based: which stroke of the drawing
     future: asyncio.Future | None = None  # done when answered
     timed_out: bool = False
+    page: str = ""  # the page opened (kind "page")
 
 
 @dataclasses.dataclass
@@ -191,7 +192,7 @@ class Learner:
             request, subprotocols=["streamlit", token] if token else ["streamlit"], compression_options={}
         )
         self.reader = asyncio.create_task(self.read())
-        return await self.rerun("page", page_name=path)
+        return await self.rerun("page", page_name=path, page=path)
 
     async def close(self) -> None:
         """Wait for the answers still due (a timeout after TIMEOUT_SECONDS), then leave."""
@@ -420,7 +421,7 @@ class Learner:
         self.stop_auto_reruns()
         self.widgets = {wid: w for wid, w in self.widgets.items() if w.script_hash == self.main_script_hash}
         self.media_seen.clear()  # the new page's download buttons fetch their files again
-        reply = await self.rerun("page", page_hash=self.pages.get(path, ""), query="")
+        reply = await self.rerun("page", page_hash=self.pages.get(path, ""), query="", page=path)
         self.path, self.canvas_strokes = path, 0
         return reply
 
