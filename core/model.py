@@ -63,7 +63,9 @@ T = TypeVar("T")
 
 
 def _derived_table(model) -> dict:
-    return model.__dict__.setdefault("_digit_lab_derived", {})  # not setattr: Keras would track a model as a layer
+    # Not setattr: Keras would track a model in it as a layer. "__": Keras' saving skips it (a model saved after a
+    # page or the held-out curve used it would carry the probe models' weights).
+    return model.__dict__.setdefault("__digit_lab_derived", {})
 
 
 def derived(model, name: str, make: Callable[[], T]) -> T:
