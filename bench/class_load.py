@@ -114,12 +114,16 @@ async def learner_session(
     pool: list[Drawing],
     replies: list[Reply],
     errors: list[str],
+    cookies: dict[int, str] | None = None,
 ) -> None:
-    """One learner's class: join, draw, look at other pages now and then; a trainer also trains."""
+    """One learner's class: join, draw, look at other pages now and then; a trainer also trains. With `cookies`
+    the learner comes back as the same browser (the same owner) it was last time, and its cookie is kept there."""
     rng = random.Random(index)
     await asyncio.sleep(join_seconds)
     deadline = start + seconds
     learner = Learner(url, replies, errors)
+    if cookies is not None:
+        learner.cookie = cookies.get(index, "")
     try:
         if trainer is not None:
             await learner.open("training", f"epochs={TRAIN_EPOCHS}")
@@ -150,6 +154,8 @@ async def learner_session(
         errors.append(f"learner {index}: {type(error).__name__}: {str(error)[:160]}")
     finally:
         await learner.close()
+        if cookies is not None:
+            cookies[index] = learner.cookie
 
 
 class ServerWatch:
@@ -233,8 +239,10 @@ async def run_class(
     server: int | None,
     model_dir: str | None,
     pool: list[Drawing],
+    cookies: dict[int, str] | None = None,
 ) -> Result:
-    """`learners` learners (the first `trainings` of them training) on the app at `url` for `seconds`."""
+    """`learners` learners (the first `trainings` of them training) on the app at `url` for `seconds`; with
+    `cookies`, each the same browser as in the class that filled them (learner index -> cookie)."""
     replies: list[Reply] = []
     errors: list[str] = []
     trainers = [Trainer() for _ in range(trainings)]
@@ -258,6 +266,7 @@ async def run_class(
                 pool,
                 replies,
                 errors,
+                cookies,
             )
             for i in range(learners)
         )

@@ -2,10 +2,11 @@
 
 Each lesson is bench/class_load.py's class (simulated learners speaking Streamlit's own protocol: joining over the
 first seconds, drawing, visiting other pages, the first `--trainings` of them training 30-epoch runs back to back,
-Stop when the lesson ends), then a break with nobody connected. Every `--every` seconds the sampler reads the web
-server's RSS, open descriptors and threads, its open connections (a browser's session is one websocket), the
-training cluster's PSS, and the model folder's size. The store has a quota (`--quota`, DIGITLAB_STORE_QUOTA) that
-the server's retention policy holds.
+Stop when the lesson ends), then a break with nobody connected. The same class comes back every lesson: each
+learner keeps its browser's cookie, so its runs stay its own (--new-browsers: strangers every lesson). Every
+`--every` seconds the sampler reads the web server's RSS, open descriptors and threads, its open connections (a
+browser's session is one websocket), the training cluster's PSS, and the model folder's size. The store has a
+quota (`--quota`, DIGITLAB_STORE_QUOTA) that the server's retention policy holds.
 
 Printed at the end, from the samples taken at the end of each break (the same state every time: no learner, no
 run), after the first lesson (the warm-up): each measure's growth per hour (a least-squares line, as a share of its
@@ -138,6 +139,9 @@ def main() -> None:
     parser.add_argument("--learners", type=int, default=30)
     parser.add_argument("--trainings", type=int, default=2)
     parser.add_argument("--quota", default="300M", help="the model folder's quota (DIGITLAB_STORE_QUOTA)")
+    parser.add_argument(
+        "--new-browsers", action="store_true", help="every learner a new browser each lesson (else the class returns)"
+    )
     parser.add_argument("--every", type=float, default=5.0, help="seconds between samples")
     parser.add_argument("--plot", type=Path, default=Path("docs/soak.png"))
     args = parser.parse_args()
@@ -155,12 +159,13 @@ def main() -> None:
             sampler.start()
             time.sleep(3 * args.every)  # the baseline: no learner yet
             pool, lessons, lesson = make_pool(), [], 0
+            cookies = None if args.new_browsers else {}  # learner -> browser cookie, kept from lesson to lesson
             while sampler.rows[-1]["t"] + args.lesson + args.pause <= args.minutes * 60 + 3 * args.every:
                 lesson += 1
                 sampler.phase = f"lesson {lesson}"
                 began = time.monotonic() - sampler.started
                 result = asyncio.run(
-                    run_class(server.url, args.learners, args.trainings, args.lesson, process.pid, work, pool)
+                    run_class(server.url, args.learners, args.trainings, args.lesson, process.pid, work, pool, cookies)
                 )
                 lessons.append((began, time.monotonic() - sampler.started))
                 strokes = [r for r in result.replies if r.kind == "stroke" and r.seconds is not None]

@@ -3,9 +3,13 @@ figure out, no Streamlit (training_charts.py and insight_charts.py hold the rest
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
+from PIL import Image
 
 DIGITS = [str(digit) for digit in range(10)]
 INK = "gray"  # white ink on black, as the model sees it
@@ -173,6 +177,37 @@ def image_heatmap(image: np.ndarray, title: str = "") -> go.Figure:
             "xaxis": {"constrain": "domain", "range": [-0.5, width - 0.5]},
             "yaxis": {"autorange": "reversed", "scaleanchor": "x", "constrain": "domain"},
         },
+    )
+
+
+def image_data_url(image: np.ndarray, scale: int = 8) -> str:
+    """One image as a PNG data URL, each pixel a `scale`-wide square (no smoothing): the per-stroke picture, which
+    a browser shows at once, where a plotly heat map takes a redraw (and Streamlit's media files a request)."""
+    pixels = np.clip(np.asarray(image, np.float64) * 255 + 0.5, 0, 255).astype(np.uint8)
+    big = np.kron(pixels, np.ones((scale, scale), np.uint8))
+    buffer = io.BytesIO()
+    Image.fromarray(big, "L").save(buffer, format="PNG", optimize=False)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def probability_table_html(probabilities: np.ndarray) -> str:
+    """The ten probabilities as a table of bars, the top one in red: the per-stroke answer as light HTML (numbers
+    only, formatted here), readable by a screen reader as a table of digit and probability."""
+    top = int(np.argmax(probabilities))
+    rows = []
+    for digit, probability in enumerate(np.asarray(probabilities, np.float64)):
+        color, weight = ("#d62728", "700") if digit == top else ("#1f77b4", "400")
+        width = f"{max(probability * 100, 0.5):.1f}%"
+        rows.append(
+            f'<tr style="font-weight:{weight}"><th scope="row" style="padding:0 0.5em;text-align:center">{digit}</th>'
+            f'<td style="width:100%;padding:1px 0"><div aria-hidden="true" style="height:0.9em;width:{width};'
+            f'background:{color};border-radius:2px"></div></td>'
+            f'<td style="padding:0 0.5em;text-align:right">{probability:.1%}</td></tr>'
+        )
+    return (
+        '<table style="width:100%;border-collapse:collapse;font-size:0.85rem;line-height:1.35">'
+        '<caption style="caption-side:top;text-align:left;padding-bottom:0.3em">Probability of each digit</caption>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
 

@@ -98,6 +98,9 @@ def default_state(kind: str, element) -> WidgetState | None:
             state.int_value = int(value)
         else:
             state.double_value = value
+    elif kind == "text_input":
+        value = element.value if element.set_value else element.default
+        state.string_value = value
     elif kind == "file_uploader":
         state.file_uploader_state_value.SetInParent()
     else:
@@ -113,6 +116,7 @@ WIDGET_KINDS = {
     "button_group",
     "multiselect",
     "number_input",
+    "text_input",
     "file_uploader",
     "button",
     "download_button",

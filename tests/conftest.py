@@ -20,9 +20,10 @@ import subprocess
 import pytest
 
 from core.cluster_client import SCHEDULER_ENV, TrainingCluster
-from core.store import MODEL_DIR_ENV
+from core.store import MODEL_DIR_ENV, RunStore
 from harness.chromium import chromium_browser, chromium_missing_reason, new_visitor
 from harness.server import TEACHER_KEY, running_app
+from harness.waiting import wait_until
 
 CLUSTER_FIXTURES = {"cluster", "training_cluster"}
 
@@ -36,6 +37,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)
+        # Under `-n 2 --dist loadgroup` (the default): a browser test file in one process (its app, its Chromium),
+        # the cluster tests in one process (one warm cluster), the rest spread over both.
+        if item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.xdist_group(f"browser-{item.path.stem}"))
+        elif item.get_closest_marker("cluster"):
+            item.add_marker(pytest.mark.xdist_group("cluster"))
     order = config.getoption("--order")
     if order == "reverse":
         items.reverse()
@@ -173,6 +180,35 @@ def app_url(browser, app_store):
     """The real app, started once for all browser tests, with a small trained model already in its store."""
     with running_app(env={MODEL_DIR_ENV: str(app_store), "DIGITLAB_TEACHER_KEY": TEACHER_KEY}) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def app_cluster(app_store):
+    """The browser tests' app's training cluster, as a test process sees it (never started from here)."""
+    cluster = TrainingCluster(state_dir=app_store)
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(autouse=True)
+def app_left_idle(request):
+    """A browser test leaves the shared app idle: the runs it left training are stopped, and the next test starts
+    once no worker of the app's cluster is busy (step mode, say, needs a free one)."""
+    yield
+    if "app_url" not in request.fixturenames:
+        return
+    from core.run_board import RunBoard
+
+    cluster = request.getfixturevalue("app_cluster")
+    board = RunBoard(RunStore(request.getfixturevalue("app_store")), cluster)
+    for progress in board.live():
+        board.stop(progress.run_id, "", teacher=True)
+
+    def idle() -> bool:
+        client = cluster.existing_client()
+        return client is None or not any(client.processing().values())
+
+    wait_until(idle, 180, "the app's cluster to finish what this test left it")
 
 
 @pytest.fixture

@@ -41,8 +41,9 @@ def test_a_drawn_seven_reads_seven(page, app_url):
     open_canvas(page, app_url)
     draw_stroke(page, [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)])
     assert prediction(page) == "7"
-    seen = page.get_by_test_id("stPlotlyChart").filter(has_text="What the model sees")
-    assert seen.count() == 1
+    seen = page.get_by_role("img", name="The 28x28 image the model reads")
+    expect(seen).to_have_js_property("naturalWidth", 224)  # drawn, not a broken image
+    expect(page.get_by_role("table", name="Probability of each digit")).to_contain_text("7")
     screenshot(page, "predict-seven")
 
 

@@ -46,14 +46,31 @@ async def draw_strokes(url: str, index: int, replies: list, errors: list) -> Non
         await learner.close()
 
 
+async def sidebar_name(url: str, cookie: str, errors: list) -> tuple[str, str]:
+    """Open Home as a browser holding `cookie` ("" for a new one): (the sidebar's "Your name", its cookie)."""
+    learner = Learner(url, [], errors)
+    learner.cookie = cookie
+    try:
+        await learner.open("")
+        [name] = [
+            w.state.string_value for w in learner.widgets.values() if getattr(w.element, "label", "") == "Your name"
+        ]
+        return name, learner.cookie
+    finally:
+        await learner.close()
+
+
 def test_each_stroke_is_answered_with_the_models_prediction_for_its_png(model_dir, trained_run):
     model = ready_to_serve(RunStore(model_dir).load_model(trained_run))  # as the page's cache prepares it
-    replies, errors = [], []
+    replies, errors, names = [], [], []
     server = AppServer({MODEL_DIR_ENV: str(model_dir)}).start()
     try:
 
         async def learners():
             await asyncio.gather(*(draw_strokes(server.url, index, replies, errors) for index in range(LEARNERS)))
+            first, cookie = await sidebar_name(server.url, "", errors)  # bench/soak.py's returning learner:
+            names.extend([first, (await sidebar_name(server.url, cookie, errors))[0]])  # the same browser again
+            names.append((await sidebar_name(server.url, "", errors))[0])  # and a new one
 
         # In a thread of its own: Playwright's sync API may have left an event loop running in this one.
         thread = threading.Thread(target=asyncio.run, args=(learners(),))
@@ -63,6 +80,7 @@ def test_each_stroke_is_answered_with_the_models_prediction_for_its_png(model_di
         server.stop()
 
     assert errors == []
+    assert names[0] == names[1] != names[2] and names[0].startswith("Learner ")
     strokes = [reply for reply in replies if reply.kind == "stroke"]
     assert len(strokes) == LEARNERS * STROKES
     assert all(reply.seconds is not None for reply in replies), "a message was not answered"

@@ -2,7 +2,7 @@
 
 import base64
 import io
-import json
+import re
 
 import numpy as np
 from PIL import Image
@@ -40,10 +40,22 @@ def test_a_drawn_one_is_predicted_with_its_probabilities(trained_run):
     assert not app.exception
     [prediction] = [m for m in app.metric if m.label == "Prediction"]
     assert prediction.value == "1"
-    specs = [chart.proto.spec for chart in app.get("plotly_chart")]
-    for marker in ('"What the model sees"', '"probability"'):  # the two charts redrawn after every stroke
-        chart = json.loads(next(spec for spec in specs if marker in spec))
-        assert "layout" not in chart["layout"]["template"]  # sent without plotly's template: Streamlit themes it
+    [seen] = app.get("image")  # what the model sees: the 28x28 image, each of its pixels an 8x8 square
+    picture = Image.open(io.BytesIO(base64.b64decode(seen.value[0].partition(",")[2])))
+    big = np.asarray(picture)
+    pixels = big[::8, ::8]
+    assert picture.size == (224, 224) and (big == np.kron(pixels, np.ones((8, 8), np.uint8))).all()
+    assert pixels[:, :8].max() == 0 and pixels[8:20].sum(axis=0).argmax() in (13, 14)  # an upright stroke, centred
+    [table] = [html.proto.body for html in app.get("html") if "Probability of each digit" in html.proto.body]
+    rows = re.findall(r'<tr style="font-weight:(\d+)"><th [^>]*>(\d)</th>.*?>([\d.]+)%</td></tr>', table)
+    assert [(digit, weight) for weight, digit, _ in rows if weight == "700"] == [("1", "700")]
+    assert len(rows) == 10 and abs(sum(float(percent) for *_, percent in rows) - 100) < 1
+    assert {chart.key for chart in app.get("plotly_chart")} == {
+        "first_ten",
+        "first_probabilities",
+        "confusion",
+        "mistakes",
+    }
     assert any(caption.value.startswith("The server answered in") for caption in app.caption)
 
 

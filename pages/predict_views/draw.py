@@ -15,10 +15,11 @@ from core.strokes import StrokeOptions, answer_stroke, image_probabilities
 from pages.common import caches
 from pages.common.identity import browser_owner
 from pages.common.text import show_refusal
-from pages.common.widgets import corruption_ui, fooling_ui, show_chart, show_evidence
+from pages.common.widgets import corruption_ui, fooling_ui, show_evidence
 
 CANVAS_KEY = "canvas"
 CANVAS_SIZE = 280
+SEEN_WIDTH = 224  # the 28x28 image, 8 screen pixels to each of its pixels
 NOTICEABLE_SLANT = 8  # degrees: a lean worth mentioning
 TOUCH_AGENTS = ("Mobi", "Android", "iPhone", "iPad")  # phones and tablets: no hover
 NORMALIZE_KEY = "normalize_width"
@@ -26,22 +27,37 @@ DESLANT_KEY = "deslant"
 DEFAULTS = StrokeOptions()  # the toggles' defaults: chosen on bench/handstyle.py's tuning set
 
 
-@st.fragment
 def drawing_ui(model, run_id: str, dataset: Dataset) -> None:
-    """The canvas and the model's answer: each stroke reruns only this fragment."""
+    """The pen and reading options (a change reruns the page), then the canvas and the model's answer."""
+    pen_column, deslant_column, normalize_column = st.columns([1.1, 1, 1.2], vertical_alignment="bottom")
+    pen = pen_column.slider("Pen width", 8, 40, 22, key="pen_width")
+    deslant = deslant_column.toggle(
+        "Stand slanted digits upright",
+        value=DEFAULTS.deslant,
+        key=DESLANT_KEY,
+        help="Shears a leaning digit upright before reading it (image moments, as in the "
+        "MNIST papers): slanted handwriting reads better.",
+    )
+    normalize = normalize_column.toggle(
+        "Match MNIST's stroke width",
+        value=DEFAULTS.normalize_width,
+        key=NORMALIZE_KEY,
+        help="Thins a thick digit, or thickens a hairline one, until its strokes are as wide "
+        "as MNIST's usually are (measured on the 28x28 image): a thick pen fills the gaps "
+        "that tell a 3 from an 8.",
+    )
+    stroke_ui(model, run_id, dataset, pen, StrokeOptions(FORMATS[dataset.image_format], deslant, normalize))
+
+
+@st.fragment
+def stroke_ui(model, run_id: str, dataset: Dataset, pen: int, options: StrokeOptions) -> None:
+    """The canvas and the model's answer: each stroke reruns only this fragment, which sends only what a stroke
+    changes (the controls above are outside it)."""
     from streamlit_drawable_canvas import st_canvas  # only importable inside a running app
 
-    started = time.perf_counter()  # the whole server path of a stroke: canvas data, preprocessing, model, charts
+    started = time.perf_counter()  # the whole server path of a stroke: canvas data, preprocessing, model, reply
     canvas_column, seen_column, output_column = st.columns([1.1, 1, 1.2])
     with canvas_column:
-        pen = st.slider("Pen width", 8, 40, 22, key="pen_width")
-        deslant = st.toggle(
-            "Stand slanted digits upright",
-            value=DEFAULTS.deslant,
-            key=DESLANT_KEY,
-            help="Shears a leaning digit upright before reading it (image moments, as in the "
-            "MNIST papers): slanted handwriting reads better.",
-        )
         touch = on_a_touch_screen()
         drawing = st_canvas(
             stroke_width=pen,
@@ -54,24 +70,13 @@ def drawing_ui(model, run_id: str, dataset: Dataset) -> None:
             return_image_data=True,
             update_streamlit=not touch,  # on a touch screen the toolbar then stays in view, above the canvas
         )
-        # Under the canvas, not above it with the deslanting toggle: one more row above would push the canvas's
-        # bottom out of a 720-pixel-high window (bench/drawn_digits.py's 4 could not be drawn).
-        normalize = st.toggle(
-            "Match MNIST's stroke width",
-            value=DEFAULTS.normalize_width,
-            key=NORMALIZE_KEY,
-            help="Thins a thick digit, or thickens a hairline one, until its strokes are as wide "
-            "as MNIST's usually are (measured on the 28x28 image): a thick pen fills the gaps "
-            "that tell a 3 from an 8.",
-        )
         if touch:
             st.caption("Draw one digit, large and centred, then tap the arrow above the canvas to read it.")
         else:
             st.caption(
                 "Draw one digit, large and centred. The toolbar above the canvas (point at it) undoes and clears."
             )
-    image_format = FORMATS[dataset.image_format]
-    answer = answer_stroke(drawing.image_data, model, StrokeOptions(image_format, deslant, normalize))
+    answer = answer_stroke(drawing.image_data, model, options)
     if not answer.drawn:
         output_column.info(
             "Draw a digit on the black square: the prediction appears after each stroke.", icon=":material/draw:"
@@ -87,10 +92,14 @@ def drawing_ui(model, run_id: str, dataset: Dataset) -> None:
             lean = reading.lean_degrees
             if abs(lean) >= NOTICEABLE_SLANT:
                 side = "right" if lean > 0 else "left"
-                done = "stood upright before reading" if deslant else "read as drawn: switch on the toggle to compare"
+                done = (
+                    "stood upright before reading"
+                    if options.deslant
+                    else "read as drawn: switch on the toggle to compare"
+                )
                 st.caption(f"Your digit leans {abs(lean):.0f} degrees to the {side}: {done}.")
-            if normalize:
-                st.caption(stroke_width_caption(reading, image_format))
+            if options.normalize_width:
+                st.caption(stroke_width_caption(reading, options.image_format))
             label_ui(reading.image, dataset)
 
 
@@ -166,12 +175,14 @@ def show_prediction(
     The digit is kept for the Inside page; its Why view and an attack on it are each one switch away."""
     digit = int(np.argmax(probabilities))
     st.session_state[LATEST_DRAWING_KEY] = {"image": image, "run_id": run_id}
+    size = f"{image.shape[0]}x{image.shape[1]}"
     with column_input:
-        show_chart(st, charts.image_heatmap(image, "What the model sees"), key=f"seen-{source}")
-        st.caption(f"{image.shape[0]}x{image.shape[1]}, centred like the training digits.")
+        st.markdown("**What the model sees**")
+        st.image(charts.image_data_url(image), alt=f"The {size} image the model reads", width=SEEN_WIDTH)
+        st.caption(f"{size}, centred like the training digits.")
     with column_output:
         st.metric("Prediction", str(digit), f"{probabilities[digit]:.1%} sure", delta_color="off", delta_arrow="off")
-        show_chart(st, charts.probability_bars(probabilities), key=f"bars-{source}")
+        st.html(charts.probability_table_html(probabilities))
         runner_up = int(np.argsort(-probabilities)[1])
         st.caption(
             f"Most likely {digit} ({probabilities[digit]:.1%}), then {runner_up} ({probabilities[runner_up]:.1%})."
