@@ -55,11 +55,44 @@ LOOK_SECONDS = (1.5, 3.0)  # a person looks at the answer before drawing the nex
 SERVER_TIME = re.compile(r"The server answered in ([\d.]+) ms")
 
 
+# Timed inside Chromium, on one clock for every frame: the canvas's frame notes each mouse-up, the page the frame in
+# which a Prediction appears (the first animation frame after the change: when it is painted).
+IN_PAGE_MARKS = """(() => {
+  const now = () => performance.timeOrigin + performance.now();
+  window.__mouseUps = [];
+  window.addEventListener('mouseup', () => window.__mouseUps.push(now()), true);
+  if (window !== window.top) return;
+  window.__predictionsPainted = [];
+  let shown = false;
+  new MutationObserver(() => {
+    const metric = [...document.querySelectorAll('[data-testid=stMetric]')]
+      .some((element) => element.textContent.includes('Prediction'));
+    if (metric && !shown) requestAnimationFrame(() => window.__predictionsPainted.push(now()));
+    shown = metric;
+  }).observe(document, {childList: true, subtree: true, characterData: true});
+})()"""
+
+
 @dataclasses.dataclass
 class Stroke:
-    seconds: float  # mouse-up to the Prediction shown
+    seconds: float  # mouse-up to the Prediction shown, as Playwright sees it (its own round trips included)
     server_ms: float | None
     sent_seconds: float | None  # mouse-up to the drawing leaving the browser (the canvas component waits first)
+    painted_seconds: float | None = None  # mouse-up to the Prediction painted, timed inside Chromium
+
+
+async def in_page_seconds(page) -> float | None:
+    """The last mouse-up in the canvas's frame to the last Prediction painted, timed inside Chromium."""
+    canvas = next((frame for frame in page.frames if frame != page.main_frame), None)
+    if canvas is None:
+        return None
+    up = await canvas.evaluate("(window.__mouseUps || []).at(-1) ?? null")
+    for _ in range(20):  # the paint comes in the animation frame after the change Playwright saw
+        painted = await page.evaluate("(window.__predictionsPainted || []).at(-1) ?? null")
+        if up is not None and painted is not None and painted > up:
+            return (painted - up) / 1000
+        await asyncio.sleep(0.05)
+    return None
 
 
 async def draw(page, strokes) -> None:
@@ -83,6 +116,7 @@ async def drawing_session(
     await asyncio.sleep(JOIN_SECONDS * index)
     pace = random.Random(index)
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    await context.add_init_script(IN_PAGE_MARKS)
     page = await context.new_page()
     sent: list[float] = []  # when the browser sent a drawing (a message of over 1 kB) to the server
     page.on(
@@ -105,7 +139,8 @@ async def drawing_session(
             seconds = time.perf_counter() - released
             caption = await page.get_by_text(SERVER_TIME).inner_text()
             leaving = next((moment - released for moment in sent if moment >= released), None)
-            results.append(Stroke(seconds, float(SERVER_TIME.search(caption).group(1)), leaving))
+            painted = await in_page_seconds(page)
+            results.append(Stroke(seconds, float(SERVER_TIME.search(caption).group(1)), leaving, painted))
             await asyncio.sleep(pace.uniform(*LOOK_SECONDS))
             await page.get_by_role("button", name="Reset canvas & history").click()
         if await page.get_by_test_id("stException").count():
@@ -177,6 +212,14 @@ async def one_tab_in_a_class(
     return results, errors, klass
 
 
+def print_painted(results: list[Stroke]) -> None:
+    if painted := sorted(stroke.painted_seconds * 1000 for stroke in results if stroke.painted_seconds is not None):
+        print(
+            f"mouse-up to Prediction painted, timed inside Chromium: p50 {statistics.median(painted):.0f} ms, "
+            f"p95 {percentile(painted, 95):.0f} ms (n={len(painted)}; without Playwright's own round trips)"
+        )
+
+
 def class_main(args) -> None:
     """--class-learners: one real tab under a simulated class."""
     from bench.class_load import prepare_store, report
@@ -203,6 +246,7 @@ def class_main(args) -> None:
             f"mouse-up to Prediction: p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {seconds[-1]:.0f} ms; the page's "
             f"own server time p50 {statistics.median(server):.1f} ms"
         )
+        print_painted(results)
 
 
 def main() -> None:
@@ -241,6 +285,7 @@ def main() -> None:
     if not results:
         return
     print(f"mouse-up to Prediction: p50 {statistics.median(seconds):.0f} ms, p95 {percentile(seconds, 95):.0f} ms")
+    print_painted(results)
     waits = sorted(stroke.sent_seconds * 1000 for stroke in results if stroke.sent_seconds is not None)
     if waits:
         print(
