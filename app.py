@@ -19,6 +19,7 @@ PAGES = [
 ]
 
 services.keep_the_store()
+services.warm_up()
 closed = lesson.controls().hidden_pages  # the teacher's, for this lesson (none for the teacher's own tab)
 navigation = st.navigation([page for page in PAGES if page.url_path not in closed])
 st.sidebar.title("Digit Lab")

@@ -27,7 +27,9 @@ averages. Ends with one JSON line. `--sweep` runs 10, 20, 30, 50, 80 learners an
 and 1 s.
 
 The app runs on a fresh model folder holding the seed notebook's network, trained here first (full MNIST,
-5 epochs), on a free loopback port; the server and its cluster are ended on exit. `--url` uses a server that is
+5 epochs), on a free loopback port; the server and its cluster are ended on exit. Before the class, the teacher
+opens every page once, as before a lesson (their times are printed: a server's first visits load libraries and
+data); `--cold` lets the class meet a server nobody has visited. `--url` uses a server that is
 already running (a replica set behind nginx, say): its CPU and memory are measured when it is a local process.
 To see where the server's time goes: `pip install py-spy` (not a test requirement) and `--profile profile.svg`
 (a flame graph) or `--profile profile.txt` (collapsed stacks, one line each) samples the web server with py-spy
@@ -82,6 +84,24 @@ TRAIN_EPOCHS = 30
 
 
 # ---- A class --------------------------------------------------------------------------------------------
+
+TEACHER_WALK = ("", "dataset", "model", "training", "predict", "inside", "leaderboard")
+
+
+async def teacher_walk(url: str) -> list[Reply]:
+    """Every page opened once, one after the other, as a teacher does before the lesson: their replies."""
+    replies: list[Reply] = []
+    errors: list[str] = []
+    teacher = Learner(url, replies, errors)
+    try:
+        await teacher.open(TEACHER_WALK[0])
+        for path in TEACHER_WALK[1:]:
+            await teacher.navigate(path)
+    finally:
+        await teacher.close()
+    if errors:
+        raise RuntimeError(f"the teacher's walk through the pages failed: {errors[0]}")
+    return replies
 
 
 @dataclasses.dataclass
@@ -428,6 +448,7 @@ def main() -> None:
     parser.add_argument("--url", help="an app already running (else one is started on a fresh model folder)")
     parser.add_argument("--sweep", action="store_true", help=f"{', '.join(map(str, SWEEP))} learners in turn")
     parser.add_argument("--profile", help="sample the web server with py-spy into this .svg (or .txt: raw stacks)")
+    parser.add_argument("--cold", action="store_true", help="no teacher opens the pages before the class")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill ends it as Ctrl-C does: server and cluster too
     pool = make_pool()
@@ -446,6 +467,10 @@ def main() -> None:
             url = app.url
             server, _ = local_server(url)
         print(f"app at {url}, web server pid {server}, model folder {model_dir}")
+        if not args.cold:
+            walk = asyncio.run(teacher_walk(url))
+            opened = ", ".join(f"{r.page or 'home'} {r.seconds * 1000:.0f} ms" for r in walk if r.seconds is not None)
+            print(f"the teacher opened every page once before the class: {opened}")
         results = []
         for learners in counts:
             if args.profile and server:

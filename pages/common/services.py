@@ -108,6 +108,28 @@ def mark_opened(run_id: str) -> None:
             Retention(run_store()).mark_opened([run_id])
 
 
+def warm_up() -> None:
+    """Keras' first model costs the web process ~4 s (its imports and first build; the next takes ~25 ms): the
+    server's first visit starts paying it in a thread, so the first learner to open Training or Draw & predict
+    does not wait for all of it, with the whole class waiting behind."""
+    _warm_up()
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_up() -> threading.Thread:
+    def build() -> None:
+        from core.model import describe_model
+
+        try:
+            describe_model(SEED, (28, 28))
+        except Exception as error:  # only a head start: the pages build their own
+            log.warning("Keras' warm-up failed: %s", error)
+
+    thread = threading.Thread(target=build, name="keras-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def keep_the_store() -> None:
     """Apply the retention policy when it is due, in a thread of this server (one replica at a time)."""
     _keeper(str(run_store().root))
