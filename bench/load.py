@@ -55,19 +55,17 @@ LOOK_SECONDS = (1.5, 3.0)  # a person looks at the answer before drawing the nex
 SERVER_TIME = re.compile(r"The server answered in ([\d.]+) ms")
 
 
-# Timed inside Chromium, on one clock for every frame: the canvas's frame notes each mouse-up, the page the frame in
-# which a Prediction appears (the first animation frame after the change: when it is painted).
+# Timed inside Chromium: each mouse-up (the canvas component is drawn in the page itself, not in an iframe), and
+# the frame in which a Prediction appears (the first animation frame after the change: when it is painted).
 IN_PAGE_MARKS = """(() => {
-  const now = () => performance.timeOrigin + performance.now();
   window.__mouseUps = [];
-  window.addEventListener('mouseup', () => window.__mouseUps.push(now()), true);
-  if (window !== window.top) return;
   window.__predictionsPainted = [];
+  window.addEventListener('mouseup', () => window.__mouseUps.push(performance.now()), true);
   let shown = false;
   new MutationObserver(() => {
     const metric = [...document.querySelectorAll('[data-testid=stMetric]')]
       .some((element) => element.textContent.includes('Prediction'));
-    if (metric && !shown) requestAnimationFrame(() => window.__predictionsPainted.push(now()));
+    if (metric && !shown) requestAnimationFrame(() => window.__predictionsPainted.push(performance.now()));
     shown = metric;
   }).observe(document, {childList: true, subtree: true, characterData: true});
 })()"""
@@ -81,14 +79,13 @@ class Stroke:
     painted_seconds: float | None = None  # mouse-up to the Prediction painted, timed inside Chromium
 
 
+LAST_MARKS = "[window.__mouseUps.at(-1) ?? null, window.__predictionsPainted.at(-1) ?? null]"
+
+
 async def in_page_seconds(page) -> float | None:
-    """The last mouse-up in the canvas's frame to the last Prediction painted, timed inside Chromium."""
-    canvas = next((frame for frame in page.frames if frame != page.main_frame), None)
-    if canvas is None:
-        return None
-    up = await canvas.evaluate("(window.__mouseUps || []).at(-1) ?? null")
+    """The last mouse-up to the last Prediction painted, timed inside Chromium."""
     for _ in range(20):  # the paint comes in the animation frame after the change Playwright saw
-        painted = await page.evaluate("(window.__predictionsPainted || []).at(-1) ?? null")
+        up, painted = await page.evaluate(LAST_MARKS)
         if up is not None and painted is not None and painted > up:
             return (painted - up) / 1000
         await asyncio.sleep(0.05)
