@@ -1,10 +1,11 @@
-"""Server-side latency of one drawn digit: canvas PNG -> RGBA -> MNIST-style 28x28 -> model -> two charts.
+"""Server-side latency of one drawn digit: canvas PNG -> RGBA -> MNIST-style 28x28 -> model -> the reply.
 
 Times what the Draw & predict page computes after each stroke, through the page's own core.strokes.answer_stroke
 with its default options (deslanting and stroke-width normalization on) and the model prepared as the page's cache
-prepares it (core.model.ready_to_serve: NumPy for a dense network), then its two charts serialised as
-st.plotly_chart does; Keras' `predict` for comparison. Then the whole server path as the page itself reports it in
-its "The server answered in" caption (canvas widget, decoding, reading, model, charts, Streamlit's element
+prepares it (core.model.ready_to_serve: NumPy for a dense network), then its reply (the 28x28 image as a PNG data
+URL, the probabilities as an HTML table); for comparison, the two plotly charts that reply replaced, serialised as
+st.plotly_chart does, and Keras' `predict`. Then the whole server path as the page itself reports it in
+its "The server answered in" caption (canvas widget, decoding, reading, model, reply, Streamlit's element
 work), with strokes sent through Streamlit's AppTest: no browser shares the cores. (bench/load.py collects the
 same caption with Chromium drawing.) Prints the median and p95 in ms.
 Run: python bench/predict_latency.py [--repeats 300]
@@ -92,7 +93,13 @@ def main() -> None:
     pngs = [canvas_png(points) for points in STROKES.values()]
 
     def page_path(png: bytes) -> None:
-        """What the page does with a stroke: the canvas's PNG decoded, answer_stroke, the two charts serialised."""
+        """What the page does with a stroke: the canvas's PNG decoded, answer_stroke, the reply made."""
+        answer = answer_stroke(canvas_rgba(png), model)
+        charts.image_data_url(answer.reading.image)
+        charts.probability_table_html(answer.probabilities)
+
+    def with_charts(png: bytes) -> None:
+        """The same with the two plotly charts the reply replaced (until 2026-12-05), serialised."""
         answer = answer_stroke(canvas_rgba(png), model)
         for figure in (
             charts.image_heatmap(answer.reading.image, "What the model sees"),
@@ -106,7 +113,8 @@ def main() -> None:
         model.predict(image.reshape(1, 784), verbose=0)
 
     for name, step in (
-        ("page path: answer_stroke + charts", page_path),
+        ("page path: answer_stroke + reply", page_path),
+        ("with the two charts it replaced", with_charts),
         ("Keras predict, for comparison", with_predict),
     ):
         step(pngs[0])  # warm up

@@ -128,7 +128,7 @@ def test_adversarial_training_resists_pgd_better_and_draws_its_attacked_curve(mn
     from core.runs import LocalReporter, TrainingRequest
     from core.training import run_training
 
-    config = dataclasses.replace(SMALL_CNN, epochs=1)
+    config = dataclasses.replace(SEED, units=256, epochs=2)
 
     def trained(adversarial: float):
         request = TrainingRequest("local", dataclasses.replace(config, adversarial=adversarial), "mnist", 4_000)
@@ -144,7 +144,8 @@ def test_adversarial_training_resists_pgd_better_and_draws_its_attacked_curve(mn
 
     assert flips(hardened) < flips(plain) - 0.1, (flips(hardened), flips(plain))
     history = progress.result.history
-    assert len(history["test_adversarial_accuracy"]) == 1 and history["test_adversarial_accuracy"][0] > 0.5
+    attacked = history["test_adversarial_accuracy"]  # the plain network keeps ~15% under this attack
+    assert len(attacked) == config.epochs and attacked[-1] > 0.3
     hardened.save(tmp_path / "hard.keras")  # an ordinary Keras model: the attack lives on the object, not the file
     reloaded = keras.saving.load_model(tmp_path / "hard.keras")
     assert np.allclose(probabilities_of(reloaded, images[:20]), probabilities_of(hardened, images[:20]), atol=1e-5)
