@@ -3,8 +3,9 @@
 The teacher's policy (core.state.RETENTION_FILE; every replica follows it) keeps, always: every run training now,
 every run someone opened in a page in the last OPEN_MINUTES, each learner's best run and latest `keep_latest`, the
 leaderboard's top `keep_top`; and, while the folder is under its quota, every run younger than `keep_days`. The rest
-is removed whenever the policy is applied (by the web servers, every APPLY_MINUTES, one replica at a time, and by
-the teacher's Apply now). Over the quota, the youngest-but-unprotected go too, oldest first, until it fits.
+is removed whenever the policy is applied (by the web servers, every APPLY_MINUTES and within a minute of the
+folder passing its quota, one replica at a time, and by the teacher's Apply now). Over the quota, the
+youngest-but-unprotected go too, oldest first, until it fits.
 A run's size is what its worker measured when it ended (RunRecord.bytes), so applying it reads no run folder.
 """
 
@@ -132,9 +133,17 @@ class Retention:
         return removed
 
     def due(self, now: float | None = None) -> bool:
-        """Whether the policy was last applied (by any server) more than APPLY_MINUTES ago."""
+        """Whether to apply the policy now: it was last applied (by any server) more than APPLY_MINUTES ago, or the
+        folder is over its quota with runs the policy may remove (a lesson's runs fill it faster than that)."""
+        now = now or time.time()
         applied = JsonFile(self.store.root / RETENTION_FILE).read().get("applied", 0)
-        return (now or time.time()) - applied >= APPLY_MINUTES * 60
+        if now - applied >= APPLY_MINUTES * 60:
+            return True
+        quota = Policy.read(self.store.root).quota_bytes
+        if quota is None:
+            return False
+        scheduled = self.plan(now)
+        return scheduled.total_bytes > quota and bool(scheduled.remove)
 
     def opened(self, now: float) -> set[str]:
         """The runs someone opened in a page within OPEN_MINUTES."""

@@ -100,6 +100,25 @@ def test_applying_it_removes_the_folders_it_promised_and_leaves_a_run_opened_in_
     assert not keeper.due(now + 60)  # applied: not again for a while, by any replica
 
 
+def test_a_folder_past_its_quota_is_trimmed_within_the_minute_not_at_the_next_round(model_dir):
+    store, keeper, now = RunStore(model_dir), Retention(RunStore(model_dir)), time.time()
+    for minutes, accuracy in ((30, 0.99), (20, 0.90), (10, 0.91), (0, 0.92)):  # one learner's lesson, 1 MB each
+        created = datetime.fromtimestamp(now - minutes * 60, UTC)
+        run = dataclasses.replace(record(1, 0, accuracy, minutes), created=created.isoformat(timespec="seconds"))
+        (model_dir / run.run_id).mkdir()
+        (model_dir / run.run_id / RECORD_FILE).write_text(run.to_json())
+    Policy(keep_latest=1, keep_top=0, keep_days=30).keep(model_dir)
+    keeper.apply(now)  # all young, no quota: nothing goes
+    assert len(store.records()) == 4 and not keeper.due(now + 60)
+    Policy(keep_latest=1, keep_top=0, keep_days=30, quota_bytes=3 * MB).keep(model_dir)
+    assert keeper.due(now + 60)  # over the quota with young runs it may remove: now, not in APPLY_MINUTES
+    assert len(keeper.apply(now + 60)) == 1  # the oldest unprotected one (the best and the latest stay)
+    assert not keeper.due(now + 120)  # back under it
+    Policy(keep_latest=1, keep_top=0, keep_days=30, quota_bytes=1 * MB).keep(model_dir)
+    keeper.apply(now + 120)
+    assert len(store.records()) == 2 and not keeper.due(now + 180)  # over it, but only what must stay is left
+
+
 def test_work_that_would_not_fit_is_refused_before_it_starts(model_dir, monkeypatch):
     monkeypatch.setattr(retention, "free_bytes", lambda root: 150 * MB)  # 50 MB past the reserve
     board = RunBoard(RunStore(model_dir))  # an embedded cluster that is never started: the refusal comes first
