@@ -56,6 +56,7 @@ class Reply:
     future: asyncio.Future | None = None  # done when answered
     timed_out: bool = False
     page: str = ""  # the page opened (kind "page")
+    fragment_id: str = ""  # the fragment the rerun asked for ("" for the whole page)
 
 
 @dataclasses.dataclass
@@ -225,7 +226,8 @@ class Learner:
         **extra,
     ) -> Reply:
         """Send a rerun as the browser's WidgetStateManager does; wait for the run it starts to finish."""
-        reply = Reply(kind, time.perf_counter(), future=asyncio.get_running_loop().create_future(), **extra)
+        future = asyncio.get_running_loop().create_future()
+        reply = Reply(kind, time.perf_counter(), future=future, fragment_id=fragment_id, **extra)
         if self.closed:
             return reply
         message = BackMsg()
@@ -337,7 +339,12 @@ class Learner:
             self.page_hash = session.page_script_hash
         if not self.run_fragments:
             self.stop_auto_reruns()
-        self.running, self.pending = self.pending, []
+        # A whole-page run answers everything sent before it; a fragment's run only what asked for that fragment
+        # (another fragment's auto-rerun may start between a stroke's send and its own run).
+        answers, waiting = [], []
+        for reply in self.pending:
+            (answers if not self.run_fragments or reply.fragment_id in self.run_fragments else waiting).append(reply)
+        self.running, self.pending = answers, waiting
         self.prediction = self.page_ms = None
 
     def delta(self, message: ForwardMsg) -> None:
