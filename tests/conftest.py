@@ -4,9 +4,9 @@ headless Chromium.
 
 No test meets another's leftovers: each starts on an empty model folder of its own, and the quick loop (`-m "not
 browser and not cluster"`) starts no Dask process at all (a test that would start one fails and says which fixture
-to ask for). The browser tests share one app and its folder, each in browser contexts of its own (its own owner),
-asserting only about what it made. `--order reverse` or `--order random:SEED` runs the tests in another order, to
-check that none needs another's leftovers.
+to ask for). The browser tests of one process share one app and its folder, each in browser contexts of its own
+(its own owner), asserting only about what it made, and leave the app idle for the next. `--order reverse` or
+`--order random:SEED` runs the tests in another order, to check that none needs another's leftovers.
 """
 
 from __future__ import annotations
