@@ -23,6 +23,21 @@ def test_page_has_no_serious_accessibility_violation_and_calls_no_outside_host(p
     assert not blocking(violations), describe(blocking(violations))
 
 
+@pytest.mark.parametrize("width", [1280, 1024])
+def test_predict_page_with_an_answer_has_no_serious_accessibility_violation(page, app_url, width):
+    """Drawn on, at a desktop's width and a laptop's: the canvas (280 px) never sits in a narrower column, where its
+    frame would scroll sideways, a scroll region no keyboard reaches, and cut off the canvas."""
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{app_url}/predict")
+    settle(page)
+    draw_stroke(page, [(0.5, 0.15), (0.5, 0.85)])
+    page.get_by_test_id("stMetric").filter(has_text="Prediction").wait_for(timeout=60_000)
+    settle(page)
+    violations = audit(page)
+    print(f"axe on /predict with an answer, {width} px wide:\n{describe(violations)}")
+    assert not blocking(violations), describe(blocking(violations))
+
+
 # ---- The keyboard ------------------------------------------------------------------------------------------
 
 FOCUSED = """() => {

@@ -56,7 +56,11 @@ def stroke_ui(model, run_id: str, dataset: Dataset, pen: int, options: StrokeOpt
     from streamlit_drawable_canvas import st_canvas  # only importable inside a running app
 
     started = time.perf_counter()  # the whole server path of a stroke: canvas data, preprocessing, model, reply
-    canvas_column, seen_column, output_column = st.columns([1.1, 1, 1.2])
+    # A row that wraps, the canvas's part as wide as the canvas: in a narrower column the canvas would be cut off
+    # and its frame scroll (a scroll region no keyboard reaches); on a narrow screen the answer goes below it.
+    row = st.container(horizontal=True)
+    canvas_column = row.container(width=CANVAS_SIZE)
+    seen_column, output_column = row.container(), row.container()
     with canvas_column:
         touch = on_a_touch_screen()
         drawing = st_canvas(
