@@ -30,12 +30,15 @@ The app runs on a fresh model folder holding the seed notebook's network, traine
 5 epochs), on a free loopback port; the server and its cluster are ended on exit. Before the class, the teacher
 opens every page once, as before a lesson (their times are printed: a server's first visits load libraries and
 data); `--cold` lets the class meet a server nobody has visited. `--url` uses a server that is
-already running (a replica set behind nginx, say): its CPU and memory are measured when it is a local process.
+already running: its CPU and memory are measured when it is a local process (behind a proxy, name each replica's
+own URL with `--replica`). `--nginx` starts two replicas on one model folder behind docs/deploy.md's nginx
+configuration, run as written, and each learner comes from a loopback address of its own (`--spread`), as a
+classroom's machines do: nginx keeps each address on one replica; the split is printed.
 To see where the server's time goes: `pip install py-spy` (not a test requirement) and `--profile profile.svg`
 (a flame graph) or `--profile profile.txt` (collapsed stacks, one line each) samples the web server with py-spy
 during the window; or `py-spy top --pid <server pid>` while this runs (the pid is printed).
-Run: python bench/class_load.py [--learners 30] [--trainings 2] [--seconds 60] [--url URL] [--sweep]
-                                [--profile FILE]
+Run: python bench/class_load.py [--learners 30] [--trainings 2] [--seconds 60] [--url URL [--replica URL ...]]
+                                [--spread] [--nginx] [--sweep] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ from core.store import MODEL_DIR_ENV  # noqa: E402
 from harness.drawing import Drawing, make_pool  # noqa: E402
 from harness.processes import cluster_pss_mb, percentile  # noqa: E402
 from harness.protocol import TIMEOUT_SECONDS, Learner, Reply  # noqa: E402
+from harness.proxy import nginx_binary, running_nginx  # noqa: E402
 from harness.server import AppServer, shut_down_embedded_cluster  # noqa: E402
 
 SWEEP = (10, 20, 30, 50, 80)
@@ -135,13 +139,14 @@ async def learner_session(
     replies: list[Reply],
     errors: list[str],
     cookies: dict[int, str] | None = None,
+    source_address: str | None = None,
 ) -> None:
     """One learner's class: join, draw, look at other pages now and then; a trainer also trains. With `cookies`
     the learner comes back as the same browser (the same owner) it was last time, and its cookie is kept there."""
     rng = random.Random(index)
     await asyncio.sleep(join_seconds)
     deadline = start + seconds
-    learner = Learner(url, replies, errors)
+    learner = Learner(url, replies, errors, source_address)
     if cookies is not None:
         learner.cookie = cookies.get(index, "")
     try:
@@ -178,24 +183,27 @@ async def learner_session(
             cookies[index] = learner.cookie
 
 
-class ServerWatch:
-    """The web server's CPU seconds and peak RSS over a window, sampled every second."""
+def learner_address(index: int) -> str:
+    """A loopback address of its own for learner `index` (Linux answers all of 127.0.0.0/8): a proxy that keeps
+    each client address on one replica then spreads the class as it spreads a classroom's machines."""
+    return f"127.0.{1 + index // 250}.{2 + index % 250}"
 
-    def __init__(self, pid: int | None):
-        self.process = psutil.Process(pid) if pid else None
+
+class ServerWatch:
+    """The web servers' CPU seconds (summed) and peak RSS (of their sum) over a window, sampled every second."""
+
+    def __init__(self, pids: list[int]):
+        self.processes = [psutil.Process(pid) for pid in pids]
         self.peak_rss = 0.0
         self.cpu_start = self.cpu()
 
     def cpu(self) -> float:
-        if self.process is None:
-            return 0.0
-        times = self.process.cpu_times()
-        return times.user + times.system
+        return sum(sum(process.cpu_times()[:2]) for process in self.processes)
 
     def sample(self) -> None:
-        if self.process is not None:
-            with contextlib.suppress(psutil.Error):
-                self.peak_rss = max(self.peak_rss, self.process.memory_info().rss / 2**20)
+        with contextlib.suppress(psutil.Error):
+            rss = sum(process.memory_info().rss for process in self.processes) / 2**20
+            self.peak_rss = max(self.peak_rss, rss)
 
     async def watch(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -256,17 +264,19 @@ async def run_class(
     learners: int,
     trainings: int,
     seconds: float,
-    server: int | None,
+    servers: list[int],
     model_dir: str | None,
     pool: list[Drawing],
     cookies: dict[int, str] | None = None,
+    spread: bool = False,
 ) -> Result:
-    """`learners` learners (the first `trainings` of them training) on the app at `url` for `seconds`; with
-    `cookies`, each the same browser as in the class that filled them (learner index -> cookie)."""
+    """`learners` learners (the first `trainings` of them training) on the app at `url` for `seconds`, the web
+    server processes `servers` watched; with `cookies`, each the same browser as in the class that filled them
+    (learner index -> cookie); with `spread`, each from a client address of its own (`learner_address`)."""
     replies: list[Reply] = []
     errors: list[str] = []
     trainers = [Trainer() for _ in range(trainings)]
-    watch = ServerWatch(server)
+    watch = ServerWatch(servers)
     me = psutil.Process()
     client_cpu = sum(me.cpu_times()[:2])
     load_before = os.getloadavg()
@@ -287,6 +297,7 @@ async def run_class(
                 replies,
                 errors,
                 cookies,
+                learner_address(i) if spread else None,
             )
             for i in range(learners)
         )
@@ -301,8 +312,8 @@ async def run_class(
         elapsed,
         replies,
         errors,
-        server_cpu_s=watch.cpu() - watch.cpu_start if server else None,
-        server_rss_mb=watch.peak_rss if server else None,
+        server_cpu_s=watch.cpu() - watch.cpu_start if servers else None,
+        server_rss_mb=watch.peak_rss if servers else None,
         cluster_pss_mb=cluster_pss_mb(model_dir),
         client_cpu_s=sum(me.cpu_times()[:2]) - client_cpu,
         load_before=load_before,
@@ -370,9 +381,11 @@ def report(result: Result, model_dir: str | None) -> None:
 
         store = RunStore(model_dir)
         done = [(run_id, store.progress(run_id)) for run_id in result.run_ids]
+        epochs = sum(p.epoch for _, p in done if p)
         print(
             "  trainings: "
             + ", ".join(f"{run_id} {p.state.value} at epoch {p.epoch}" if p else f"{run_id} ?" for run_id, p in done)
+            + f"; {epochs / (result.seconds / 60) / max(result.trainings, 1):.2f} epochs a minute each (all of MNIST)"
         )
 
 
@@ -415,6 +428,16 @@ def local_server(url: str) -> tuple[int | None, str | None]:
     return None, None
 
 
+def replica_split(access_log: Path) -> dict[str, int]:
+    """How many client addresses nginx sent to each replica (the log's lines: address, upstream, status, request)."""
+    upstream_of = {}
+    for line in access_log.read_text().splitlines():
+        address, upstream = line.split()[:2]
+        if address != "127.0.0.1" and upstream != "-":
+            upstream_of[address] = upstream
+    return dict(collections.Counter(upstream_of.values()))
+
+
 def start_profiler(pid: int, path: str, seconds: float) -> subprocess.Popen:
     """py-spy sampling the web server for `seconds` (100 Hz, without pausing it) into `path`: only the thread
     holding the GIL, so the profile shows where the server's Python time goes, not its threads waiting."""
@@ -446,37 +469,64 @@ def main() -> None:
     parser.add_argument("--trainings", type=int, default=2, help="learners who keep a full-MNIST run training")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--url", help="an app already running (else one is started on a fresh model folder)")
+    parser.add_argument(
+        "--replica",
+        action="append",
+        default=[],
+        help="with --url through a proxy: a replica's own URL, whose process is measured (repeat for each)",
+    )
+    parser.add_argument("--spread", action="store_true", help="each learner from a loopback address of its own")
+    parser.add_argument(
+        "--nginx", action="store_true", help="two replicas behind docs/deploy.md's nginx (implies --spread)"
+    )
     parser.add_argument("--sweep", action="store_true", help=f"{', '.join(map(str, SWEEP))} learners in turn")
     parser.add_argument("--profile", help="sample the web server with py-spy into this .svg (or .txt: raw stacks)")
     parser.add_argument("--cold", action="store_true", help="no teacher opens the pages before the class")
     args = parser.parse_args()
+    if args.url and args.nginx:
+        parser.error("--nginx starts its own replicas: leave out --url")
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill ends it as Ctrl-C does: server and cluster too
     pool = make_pool()
     counts = SWEEP if args.sweep else (args.learners,)
     with contextlib.ExitStack() as stack:
         if args.url:
             url = args.url
-            server, model_dir = local_server(url)
+            found = [local_server(replica) for replica in args.replica or [url]]
+            servers = [pid for pid, _ in found if pid]
+            model_dir = next((folder for _, folder in found if folder), None)
         else:
             model_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="digitlab-class-"))
             prepare_store(model_dir)
-            env = {MODEL_DIR_ENV: model_dir}
-            app = AppServer(env).start()
+            env = {MODEL_DIR_ENV: model_dir, "STREAMLIT_SERVER_COOKIE_SECRET": os.urandom(16).hex()}
             stack.callback(shut_down_embedded_cluster, env)
-            stack.callback(app.stop)
-            url = app.url
-            server, _ = local_server(url)
-        print(f"app at {url}, web server pid {server}, model folder {model_dir}")
+            apps = []
+            for _ in range(2 if args.nginx else 1):
+                apps.append(AppServer(env).start())
+                stack.callback(apps[-1].stop)
+            servers = [local_server(app.url)[0] for app in apps]
+            url = apps[0].url
+            if args.nginx:
+                binary = nginx_binary() or parser.error("--nginx needs nginx (apt-get install nginx)")
+                proxy_folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="digitlab-nginx-")))
+                url = stack.enter_context(running_nginx(binary, proxy_folder, (apps[0].port, apps[1].port)))
+        print(f"app at {url}, web server pids {servers}, model folder {model_dir}")
         if not args.cold:
-            walk = asyncio.run(teacher_walk(url))
-            opened = ", ".join(f"{r.page or 'home'} {r.seconds * 1000:.0f} ms" for r in walk if r.seconds is not None)
-            print(f"the teacher opened every page once before the class: {opened}")
+            for replica in args.replica or ([app.url for app in apps] if args.nginx else [url]):
+                walk = asyncio.run(teacher_walk(replica))
+                opened = ", ".join(f"{r.page or 'home'} {r.seconds * 1000:.0f} ms" for r in walk if r.seconds)
+                print(f"the teacher opened every page of {replica} once before the class: {opened}")
         results = []
         for learners in counts:
-            if args.profile and server:
-                profiler = start_profiler(server, args.profile, args.seconds)
+            if args.profile and servers:
+                profiler = start_profiler(servers[0], args.profile, args.seconds)
                 stack.callback(profiler.wait, 60)
-            result = asyncio.run(run_class(url, learners, args.trainings, args.seconds, server, model_dir, pool))
+            result = asyncio.run(
+                run_class(
+                    url, learners, args.trainings, args.seconds, servers, model_dir, pool, args.spread or args.nginx
+                )
+            )
+            if args.nginx:
+                print(f"  learners per replica (nginx's access log): {replica_split(proxy_folder / 'access.log')}")
             report(result, model_dir)
             print(json.dumps(result.summary()))
             results.append(result)

@@ -204,7 +204,9 @@ async def one_tab_in_a_class(
             await asyncio.sleep(min(15.0, seconds / 4))  # once the class has arrived
             await drawing_session(browser, url, 0, strokes, results, errors)
 
-        _, klass = await asyncio.gather(tab(), run_class(url, learners, trainings, seconds, server, store, make_pool()))
+        _, klass = await asyncio.gather(
+            tab(), run_class(url, learners, trainings, seconds, [server], store, make_pool())
+        )
         await browser.close()
     return results, errors, klass
 

@@ -165,7 +165,9 @@ def main() -> None:
                 sampler.phase = f"lesson {lesson}"
                 began = time.monotonic() - sampler.started
                 result = asyncio.run(
-                    run_class(server.url, args.learners, args.trainings, args.lesson, process.pid, work, pool, cookies)
+                    run_class(
+                        server.url, args.learners, args.trainings, args.lesson, [process.pid], work, pool, cookies
+                    )
                 )
                 lessons.append((began, time.monotonic() - sampler.started))
                 strokes = [r for r in result.replies if r.kind == "stroke" and r.seconds is not None]

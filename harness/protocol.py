@@ -129,9 +129,10 @@ WIDGET_KINDS = {
 class Learner:
     """One browser on the app: the page's HTTP requests, its websocket, its widget states and message cache."""
 
-    def __init__(self, base_url: str, replies: list[Reply], errors: list[str]):
+    def __init__(self, base_url: str, replies: list[Reply], errors: list[str], source_address: str | None = None):
         self.base = base_url.rstrip("/")
         self.replies, self.errors = replies, errors
+        self.source_address = source_address  # the client address it connects from (a proxy may route on it)
         self.http = AsyncHTTPClient(max_clients=1000)
         self.cookie = ""
         self.socket = None
@@ -162,7 +163,12 @@ class Learner:
     async def get(self, path: str) -> None:
         headers = {"User-Agent": USER_AGENT, **({"Cookie": self.cookie} if self.cookie else {})}
         try:
-            response = await self.http.fetch(f"{self.base}{path}", headers=headers, request_timeout=TIMEOUT_SECONDS)
+            response = await self.http.fetch(
+                f"{self.base}{path}",
+                headers=headers,
+                request_timeout=TIMEOUT_SECONDS,
+                network_interface=self.source_address,
+            )
         except HTTPClientError as error:
             if error.code != 404:
                 raise
@@ -184,6 +190,7 @@ class Learner:
         request = HTTPRequest(
             f"{scheme}://{parts.netloc}/_stcore/stream",
             request_timeout=TIMEOUT_SECONDS,
+            network_interface=self.source_address,
             headers={
                 "Origin": f"{parts.scheme}://{parts.netloc}",
                 "User-Agent": USER_AGENT,

@@ -6,8 +6,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
-import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -26,16 +24,13 @@ from harness.chromium import (
     unlock_teacher_page,
     wait_for_app,
 )
-from harness.server import ARTIFACTS, ROOT, TEACHER_KEY, AppServer, answers, free_port, shut_down_embedded_cluster
-from harness.waiting import wait_until
+from harness.proxy import nginx_binary as installed_nginx
+from harness.proxy import running_nginx
+from harness.server import ARTIFACTS, TEACHER_KEY, AppServer, shut_down_embedded_cluster
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 
 COOKIE_SECRET = "digit-lab-replicas-test-secret"
-DEPLOY_DOC = ROOT / "docs" / "deploy.md"
-NGINX_MARKER = "<!-- nginx-config: tests/test_browser_replicas.py runs this configuration -->"
-REPLICA_PLACEHOLDERS = ("127.0.0.1:8501", "127.0.0.1:8502")
-LISTEN_PLACEHOLDER = "listen 8080;"
 
 
 @dataclass
@@ -134,7 +129,7 @@ def test_a_run_started_on_one_replica_is_watched_and_stopped_on_the_other(browse
 
 def nginx_binary() -> str:
     """nginx's path; without it the test skips (fails under CI=true, where .ci/run installs it)."""
-    found = shutil.which("nginx") or next((path for path in ("/usr/sbin/nginx",) if Path(path).exists()), None)
+    found = installed_nginx()
     if found is None:
         reason = "nginx is not installed (apt-get install nginx)"
         if os.environ.get("CI") == "true":
@@ -143,82 +138,16 @@ def nginx_binary() -> str:
     return found
 
 
-def documented_nginx_config() -> str:
-    """The one ```nginx block after the marker in docs/deploy.md."""
-    text = DEPLOY_DOC.read_text()
-    assert NGINX_MARKER in text, f"{DEPLOY_DOC} lost its marker line {NGINX_MARKER!r}"
-    match = re.match(r"\s*```nginx\n(.*?)\n```", text.split(NGINX_MARKER, 1)[1], re.DOTALL)
-    assert match, "the marker line must be followed by a ```nginx block"
-    return match.group(1)
-
-
-def runnable_nginx_config(folder: Path, replica_ports: tuple[int, int], proxy_port: int) -> str:
-    """The documented http-level configuration with this test's ports, inside the top level nginx needs, with every
-    file in `folder` (nothing under /var). Two test-only additions at the http level, which the documented server
-    inherits: the upstream each request went to in the access log, and X-Forwarded-For from loopback taken as the
-    client's address, so that the test can pose as many clients."""
-    block = documented_nginx_config()
-    assert not re.search(r"^\s*(http|events)\s*\{", block, re.MULTILINE), "the doc shows the http-level part only"
-    for placeholder in (*REPLICA_PLACEHOLDERS, LISTEN_PLACEHOLDER):
-        assert block.count(placeholder) == 1, f"the documented config must name {placeholder!r} once"
-    for placeholder, port in zip(REPLICA_PLACEHOLDERS, replica_ports, strict=True):
-        block = block.replace(placeholder, f"127.0.0.1:{port}")
-    block = block.replace(LISTEN_PLACEHOLDER, f"listen 127.0.0.1:{proxy_port};")
-    temp_paths = "\n".join(
-        f"    {kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    user = "user root root;\n" if os.geteuid() == 0 else ""  # workers must reach the temp paths in a private folder
-    return f"""{user}worker_processes 1;
-pid {folder / "nginx.pid"};
-error_log {folder / "error.log"} info;
-events {{
-    worker_connections 256;
-}}
-http {{
-    log_format replicas '$remote_addr $upstream_addr $status "$request"';
-    access_log {folder / "access.log"} replicas;
-    set_real_ip_from 127.0.0.1;
-    real_ip_header X-Forwarded-For;
-{temp_paths}
-
-{block}
-}}
-"""
-
-
 @pytest.fixture(scope="module")
 def proxy(replicas, tmp_path_factory):
     """nginx with docs/deploy.md's configuration in front of the two replicas; yields its URL and its folder."""
     binary = nginx_binary()
     folder = tmp_path_factory.mktemp("nginx")
-    port = free_port()
-    config = folder / "nginx.conf"
-    config.write_text(runnable_nginx_config(folder, (replicas.a.port, replicas.b.port), port))
-    shutil.copy(config, ARTIFACTS.parent / "nginx-replicas.conf")  # to read when it fails
-    with open(folder / "nginx.out", "wb") as out:
-        process = subprocess.Popen(
-            [binary, "-p", str(folder), "-c", str(config), "-g", "daemon off;"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     try:
-        url = f"http://127.0.0.1:{port}"
-        with contextlib.suppress(AssertionError):
-            wait_until(lambda: process.poll() is not None or answers(url), 15, "nginx to answer", every=0.2)
-        if process.poll() is not None or not answers(url):
-            logs = (folder / "nginx.out").read_text() + (folder / "error.log").read_text(errors="replace")
-            raise RuntimeError(f"nginx did not start:\n{logs[-3000:]}")
-        yield url, folder
+        with running_nginx(binary, folder, (replicas.a.port, replicas.b.port)) as url:
+            yield url, folder
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        for name in ("error.log", "access.log"):
+        for name in ("nginx.conf", "error.log", "access.log"):  # to read when it fails
             with contextlib.suppress(OSError):
                 shutil.copy(folder / name, ARTIFACTS.parent / f"nginx-{name}")
 
