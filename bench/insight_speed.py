@@ -79,7 +79,7 @@ def main() -> None:
         progress = run_training(TrainingRequest(run_id, SEED, "mnist", store_root=folder), LocalReporter())
         store = RunStore(folder)
         model = store.load_model(run_id)
-        replay = EpochReplay(store.load_model(run_id), [store.epoch_weights(run_id, k) for k in range(1, 6)])
+        replay = EpochReplay(store.load_model(run_id), [store.epoch_snapshot(run_id, k) for k in range(1, 6)])
     projected = hidden_map(model, mnist.x_test, mnist.y_test)
     every_view(model, replay, projected, images[0])  # traces the gradient function once, as the page's first visit
     print(f"seed network, test accuracy {progress.result.test_accuracy:.2%}; {DIGITS} test digits")

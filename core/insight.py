@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.model import derived, model_input_shape, predict_probabilities
+from core.snapshots import Snapshot
 
 IG_STEPS = 64  # integrated gradients: points on the path from the black image (completeness holds within 0.03)
 
@@ -171,9 +172,9 @@ class EpochReplay:
     One lock guards the copy: sessions take turns (each use takes milliseconds). It is reentrant, so a view
     computed inside `at(k)` may ask for the same epoch again."""
 
-    def __init__(self, model, snapshots: list[list[np.ndarray]]):
+    def __init__(self, model, snapshots: list[Snapshot]):
         self.model = model
-        self.snapshots = snapshots
+        self.snapshots = snapshots  # kept as stored (8 bits): 30 epochs of the seed network hold 14 MB, not 48 MB
         self._lock = threading.RLock()
 
     @classmethod
@@ -184,7 +185,8 @@ class EpochReplay:
         if not epochs:
             return None
         model = store.load_model(run_id)
-        return cls(model, [*(store.epoch_weights(run_id, k) for k in range(1, epochs)), model.get_weights()])
+        earlier = [store.epoch_snapshot(run_id, k) for k in range(1, epochs)]
+        return cls(model, [*earlier, Snapshot.exact(model.get_weights())])
 
     @property
     def epochs(self) -> int:
@@ -194,7 +196,7 @@ class EpochReplay:
     def at(self, epoch: int):
         """The model as it was after `epoch` (1-based), for the length of the `with` block."""
         with self._lock:
-            self.model.set_weights(self.snapshots[epoch - 1])
+            self.model.set_weights(self.snapshots[epoch - 1].weights())
             yield self.model
 
     def probabilities(self, image: np.ndarray) -> np.ndarray:

@@ -118,10 +118,10 @@ class Retention:
     def __init__(self, store: RunStore):
         self.store = store
 
-    def plan(self, now: float | None = None) -> Plan:
+    def plan(self, now: float | None = None, policy: Policy | None = None) -> Plan:
         now = now or time.time()
         live = {record.run_id for record in self.store.live_records()}
-        policy = Policy.read(self.store.root)
+        policy = policy or Policy.read(self.store.root)
         return plan(self.store.records(), live, self.opened(now), policy, now, self.store.bytes_of)
 
     def apply(self, now: float | None = None) -> list[str]:
@@ -139,11 +139,11 @@ class Retention:
         applied = JsonFile(self.store.root / RETENTION_FILE).read().get("applied", 0)
         if now - applied >= APPLY_MINUTES * 60:
             return True
-        quota = Policy.read(self.store.root).quota_bytes
-        if quota is None:
+        policy = Policy.read(self.store.root)
+        if policy.quota_bytes is None:
             return False
-        scheduled = self.plan(now)
-        return scheduled.total_bytes > quota and bool(scheduled.remove)
+        scheduled = self.plan(now, policy)
+        return scheduled.total_bytes > policy.quota_bytes and bool(scheduled.remove)
 
     def opened(self, now: float) -> set[str]:
         """The runs someone opened in a page within OPEN_MINUTES."""

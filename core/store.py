@@ -35,7 +35,7 @@ import numpy as np
 from core.files import fsync_folder, replacing, write_atomically
 from core.owners import owner_key
 from core.runs import INTERRUPTED_MESSAGE, Progress, RunResult, RunState
-from core.snapshots import load_snapshot, save_snapshot
+from core.snapshots import Snapshot, read_snapshot, save_snapshot
 from core.state import (
     EPOCHS_FOLDER,
     LOGS_FOLDER,
@@ -253,10 +253,14 @@ class RunStore:
 
     def epoch_weights(self, run_id: str, epoch: int) -> list[np.ndarray]:
         """The weights after `epoch` (1-based), as `model.get_weights()` gave them."""
+        return self.epoch_snapshot(run_id, epoch).weights()
+
+    def epoch_snapshot(self, run_id: str, epoch: int) -> Snapshot:
+        """The weights after `epoch` (1-based) as they are kept (8 bits where they were saved so)."""
         path = self.model_path(run_id).parent / EPOCHS_FOLDER / epoch_file(epoch)
         if not path.is_file():
             raise StoreError(f"Run {run_id} has no snapshot after epoch {epoch}.")
-        return load_snapshot(path)
+        return read_snapshot(path)
 
     # -- housekeeping --
 

@@ -108,6 +108,8 @@ def test_snapshots_replay_the_digit_epoch_by_epoch(tmp_path, seven):
         assert model.get_weights()[0].dtype == np.float32
     with replay.at(1) as model:
         np.testing.assert_array_equal(weight_images(model)[0], store.epoch_weights(run_id, 1)[0][:, 0].reshape(28, 28))
+    exact = sum(weight.nbytes for weight in replay.snapshots[-1].weights())
+    assert replay.snapshots[0].nbytes < 0.3 * exact  # a cached replay holds its earlier epochs in 8 bits
 
 
 def test_a_functional_upload_without_input_layer_in_layers_works():
