@@ -23,8 +23,8 @@ Printed per kind of message (stroke, clear, page, auto-rerun): the time from the
 ForwardMsg, a failed run or connection) and timeouts; the web server's CPU seconds and peak RSS over the window;
 the training cluster's PSS (the embedded cluster is a process of its own, found through `.cluster.json` in the
 model folder); this load generator's own CPU seconds (it shares the machine's cores with the server); the load
-averages. Ends with one JSON line. `--sweep` runs 10, 20, 30, 50, 80 learners and prints where p95 crosses 250 ms
-and 1 s.
+averages. Ends with one JSON line. `--sweep` runs 10, 20, 30, 50, 80 learners (`--learners 30 60 100`: those) in turn
+on the same server and prints a row for each and where p95 crosses 250 ms and 1 s.
 
 The app runs on a fresh model folder holding the seed notebook's network, trained here first (full MNIST,
 5 epochs), on a free loopback port; the server and its cluster are ended on exit. Before the class, the teacher
@@ -37,7 +37,7 @@ classroom's machines do: nginx keeps each address on one replica; the split is p
 To see where the server's time goes: `pip install py-spy` (not a test requirement) and `--profile profile.svg`
 (a flame graph) or `--profile profile.txt` (collapsed stacks, one line each) samples the web server with py-spy
 during the window; or `py-spy top --pid <server pid>` while this runs (the pid is printed).
-Run: python bench/class_load.py [--learners 30] [--trainings 2] [--seconds 60] [--url URL [--replica URL ...]]
+Run: python bench/class_load.py [--learners 30 ...] [--trainings 2] [--seconds 60] [--url URL [--replica URL ...]]
                                 [--spread] [--nginx] [--sweep] [--profile FILE]
 """
 
@@ -381,22 +381,40 @@ def report(result: Result, model_dir: str | None) -> None:
 
         store = RunStore(model_dir)
         done = [(run_id, store.progress(run_id)) for run_id in result.run_ids]
-        epochs = sum(p.epoch for _, p in done if p)
         print(
             "  trainings: "
             + ", ".join(f"{run_id} {p.state.value} at epoch {p.epoch}" if p else f"{run_id} ?" for run_id, p in done)
-            + f"; {epochs / (result.seconds / 60) / max(result.trainings, 1):.2f} epochs a minute each (all of MNIST)"
+            + f"; {epochs_a_minute(result, model_dir):.2f} epochs a minute each (all of MNIST)"
         )
 
 
-def knee(results: list[Result]) -> None:
-    print("\nlearners | strokes | errors | p50 ms | p95 ms | p99 ms | server CPU (cores) | peak RSS MB | load avg")
+def epochs_a_minute(result: Result, model_dir: str | None) -> float | None:
+    """The epochs the class's trainings finished per minute of the window, per training (None without a folder)."""
+    if not model_dir or not result.trainings:
+        return None
+    from core.store import RunStore
+
+    store = RunStore(model_dir)
+    epochs = sum(progress.epoch for run_id in result.run_ids if (progress := store.progress(run_id)))
+    return epochs / (result.seconds / 60) / result.trainings
+
+
+def knee(results: list[Result], model_dir: str | None) -> None:
+    print(
+        "\nlearners | strokes | errors | p50 ms | p95 ms | p99 ms | page p95 ms | server CPU (cores) | CPU ms a stroke "
+        "| peak RSS MB | epochs a minute a training | load avg"
+    )
     for result in results:
         s = result.summary()
         cores = f"{result.server_cpu_s / result.seconds:.2f}" if result.server_cpu_s is not None else "-"
+        pages = result.times("page")
+        page_p95 = f"{percentile(pages, 95):.0f}" if pages else "-"
+        pace = epochs_a_minute(result, model_dir)
         print(
             f"{s['learners']:8} | {s['strokes']:7} | {s['errors']:6} | {s['p50_ms']} | {s['p95_ms']} | "
-            f"{s['p99_ms']} | {cores} | {s['server_rss_mb']} | {result.load_after[0]:.2f}"
+            f"{s['p99_ms']} | {page_p95} | {cores} | "
+            f"{s['server_cpu_ms_per_stroke']} | {s['server_rss_mb']} | {'-' if pace is None else f'{pace:.2f}'} | "
+            f"{result.load_after[0]:.2f}"
         )
     for target in TARGET_MS:
         over = next((r.learners for r in results if (r.summary()["p95_ms"] or 0) > target), None)
@@ -465,7 +483,7 @@ def start_profiler(pid: int, path: str, seconds: float) -> subprocess.Popen:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--learners", type=int, default=30)
+    parser.add_argument("--learners", type=int, nargs="+", default=[30], help="several: each class in turn")
     parser.add_argument("--trainings", type=int, default=2, help="learners who keep a full-MNIST run training")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--url", help="an app already running (else one is started on a fresh model folder)")
@@ -487,7 +505,7 @@ def main() -> None:
         parser.error("--nginx starts its own replicas: leave out --url")
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill ends it as Ctrl-C does: server and cluster too
     pool = make_pool()
-    counts = SWEEP if args.sweep else (args.learners,)
+    counts = SWEEP if args.sweep else args.learners
     with contextlib.ExitStack() as stack:
         if args.url:
             url = args.url
@@ -530,10 +548,10 @@ def main() -> None:
             report(result, model_dir)
             print(json.dumps(result.summary()))
             results.append(result)
-            if args.sweep:
+            if len(counts) > 1:
                 time.sleep(5)  # the last class's sessions close
-        if args.sweep:
-            knee(results)
+        if len(counts) > 1:
+            knee(results, model_dir)
         print(json.dumps(results[-1].summary()))
 
 
