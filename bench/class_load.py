@@ -540,7 +540,14 @@ def main() -> None:
                 stack.callback(profiler.wait, 60)
             result = asyncio.run(
                 run_class(
-                    url, learners, args.trainings, args.seconds, servers, model_dir, pool, args.spread or args.nginx
+                    url,
+                    learners,
+                    args.trainings,
+                    args.seconds,
+                    servers,
+                    model_dir,
+                    pool,
+                    spread=args.spread or args.nginx,
                 )
             )
             if args.nginx:
