@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import re
@@ -208,3 +209,5 @@ def test_each_client_stays_on_one_replica_and_a_classroom_network_spreads_over_b
         assert first == second, f"{client} went to {first}, then to {second}: not sticky"
         chosen[client] = first
     assert set(chosen.values()) == replica_addresses, f"one network's clients all went to {set(chosen.values())}"
+    shares = collections.Counter(chosen.values())
+    assert min(shares.values()) >= 11, f"the class is split {dict(shares)}: one replica carries more than half"
