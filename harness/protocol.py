@@ -207,8 +207,13 @@ class Learner:
         return await self.rerun("page", page_name=path, page=path)
 
     async def close(self) -> None:
-        """Wait for the answers still due (a timeout after TIMEOUT_SECONDS), then leave."""
+        """Wait for the answers still due (a timeout after TIMEOUT_SECONDS), then leave. A browser leaving does not
+        wait for its timers' auto-reruns, and Streamlit drops one silently when it arrives while a whole-page run has
+        not yet drawn its fragment again ("The fragment with id ... does not exist anymore"): otherwise the next
+        auto-rerun of that fragment answers it, but not after leaving, so those still pending are not waited for."""
         self.stop_auto_reruns()
+        for reply in [r for r in self.pending if r.kind == "auto"]:
+            self.pending.remove(reply)
         await asyncio.gather(*(self.answered(reply) for reply in [*self.pending, *self.running]))
         self.closed = True
         if self.socket is not None:
@@ -276,6 +281,8 @@ class Learner:
         try:
             await asyncio.wait_for(asyncio.shield(reply.future), reply.sent + TIMEOUT_SECONDS - time.perf_counter())
         except TimeoutError:
+            if reply.kind == "auto" and self.closed:
+                return  # left behind at close (see `close`)
             reply.timed_out = True
             self.replies.append(reply)
 
