@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from harness.chromium import screenshot, stop_button, train_button, wait_for_app
+from harness.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -115,6 +116,13 @@ def test_the_learning_rate_finder_draws_its_curve_and_its_suggestion_moves_the_s
     expect(slider.get_by_role("slider")).to_have_attribute("aria-valuetext", suggestion)
 
 
+def pictures(chart) -> list[str]:
+    """The images plotly drew for a chart's heatmaps (PNG data URLs): what the browser shows, visible or not."""
+    return chart.locator(".heatmaplayer image").evaluate_all(
+        "images => images.map(image => image.getAttribute('href') || image.getAttribute('xlink:href'))"
+    )
+
+
 def test_step_mode_steps_twice_and_the_weight_pictures_change(page, app_url):
     page.goto(f"{app_url}/training?units=64&view=step")
     wait_for_app(page)
@@ -122,15 +130,15 @@ def test_step_mode_steps_twice_and_the_weight_pictures_change(page, app_url):
     main.get_by_role("button", name="Start step mode").click()
     batches = page.get_by_test_id("stMetric").filter(has_text="Batches trained")
     expect(batches).to_contain_text("0", timeout=120_000)
-    weights = main.get_by_test_id("stPlotlyChart").filter(has=page.locator(".heatmaplayer")).last
-    expect(weights.locator(".heatmaplayer")).to_be_visible()
-    before = weights.screenshot()
+    weights = main.locator(".st-key-step-weights")
+    expect(weights.locator(".heatmaplayer image")).to_have_count(1)  # the units' pictures, as plotly drew them
+    before = pictures(weights)
+    assert before[0].startswith("data:image/png")
     for count in ("1", "2"):
         main.get_by_role("button", name="Step", exact=True).click()
         expect(batches).to_contain_text(count, timeout=30_000)
         expect(main.get_by_text(f"Epoch 1, batch {count} of 469 next")).to_be_visible()
-    page.wait_for_timeout(500)  # the heatmap's redraw
-    assert weights.screenshot() != before  # two batches moved the first layer's weights
+    wait_until(lambda: pictures(weights) != before, 10)  # two batches moved the first layer's weights
     expect(page.get_by_test_id("stMetric").filter(has_text="Loss of the last batch")).to_be_visible()
     screenshot(page, "step-mode")
     main.get_by_role("button", name="Leave step mode").click()
