@@ -192,8 +192,8 @@ async def one_tab_in_a_class(
     """One Chromium tab drawing `strokes` digits while a simulated class of `learners` uses the server."""
     from playwright.async_api import async_playwright
 
-    from bench.class_load import run_class
     from harness.drawing import make_pool
+    from harness.simulated_class import run_class
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)

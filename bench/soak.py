@@ -1,6 +1,6 @@
 """A term, compressed: lessons of a class on one server, hour after hour, and what the server keeps of them.
 
-Each lesson is bench/class_load.py's class (simulated learners speaking Streamlit's own protocol: joining over the
+Each lesson is harness/simulated_class.py's class (simulated learners speaking Streamlit's protocol: joining over the
 first seconds, drawing, visiting other pages, the first `--trainings` of them training 30-epoch runs back to back,
 Stop when the lesson ends), then a break with nobody connected. The same class comes back every lesson: each
 learner keeps its browser's cookie, so its runs stay its own (--new-browsers: strangers every lesson). Every
@@ -34,12 +34,13 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.class_load import prepare_store, run_class  # noqa: E402
+from bench.class_load import prepare_store  # noqa: E402
 from core.retention import QUOTA_ENV  # noqa: E402
 from core.store import MODEL_DIR_ENV  # noqa: E402
 from harness.drawing import make_pool  # noqa: E402
 from harness.processes import cluster_pss_mb  # noqa: E402
 from harness.server import AppServer, shut_down_embedded_cluster  # noqa: E402
+from harness.simulated_class import run_class  # noqa: E402
 
 MEASURES = {  # name: (unit, what it is)
     "server_rss": ("MB", "web server RSS"),
