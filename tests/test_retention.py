@@ -143,3 +143,17 @@ def test_the_clusters_log_is_rotated_past_its_limit(tmp_path):
     log.write_bytes(b"x" * 100)
     assert rotated(log, limit=1000) == log and log.exists()
     assert rotated(log, limit=50) == log and not log.exists() and (tmp_path / ".cluster.log.1").stat().st_size == 100
+
+
+def test_a_server_remembers_only_the_runs_it_marked_lately(model_dir, monkeypatch):
+    """mark_opened writes a run down at most every few minutes; what it remembers for that does not grow over
+    a term of runs opened."""
+    clock = [1_000_000.0]
+    monkeypatch.setattr(services.time, "time", lambda: clock[0])
+    services._marked.clear()
+    for index in range(5):
+        services.mark_opened(f"run-{index}")
+        clock[0] += services.MARK_EVERY_SECONDS / 2
+    opened = Retention(RunStore(model_dir)).opened(clock[0])
+    assert {f"run-{index}" for index in range(5)} <= opened  # each written down for retention
+    assert set(services._marked(str(model_dir))) == {"run-3", "run-4"}  # the others' minutes have passed

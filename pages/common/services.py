@@ -101,9 +101,11 @@ def _marked(root: str) -> dict[str, float]:
 
 def mark_opened(run_id: str) -> None:
     """This run is in someone's view: retention leaves it alone (written down at most every few minutes)."""
-    marked = _marked(str(run_store().root))
-    if time.time() - marked.get(run_id, 0) >= MARK_EVERY_SECONDS:
-        marked[run_id] = time.time()
+    marked, now = _marked(str(run_store().root)), time.time()
+    if now - marked.get(run_id, 0) >= MARK_EVERY_SECONDS:
+        for stale in [other for other, at in list(marked.items()) if now - at >= MARK_EVERY_SECONDS]:
+            marked.pop(stale, None)  # a term's runs are not all remembered: only those marked lately
+        marked[run_id] = now
         with contextlib.suppress(OSError):
             Retention(run_store()).mark_opened([run_id])
 
