@@ -6,14 +6,16 @@ Stop when the lesson ends), then a break with nobody connected. The same class c
 learner keeps its browser's cookie, so its runs stay its own (--new-browsers: strangers every lesson). Every
 `--every` seconds the sampler reads the web server's RSS, open descriptors and threads, its open connections (a
 browser's session is one websocket), the training cluster's PSS, and the model folder's size. The store has a
-quota (`--quota`, DIGITLAB_STORE_QUOTA) that the server's retention policy holds.
+quota (`--quota`, DIGITLAB_STORE_QUOTA) that the server's retention policy holds. The server starts as the README
+says a term's server does (`MALLOC_ARENA_MAX=2 streamlit run app.py`; `--plain-start`: without the setting), and
+its malloc arenas are counted at the end.
 
 Printed at the end, from the samples taken at the end of each break (the same state every time: no learner, no
 run), after the first lesson (the warm-up): each measure's growth per hour (a least-squares line, as a share of its
 first value), and whether threads and connections are back to where they were before the first lesson. A PNG of
 every measure over the whole soak (lessons shaded) goes to --plot. Ends with one JSON line.
 Run: python bench/soak.py [--minutes 60] [--lesson 600] [--break 180] [--learners 30] [--trainings 2]
-                          [--quota 300M] [--plot docs/soak.png]
+                          [--quota 300M] [--plot docs/soak.png] [--plain-start]
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ from bench.class_load import prepare_store  # noqa: E402
 from core.retention import QUOTA_ENV  # noqa: E402
 from core.store import MODEL_DIR_ENV  # noqa: E402
 from harness.drawing import make_pool  # noqa: E402
-from harness.processes import cluster_pss_mb  # noqa: E402
-from harness.server import AppServer, shut_down_embedded_cluster  # noqa: E402
+from harness.processes import cluster_pss_mb, malloc_arenas  # noqa: E402
+from harness.server import AppServer, shut_down_embedded_cluster, term_server_line  # noqa: E402
 from harness.simulated_class import run_class  # noqa: E402
 
 MEASURES = {  # name: (unit, what it is)
@@ -143,14 +145,18 @@ def main() -> None:
     parser.add_argument(
         "--new-browsers", action="store_true", help="every learner a new browser each lesson (else the class returns)"
     )
+    parser.add_argument(
+        "--plain-start", action="store_true", help="plain `streamlit run app.py` (else the README's term-server line)"
+    )
     parser.add_argument("--every", type=float, default=5.0, help="seconds between samples")
     parser.add_argument("--plot", type=Path, default=Path("docs/soak.png"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="digitlab-soak-") as work:
         folder = Path(work)
         prepare_store(work)
+        arenas = None
         env = {MODEL_DIR_ENV: work, QUOTA_ENV: args.quota}
-        server = AppServer(env).start()
+        server = AppServer(env, line=None if args.plain_start else term_server_line()).start()
         try:
             process = psutil.Process(server.process.pid)
             process = next(
@@ -182,14 +188,17 @@ def main() -> None:
                 sampler.phase = f"break {lesson} end"
                 time.sleep(args.every * 1.5)
             sampler.stopped.set()
+            with contextlib.suppress(OSError):
+                arenas = malloc_arenas(process.pid)
         finally:
             server.stop()
             shut_down_embedded_cluster(env)
     rows = sampler.rows
     before = [row for row in rows if row["phase"] == "before"]
     ends = [row for row in rows if row["phase"].endswith(" end") and row["phase"] != "break 1 end"]
-    report = {"lessons": lesson, "minutes": rows[-1]["t"] / 60}
-    print(f"\nafter {lesson} lessons ({rows[-1]['t'] / 60:.0f} min); at each break's end, after the first lesson:")
+    report = {"lessons": lesson, "minutes": rows[-1]["t"] / 60, "malloc_arenas": arenas}
+    print(f"\nafter {lesson} lessons ({rows[-1]['t'] / 60:.0f} min); the server's malloc arenas: {arenas}")
+    print("at each break's end, after the first lesson:")
     for name, (unit, title) in MEASURES.items():
         growth = growth_per_hour(ends, name) if len(ends) >= 2 else float("nan")
         first, last = (ends[0][name], ends[-1][name]) if ends else (float("nan"), float("nan"))

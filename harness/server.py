@@ -100,6 +100,12 @@ class AppServer:
             self.kill()
 
 
+def term_server_line() -> str:
+    """The README's command line for a server that a class uses for a term (`<!-- term-server -->`)."""
+    block = (ROOT / "README.md").read_text().split("<!-- term-server -->")[1]
+    return block.split("```bash")[1].split("```")[0].strip()
+
+
 @contextmanager
 def running_app(env: dict[str, str] | None = None, startup_timeout: float = 60.0):
     """`streamlit run app.py` on a free loopback port; yields its base URL."""

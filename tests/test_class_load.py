@@ -1,5 +1,6 @@
 """harness.protocol's simulated learners (bench/class_load.py's class) really drive the page: each stroke they send
-is read as the page reads a drawing, and the run it starts shows the model's own answer for that PNG."""
+is read as the page reads a drawing, and the run it starts shows the model's own answer for that PNG. The server is
+the README's for a term, started as written."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from core.model import ready_to_serve
 from core.store import MODEL_DIR_ENV, RunStore
 from core.strokes import answer_stroke, canvas_rgba
 from harness.drawing import make_pool
+from harness.processes import malloc_arenas, server_pid
 from harness.protocol import BLANK, Learner
-from harness.server import AppServer
+from harness.server import AppServer, term_server_line
 
 LEARNERS = 2
 STROKES = 3  # per learner
@@ -63,7 +65,7 @@ async def sidebar_name(url: str, cookie: str, errors: list) -> tuple[str, str]:
 def test_each_stroke_is_answered_with_the_models_prediction_for_its_png(model_dir, trained_run):
     model = ready_to_serve(RunStore(model_dir).load_model(trained_run))  # as the page's cache prepares it
     replies, errors, names = [], [], []
-    server = AppServer({MODEL_DIR_ENV: str(model_dir)}).start()
+    server = AppServer({MODEL_DIR_ENV: str(model_dir)}, line=term_server_line()).start()
     try:
 
         async def learners():
@@ -76,10 +78,12 @@ def test_each_stroke_is_answered_with_the_models_prediction_for_its_png(model_di
         thread = threading.Thread(target=asyncio.run, args=(learners(),))
         thread.start()
         thread.join()
+        arenas = malloc_arenas(server_pid(server.url))
     finally:
         server.stop()
 
     assert errors == []
+    assert arenas <= 2  # the README's setting reached the server (left out: one arena a thread, up to 16 here)
     assert names[0] == names[1] != names[2] and names[0].startswith("Learner ")
     strokes = [reply for reply in replies if reply.kind == "stroke"]
     assert len(strokes) == LEARNERS * STROKES
