@@ -1,5 +1,5 @@
-"""A class on the app, simulated: learners speaking Streamlit's own protocol (harness.protocol), as
-bench/class_load.py and bench/soak.py run them and tests/test_class_load.py checks them.
+"""A class on the app, simulated: learners speaking Streamlit's own protocol (harness.protocol, whose strokes
+tests/test_class_load.py checks against the model's answers), as bench/class_load.py and bench/soak.py run them.
 
 Learners join spread over the first seconds; each opens Draw & predict and draws a digit every 2-4 s (random digits
 0-9 from stroke templates, jittered in size, place and slant, two strokes each, each stroke one message; the canvas
