@@ -212,8 +212,7 @@ class Learner:
         not yet drawn its fragment again ("The fragment with id ... does not exist anymore"): otherwise the next
         auto-rerun of that fragment answers it, but not after leaving, so those still pending are not waited for."""
         self.stop_auto_reruns()
-        for reply in [r for r in self.pending if r.kind == "auto"]:
-            self.pending.remove(reply)
+        self.pending = [reply for reply in self.pending if reply.kind != "auto"]
         await asyncio.gather(*(self.answered(reply) for reply in [*self.pending, *self.running]))
         self.closed = True
         if self.socket is not None:
