@@ -2,7 +2,6 @@
 Dataset page showing an import's progress bar and Cancel (AppTest)."""
 
 import io
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from harness.waiting import wait_until
 from tests.apptest import open_page, plain
 
 pytestmark = pytest.mark.cluster
-SPOOL = Path(tempfile.mkdtemp(prefix="digitlab-spool-"))
 TIMEOUT = 180
 
 
@@ -31,6 +29,11 @@ def digits_zip(mnist, count: int) -> bytes:
             Image.fromarray(255 - mnist.x_train[index]).resize((84, 84)).save(png, format="PNG")
             archive.writestr(f"digits/{mnist.y_train[index]}/{index}.png", png.getvalue())
     return buffer.getvalue()
+
+
+@pytest.fixture
+def spool(tmp_path) -> Path:
+    return tmp_path / "spool"
 
 
 @pytest.fixture(scope="module")
@@ -50,22 +53,22 @@ def wait_for_progress(task: Task) -> TaskState:
     return wait_until(progressed, TIMEOUT, "the task's progress")
 
 
-def test_an_import_runs_on_a_worker_and_keeps_the_set(training_cluster, mnist, tmp_path):
+def test_an_import_runs_on_a_worker_and_keeps_the_set(spool, training_cluster, mnist, tmp_path):
     task = Task(
-        training_cluster.client(), SPOOL, "class 3.zip", import_digits, digits_zip(mnist, 40), "class 3", str(tmp_path)
+        training_cluster.client(), spool, "class 3.zip", import_digits, digits_zip(mnist, 40), "class 3", str(tmp_path)
     )
     state = finish(task)
     assert state.error is None and state.result == "uploaded:class-3"
     assert uploaded_dataset_names(tmp_path) == ["uploaded:class-3"]
 
 
-def test_a_refused_zip_gives_its_reason(training_cluster, tmp_path):
-    state = finish(Task(training_cluster.client(), SPOOL, "x.zip", import_digits, b"not a zip", "x", str(tmp_path)))
+def test_a_refused_zip_gives_its_reason(spool, training_cluster, tmp_path):
+    state = finish(Task(training_cluster.client(), spool, "x.zip", import_digits, b"not a zip", "x", str(tmp_path)))
     assert state.error == "This is not a zip archive." and state.result is None
 
 
-def test_cancel_stops_an_import_and_keeps_nothing(training_cluster, big_zip, tmp_path):
-    task = Task(training_cluster.client(), SPOOL, "big.zip", import_digits, big_zip, "big", str(tmp_path))
+def test_cancel_stops_an_import_and_keeps_nothing(spool, training_cluster, big_zip, tmp_path):
+    task = Task(training_cluster.client(), spool, "big.zip", import_digits, big_zip, "big", str(tmp_path))
     running = wait_for_progress(task)
     assert 0 < running.fraction < 1 and "pictures" in running.message
     task.cancel()
@@ -73,29 +76,29 @@ def test_cancel_stops_an_import_and_keeps_nothing(training_cluster, big_zip, tmp
     assert state.error == CANCELLED and uploaded_dataset_names(tmp_path) == []
 
 
-def test_an_import_past_its_time_budget_stops_with_a_clear_message(training_cluster, big_zip, tmp_path):
+def test_an_import_past_its_time_budget_stops_with_a_clear_message(spool, training_cluster, big_zip, tmp_path):
     task = Task(
-        training_cluster.client(), SPOOL, "big.zip", import_digits, big_zip, "big", str(tmp_path), budget_seconds=1
+        training_cluster.client(), spool, "big.zip", import_digits, big_zip, "big", str(tmp_path), budget_seconds=1
     )
     state = finish(task, timeout=60)
     assert state.error.startswith("It took longer than the 1 s a task may take")
     assert uploaded_dataset_names(tmp_path) == []
 
 
-def test_a_model_is_checked_evaluated_and_kept_on_a_worker(training_cluster, tmp_path):
+def test_a_model_is_checked_evaluated_and_kept_on_a_worker(spool, training_cluster, tmp_path):
     data = model_to_bytes(build_model(SEED, (784,)))  # an untrained network reads about 10% right
-    state = finish(Task(training_cluster.client(), SPOOL, "mine.keras", check_model, data, "mine.keras", str(tmp_path)))
+    state = finish(Task(training_cluster.client(), spool, "mine.keras", check_model, data, "mine.keras", str(tmp_path)))
     assert state.error is None
     record = RunStore(tmp_path).get(state.result)
     assert record.source == "uploaded: mine.keras" and 0 <= record.result.test_accuracy < 0.3
     assert record.card["multiply_adds"] == 784 * 512 + 512 * 10
 
 
-def test_a_hostile_model_is_refused_by_the_worker_with_its_reason(training_cluster, tmp_path):
+def test_a_hostile_model_is_refused_by_the_worker_with_its_reason(spool, training_cluster, tmp_path):
     state = finish(
         Task(
             training_cluster.client(),
-            SPOOL,
+            spool,
             "x.keras",
             check_model,
             b"PK\x05\x06" + bytes(18),
@@ -106,12 +109,12 @@ def test_a_hostile_model_is_refused_by_the_worker_with_its_reason(training_clust
     assert state.error and "worker" not in state.error and RunStore(tmp_path).records() == []
 
 
-def test_the_dataset_page_shows_an_import_s_progress_and_cancel(training_cluster, big_zip, model_dir):
+def test_the_dataset_page_shows_an_import_s_progress_and_cancel(spool, training_cluster, big_zip, model_dir):
     from core.data import uploaded_folder
 
     task = Task(
         training_cluster.client(),
-        SPOOL,
+        spool,
         "class <b>4</b>.zip",
         import_digits,
         big_zip,
