@@ -43,6 +43,7 @@ SCHEDULER_SETTINGS = {
     "distributed.scheduler.worker-saturation": 1.0,
     "distributed.scheduler.default-task-durations": {"train_run": "1h"},
     "distributed.worker.multiprocessing-method": "forkserver",
+    "distributed.worker.preload": ["core.worker_setup"],  # its temporary files in its own folder
 }
 WORKER_PRELOAD = ["distributed", "core.training"]  # imported once by the forkserver, inherited by every worker
 

@@ -8,9 +8,11 @@ import contextlib
 import os
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
+from distributed import Client
 from playwright.sync_api import expect
 
 from core.store import RunStore
@@ -75,6 +77,9 @@ def test_the_readme_recipe_trains_on_its_worker_and_a_killed_server_loses_nothin
             training = wait_until(lambda: (p := store.progress(run_id)) and p.epoch >= 2 and p, 120, "two epochs")
             worker_pid = int(training.worker.split("@")[0])
             assert os.getpgid(worker_pid) == worker.pid  # it trains on the README's `dask worker`
+            with Client(f"tcp://127.0.0.1:{port}", timeout="10s") as client:  # its preload: temporary files kept
+                [temporary] = client.run(tempfile.gettempdir).values()  # in its own folder, removed with it
+            assert Path(temporary).name.startswith("worker-") and any(Path(temporary).glob("__autograph_*.py"))
 
             server.kill()  # a crash in the middle of the lesson
             epoch_at_kill = store.progress(run_id).epoch

@@ -4,6 +4,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -109,9 +110,16 @@ def test_a_killed_worker_interrupts_its_run_which_continues_from_its_last_epoch(
     monkeypatch.setattr(store_module, "STALE_SECONDS", 4.0)
     run_id = board.start("alice", request(LONG))
     wait_until(lambda: (p := board.progress(run_id)) is not None and p.epoch >= 2, what="two epochs")
-    os.kill(int(board.progress(run_id).worker.split("@")[0]), signal.SIGKILL)
+    worker_pid = int(board.progress(run_id).worker.split("@")[0])
+    # Its temporary files (TensorFlow's converted functions among them) are in its own folder, not in /tmp,
+    # where nothing would remove them: a killed worker runs no cleanup at exit.
+    pids, folders = board.cluster.workers(), board.cluster.client().run(tempfile.gettempdir)
+    [killed_folder] = [Path(folders[address]) for address, pid in pids.items() if pid == worker_pid]
+    assert killed_folder.name.startswith("worker-") and any(killed_folder.glob("__autograph_generated_file*.py"))
+    os.kill(worker_pid, signal.SIGKILL)
     progress = wait_for_end(board, run_id)
     assert progress.state is RunState.INTERRUPTED and progress.message == INTERRUPTED_MESSAGE
+    wait_until(lambda: not killed_folder.exists(), 60, "the killed worker's folder removed by the next worker")
     epochs = board.store.epochs_saved(run_id)
     assert epochs >= 2 and [record.run_id for record in board.store.records()] == [run_id]
     assert board.store.get(run_id).result.seconds > 0  # as long as it trained before its worker died
