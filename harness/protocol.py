@@ -18,6 +18,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClosedError, websocket_connect
 
 from harness.drawing import Drawing, blank_canvas_value
+from harness.widget_states import WIDGET_KINDS, Widget, default_state
 
 STROKE_SECONDS = (0.45, 0.9)  # from one stroke's send to the next (drawing it, then the canvas's 200 ms wait)
 
@@ -57,73 +58,6 @@ class Reply:
     timed_out: bool = False
     page: str = ""  # the page opened (kind "page")
     fragment_id: str = ""  # the fragment the rerun asked for ("" for the whole page)
-
-
-@dataclasses.dataclass
-class Widget:
-    element: object  # the widget's element proto (a Slider, a Button...)
-    kind: str
-    state: WidgetState | None  # None: the browser sends nothing for it (buttons, charts, an untouched canvas)
-    run_id: str
-    fragment_id: str
-    script_hash: str
-
-
-def default_state(kind: str, element) -> WidgetState | None:
-    """The value the browser's widget registers for an element it has just drawn (or the value the server set)."""
-    state = WidgetState(id=element.id)
-    if kind in ("selectbox", "radio"):
-        if element.set_value and element.raw_value:
-            state.string_value = element.raw_value
-        elif 0 <= element.default < len(element.options):
-            state.string_value = element.options[element.default]
-        else:
-            return None
-    elif kind == "slider":
-        if element.options:  # a select_slider
-            chosen = element.raw_value if element.set_value else [element.options[int(i)] for i in element.default]
-            state.string_array_value.data.extend(chosen)
-        else:
-            state.double_array_value.data.extend(element.value if element.set_value else element.default)
-    elif kind == "checkbox":
-        state.bool_value = element.value if element.set_value else element.default
-    elif kind == "button_group":
-        chosen = element.raw_values if element.set_value else [element.options[i].content for i in element.default]
-        state.string_array_value.data.extend(chosen)
-    elif kind == "multiselect":
-        chosen = element.raw_values if element.set_value else [element.options[i] for i in element.default]
-        state.string_array_value.data.extend(chosen)
-    elif kind == "number_input":
-        value = element.value if element.set_value else element.default
-        if element.data_type == element.DataType.INT:
-            state.int_value = int(value)
-        else:
-            state.double_value = value
-    elif kind == "text_input":
-        value = element.value if element.set_value else element.default
-        state.string_value = value
-    elif kind == "file_uploader":
-        state.file_uploader_state_value.SetInParent()
-    else:
-        return None
-    return state
-
-
-WIDGET_KINDS = {
-    "selectbox",
-    "radio",
-    "slider",
-    "checkbox",
-    "button_group",
-    "multiselect",
-    "number_input",
-    "text_input",
-    "file_uploader",
-    "button",
-    "download_button",
-    "bidi_component",
-    "plotly_chart",
-}
 
 
 class Learner:
