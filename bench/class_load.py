@@ -64,7 +64,7 @@ from harness.processes import percentile  # noqa: E402
 from harness.protocol import TIMEOUT_SECONDS  # noqa: E402
 from harness.proxy import nginx_binary, running_nginx  # noqa: E402
 from harness.server import AppServer, shut_down_embedded_cluster  # noqa: E402
-from harness.simulated_class import Result, run_class, teacher_walk  # noqa: E402
+from harness.simulated_class import Result, prepare_store, run_class, teacher_walk  # noqa: E402
 
 SWEEP = (10, 20, 30, 50, 80)
 TARGET_MS = (250, 1000)  # the knee: where p95 crosses these
@@ -167,17 +167,6 @@ def knee(results: list[Result], model_dir: str | None) -> None:
     for target in TARGET_MS:
         over = next((r.learners for r in results if (r.summary()["p95_ms"] or 0) > target), None)
         print(f"p95 crosses {target} ms at: {over if over else 'not within the sweep'} learners")
-
-
-def prepare_store(folder: str) -> None:
-    """The seed notebook's network, trained on all of MNIST into `folder` (what the class draws on)."""
-    from core.config import SEED
-    from core.runs import LocalReporter, TrainingRequest
-    from core.store import new_run_id
-    from core.training import run_training
-
-    progress = run_training(TrainingRequest(new_run_id(), SEED, "mnist", store_root=folder), LocalReporter())
-    print(f"seed model ready: test accuracy {progress.result.test_accuracy:.2%}")
 
 
 def local_server(url: str) -> tuple[int | None, str | None]:

@@ -221,7 +221,8 @@ def print_painted(results: list[Stroke]) -> None:
 
 def class_main(args) -> None:
     """--class-learners: one real tab under a simulated class."""
-    from bench.class_load import prepare_store, report
+    from bench.class_load import report
+    from harness.simulated_class import prepare_store
 
     with tempfile.TemporaryDirectory(prefix="digitlab-load-") as store:
         prepare_store(store)

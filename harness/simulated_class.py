@@ -35,6 +35,17 @@ TRAIN_EPOCHS = 30
 TEACHER_WALK = ("", "dataset", "model", "training", "predict", "inside", "leaderboard")
 
 
+def prepare_store(folder: str) -> None:
+    """The seed notebook's network, trained on all of MNIST into `folder` (what the class draws on)."""
+    from core.config import SEED
+    from core.runs import LocalReporter, TrainingRequest
+    from core.store import new_run_id
+    from core.training import run_training
+
+    progress = run_training(TrainingRequest(new_run_id(), SEED, "mnist", store_root=folder), LocalReporter())
+    print(f"seed model ready: test accuracy {progress.result.test_accuracy:.2%}")
+
+
 async def teacher_walk(url: str) -> list[Reply]:
     """Every page opened once, one after the other, as a teacher does before the lesson: their replies."""
     replies: list[Reply] = []
