@@ -10,10 +10,12 @@ quota (`--quota`, DIGITLAB_STORE_QUOTA) that the server's retention policy holds
 says a term's server does (`MALLOC_ARENA_MAX=2 streamlit run app.py`; `--plain-start`: without the setting), and
 its malloc arenas are counted at the end.
 
-Printed at the end, from the samples taken at the end of each break (the same state every time: no learner, no
-run), after the first lesson (the warm-up): each measure's growth per hour (a least-squares line, as a share of its
-first value), and whether threads and connections are back to where they were before the first lesson. A PNG of
-every measure over the whole soak (lessons shaded) goes to --plot. Ends with one JSON line.
+Printed after each break: its end's server RSS, cluster PSS and folder size. Printed at the end, from the samples
+taken at the end of each break (the same state every time: no learner, no run), after the first lesson (the
+warm-up): each measure's growth per hour (a least-squares line, as a share of its first value; also over the second
+half of those samples, once the page caches have filled), and whether threads and connections are back to where
+they were before the first lesson. A PNG of every measure over the whole soak (lessons shaded) goes to --plot.
+Ends with one JSON line.
 Run: python bench/soak.py [--minutes 60] [--lesson 600] [--break 180] [--learners 30] [--trainings 2]
                           [--quota 300M] [--plot docs/soak.png] [--plain-start]
 """
@@ -36,13 +38,12 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.class_load import prepare_store  # noqa: E402
 from core.retention import QUOTA_ENV  # noqa: E402
 from core.store import MODEL_DIR_ENV  # noqa: E402
 from harness.drawing import make_pool  # noqa: E402
 from harness.processes import cluster_pss_mb, malloc_arenas  # noqa: E402
 from harness.server import AppServer, shut_down_embedded_cluster, term_server_line  # noqa: E402
-from harness.simulated_class import run_class  # noqa: E402
+from harness.simulated_class import prepare_store, run_class  # noqa: E402
 
 MEASURES = {  # name: (unit, what it is)
     "server_rss": ("MB", "web server RSS"),
@@ -187,6 +188,12 @@ def main() -> None:
                 time.sleep(args.pause)
                 sampler.phase = f"break {lesson} end"
                 time.sleep(args.every * 1.5)
+                end = sampler.rows[-1]
+                print(
+                    f"  break {lesson} end: server RSS {end['server_rss']:,.0f} MB, cluster PSS "
+                    f"{end['cluster_pss']:,.0f} MB, model folder {end['folder']:,.0f} MB",
+                    flush=True,
+                )
             sampler.stopped.set()
             with contextlib.suppress(OSError):
                 arenas = malloc_arenas(process.pid)
@@ -198,14 +205,22 @@ def main() -> None:
     ends = [row for row in rows if row["phase"].endswith(" end") and row["phase"] != "break 1 end"]
     report = {"lessons": lesson, "minutes": rows[-1]["t"] / 60, "malloc_arenas": arenas}
     print(f"\nafter {lesson} lessons ({rows[-1]['t'] / 60:.0f} min); the server's malloc arenas: {arenas}")
-    print("at each break's end, after the first lesson:")
+    print("at each break's end, after the first lesson (and over the soak's second half, caches warm):")
+    later = ends[len(ends) // 2 :]
     for name, (unit, title) in MEASURES.items():
         growth = growth_per_hour(ends, name) if len(ends) >= 2 else float("nan")
+        growth_later = growth_per_hour(later, name) if len(later) >= 2 else float("nan")
         first, last = (ends[0][name], ends[-1][name]) if ends else (float("nan"), float("nan"))
-        report[name] = {"before": before[0][name], "first": first, "last": last, "growth_per_hour": growth}
+        report[name] = {
+            "before": before[0][name],
+            "first": first,
+            "last": last,
+            "growth_per_hour": growth,
+            "second_half_growth_per_hour": growth_later,
+        }
         print(
             f"  {title:32} before {before[0][name]:9,.1f}  first {first:9,.1f}  last {last:9,.1f} {unit:3} "
-            f"growth {growth:+.1%} an hour"
+            f"growth {growth:+.1%} an hour ({growth_later:+.1%} in the second half)"
         )
     plot(rows, lessons, args.plot)
     print(f"plot: {args.plot}")
