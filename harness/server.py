@@ -100,10 +100,15 @@ class AppServer:
             self.kill()
 
 
+def readme_lines(marker: str) -> list[str]:
+    """The command lines of the README's bash block after `<!-- marker`, as written."""
+    block = (ROOT / "README.md").read_text().split(f"<!-- {marker}")[1]
+    return [line.strip() for line in block.split("```bash")[1].split("```")[0].strip().splitlines()]
+
+
 def term_server_line() -> str:
     """The README's command line for a server that a class uses for a term (`<!-- term-server -->`)."""
-    block = (ROOT / "README.md").read_text().split("<!-- term-server -->")[1]
-    return block.split("```bash")[1].split("```")[0].strip()
+    return readme_lines("term-server")[0]
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from core.store import RunStore
 from harness.chromium import screenshot, start_a_run, wait_for_app
-from harness.server import ARTIFACTS, ROOT, AppServer, app_environment, free_port
+from harness.server import ARTIFACTS, AppServer, app_environment, free_port, readme_lines
 from harness.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
@@ -25,13 +25,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 EPOCHS = (
     30  # the most the slider allows; on 10,000 images long enough to kill the server and start it again while it trains
 )
-
-
-def recipe_lines() -> list[str]:
-    """The README's three command lines for an existing cluster: scheduler, worker, web server."""
-    text = (ROOT / "README.md").read_text()
-    block = text.split("<!-- cluster-recipe")[1].split("```bash")[1].split("```")[0]
-    return [line.strip() for line in block.strip().splitlines()]
 
 
 def as_here(line: str, port: int, models: Path) -> str:
@@ -62,7 +55,8 @@ def started(line: str, cwd: Path, name: str):
 
 def test_the_readme_recipe_trains_on_its_worker_and_a_killed_server_loses_nothing(browser, tmp_path):
     port, models = free_port(), tmp_path / "shared-models"
-    scheduler_line, worker_line, server_line = (as_here(line, port, models) for line in recipe_lines())
+    recipe = readme_lines("cluster-recipe")  # the README's lines for an existing cluster, as written
+    scheduler_line, worker_line, server_line = (as_here(line, port, models) for line in recipe)
     elsewhere = tmp_path / "not-the-project"  # the scheduler and the worker find `core` installed, not in their cwd
     elsewhere.mkdir()
     with (
