@@ -4,6 +4,7 @@ the canvas, screenshots, and axe-core's accessibility audit."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -88,6 +89,27 @@ def add_to_multiselect(page, label: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
     page.keyboard.press("Escape")
     wait_for_app(page)
+
+
+def choose(page, box: str, option: str, tries: int = 3) -> None:
+    """Pick the option matching `option` in the selectbox labelled `box`, typed to filter (a long list draws only
+    the options in view). A rerun that redraws the box closes its list midway: the page settles and it tries again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    field = page.get_by_test_id("stSelectbox").filter(has_text=box).get_by_role("combobox")
+    for _ in range(tries):
+        settle(page)
+        field.click()
+        page.keyboard.type(option)
+        try:
+            page.get_by_role("option", name=re.compile(re.escape(option))).click(timeout=10_000)
+        except PlaywrightTimeoutError:
+            page.keyboard.press("Escape")
+            continue
+        wait_for_app(page)
+        if option in field.input_value():
+            return
+    raise AssertionError(f"could not choose {option!r} in {box!r}")
 
 
 def unlock_teacher_page(page, url: str, key: str) -> None:

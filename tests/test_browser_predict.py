@@ -1,11 +1,9 @@
 """In headless Chromium: draw on the real canvas with the mouse and read the model's answer from the page."""
 
-import re
-
 import pytest
 from playwright.sync_api import expect
 
-from harness.chromium import draw_stroke, screenshot, wait_for_app
+from harness.chromium import choose, draw_stroke, screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -84,9 +82,7 @@ def test_undo_and_reset_follow_the_canvas(page, app_url):
 def test_why_view_then_inside_the_network_replays_the_drawing_epoch_by_epoch(page, app_url, app_run):
     open_canvas(page, app_url)
     # the session's 2-epoch model, whatever other tests saved since (a 1-epoch run has no history to replay)
-    page.get_by_test_id("stSelectbox").filter(has_text="Model").click()
-    page.get_by_role("option", name=re.compile(re.escape(app_run))).click()
-    wait_for_app(page)
+    choose(page, "Model", app_run)
     draw_stroke(page, [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)])
     assert prediction(page) == "7"
     page.get_by_text("Why? Show the evidence in each pixel").click()

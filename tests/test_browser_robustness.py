@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from harness.chromium import audit, blocking, describe, draw_a_seven, screenshot, settle, wait_for_app
+from harness.chromium import audit, blocking, choose, describe, draw_a_seven, screenshot, settle, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -15,13 +15,6 @@ CORRUPT_SWITCH = "Corrupt it: noise, blur, a turn, fog..."
 
 def chart(page, text: str):
     return page.get_by_test_id("stPlotlyChart").filter(has_text=text)
-
-
-def choose(page, box: str, option: str) -> None:
-    """Pick an option, typed to filter (a long list draws only the options in view)."""
-    page.get_by_test_id("stSelectbox").filter(has_text=box).click()
-    page.keyboard.type(option)
-    page.get_by_role("option", name=re.compile(re.escape(option))).click()
 
 
 def test_a_drawn_seven_is_corrupted_and_read_again(page, app_url):
