@@ -1,20 +1,20 @@
 """A term, compressed: lessons of a class on one server, hour after hour, and what the server keeps of them.
 
-Each lesson is harness/simulated_class.py's class (simulated learners speaking Streamlit's protocol: joining over the
-first seconds, drawing, visiting other pages, the first `--trainings` of them training 30-epoch runs back to back,
-Stop when the lesson ends), then a break with nobody connected. The same class comes back every lesson: each
+Each lesson is harness/simulated_class.py's class (simulated learners speaking Streamlit's protocol: joining over
+the first seconds, drawing, visiting other pages, the first `--trainings` of them training 30-epoch runs back to
+back, Stop when the lesson ends), then a break with nobody connected. The same class comes back every lesson: each
 learner keeps its browser's cookie, so its runs stay its own (--new-browsers: strangers every lesson). Every
-`--every` seconds the sampler reads the web server's RSS, open descriptors and threads, its open connections (a
-browser's session is one websocket), the training cluster's PSS, and the model folder's size. The store has a
-quota (`--quota`, DIGITLAB_STORE_QUOTA) that the server's retention policy holds. The server starts as the README
-says a term's server does (`MALLOC_ARENA_MAX=2 streamlit run app.py`; `--plain-start`: without the setting), and
-its malloc arenas are counted at the end.
+`--every` seconds the sampler reads the web server's RSS (its own anonymous memory and the mapped files' pages
+apart), open descriptors and threads, its open connections (a browser's session is one websocket), the training
+cluster's PSS, and the model folder's size. The store has a quota (`--quota`, DIGITLAB_STORE_QUOTA) that the
+server's retention policy holds. The server starts as the README says a term's server does (`MALLOC_ARENA_MAX=2
+streamlit run app.py`; `--plain-start`: without the setting), and its malloc arenas are counted at the end.
 
-Printed after each break: its end's server RSS, cluster PSS and folder size. Printed at the end, from the samples
-taken at the end of each break (the same state every time: no learner, no run), after the first lesson (the
-warm-up): each measure's growth per hour (a least-squares line, as a share of its first value; also over the second
-half of those samples, once the page caches have filled), and whether threads and connections are back to where
-they were before the first lesson. A PNG of every measure over the whole soak (lessons shaded) goes to --plot.
+Printed after each break: its end's server RSS (and its own part), cluster PSS and folder size. Printed at the end,
+from the samples taken at the end of each break (the same state every time: no learner, no run), after the first
+lesson (the warm-up): each measure's growth per hour (a least-squares line, as a share of its first value; also over
+the second half of those samples, once the page caches have filled), and whether threads and connections are back to
+where they were before the first lesson. A PNG of every measure over the whole soak (lessons shaded) goes to --plot.
 Ends with one JSON line.
 Run: python bench/soak.py [--minutes 60] [--lesson 600] [--break 180] [--learners 30] [--trainings 2]
                           [--quota 300M] [--plot docs/soak.png] [--plain-start]
@@ -47,6 +47,8 @@ from harness.simulated_class import prepare_store, run_class  # noqa: E402
 
 MEASURES = {  # name: (unit, what it is)
     "server_rss": ("MB", "web server RSS"),
+    "server_anon": ("MB", "web server RSS: its own (anonymous)"),
+    "server_files": ("MB", "web server RSS: mapped files"),
     "cluster_pss": ("MB", "training cluster PSS"),
     "descriptors": ("", "web server's open descriptors"),
     "threads": ("", "web server's threads"),
@@ -65,8 +67,11 @@ def folder_mb(folder: Path) -> float:
 
 def sample(server: psutil.Process, folder: Path) -> dict[str, float]:
     with server.oneshot():
+        memory = server.memory_info()  # on Linux `shared` is RssFile + RssShmem: the libraries' pages
         values = {
-            "server_rss": server.memory_info().rss / 2**20,
+            "server_rss": memory.rss / 2**20,
+            "server_anon": (memory.rss - memory.shared) / 2**20,
+            "server_files": memory.shared / 2**20,
             "descriptors": server.num_fds(),
             "threads": server.num_threads(),
             "connections": sum(1 for c in server.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED),
@@ -106,7 +111,7 @@ def growth_per_hour(rows: list[dict], name: str) -> float:
 def plot(rows: list[dict], lessons: list[tuple[float, float]], path: Path) -> None:
     """A small line chart per measure, lessons shaded."""
     width, height, columns = 420, 220, 3
-    image = Image.new("RGB", (width * columns, height * 2), "white")
+    image = Image.new("RGB", (width * columns, height * -(-len(MEASURES) // columns)), "white")
     draw = ImageDraw.Draw(image)
     for index, name in enumerate(MEASURES):
         left, top = (index % columns) * width, (index // columns) * height
@@ -190,8 +195,8 @@ def main() -> None:
                 time.sleep(args.every * 1.5)
                 end = sampler.rows[-1]
                 print(
-                    f"  break {lesson} end: server RSS {end['server_rss']:,.0f} MB, cluster PSS "
-                    f"{end['cluster_pss']:,.0f} MB, model folder {end['folder']:,.0f} MB",
+                    f"  break {lesson} end: server RSS {end['server_rss']:,.0f} MB ({end['server_anon']:,.0f} its "
+                    f"own), cluster PSS {end['cluster_pss']:,.0f} MB, model folder {end['folder']:,.0f} MB",
                     flush=True,
                 )
             sampler.stopped.set()
