@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import sys
 import tempfile
 import threading
@@ -111,7 +112,7 @@ def growth_per_hour(rows: list[dict], name: str) -> float:
 def plot(rows: list[dict], lessons: list[tuple[float, float]], path: Path) -> None:
     """A small line chart per measure, lessons shaded."""
     width, height, columns = 420, 220, 3
-    image = Image.new("RGB", (width * columns, height * -(-len(MEASURES) // columns)), "white")
+    image = Image.new("RGB", (width * columns, height * math.ceil(len(MEASURES) / columns)), "white")
     draw = ImageDraw.Draw(image)
     for index, name in enumerate(MEASURES):
         left, top = (index % columns) * width, (index // columns) * height
