@@ -108,8 +108,10 @@ def test_a_pushed_network_reaches_two_sidebars_and_a_run_in_progress_goes_on(bro
         expect(sidebar.get_by_role("radio", name="Convolutional (CNN)")).to_be_checked()
     first.get_by_text("Finished after 3 of 3 epochs").wait_for(timeout=300_000)  # its run was not touched
     second.get_by_test_id("stSidebar").get_by_role("button", name="Back to my settings").click()
-    wait_for_app(second)  # while the sidebar is redrawn the old radio stays beside the new one
-    expect(second.get_by_test_id("stSidebar").get_by_role("radio", name="Dense (the notebook's)")).to_be_checked()
+    wait_for_app(second)
+    dense = second.get_by_test_id("stSidebar").get_by_role("radio", name="Dense (the notebook's)")
+    expect(dense).to_have_count(1, timeout=FOLLOW_MS)  # while the sidebar is redrawn the old radio stays beside it
+    expect(dense).to_be_checked()
     settle(first)
     screenshot(first, "lesson-pushed")
     violations = audit(first)
