@@ -11,13 +11,14 @@ server's retention policy holds. The server starts as the README says a term's s
 streamlit run app.py`; `--plain-start`: without the setting), and its malloc arenas are counted at the end.
 
 Printed after each break: its end's server RSS (and its own part), cluster PSS and folder size. Printed at the end,
-from the samples taken at the end of each break (the same state every time: no learner, no run), after the first
-lesson (the warm-up): each measure's growth per hour (a least-squares line, as a share of its first value; also over
-the second half of those samples, once the page caches have filled), and whether threads and connections are back to
-where they were before the first lesson. A PNG of every measure over the whole soak (lessons shaded) goes to --plot.
+from the samples taken at the end of each break (the same state every time: no learner, no run) after the warm-up
+(`--warm-up` lessons, 1 by default; the page caches fill over about 8): each measure's growth per hour (a
+least-squares line, as a share of its first value; also over the second half of those samples), and whether threads
+and connections are back to where they were before the first lesson. A PNG of every measure over the whole soak
+(lessons shaded) goes to --plot.
 Ends with one JSON line.
 Run: python bench/soak.py [--minutes 60] [--lesson 600] [--break 180] [--learners 30] [--trainings 2]
-                          [--quota 300M] [--plot docs/soak.png] [--plain-start]
+                          [--quota 300M] [--warm-up 1] [--plot docs/soak.png] [--plain-start]
 """
 
 from __future__ import annotations
@@ -155,6 +156,9 @@ def main() -> None:
     parser.add_argument(
         "--plain-start", action="store_true", help="plain `streamlit run app.py` (else the README's term-server line)"
     )
+    parser.add_argument(
+        "--warm-up", type=int, default=1, help="lessons before growth is measured (the page caches fill over ~8)"
+    )
     parser.add_argument("--every", type=float, default=5.0, help="seconds between samples")
     parser.add_argument("--plot", type=Path, default=Path("docs/soak.png"))
     args = parser.parse_args()
@@ -208,10 +212,11 @@ def main() -> None:
             shut_down_embedded_cluster(env)
     rows = sampler.rows
     before = [row for row in rows if row["phase"] == "before"]
-    ends = [row for row in rows if row["phase"].endswith(" end") and row["phase"] != "break 1 end"]
-    report = {"lessons": lesson, "minutes": rows[-1]["t"] / 60, "malloc_arenas": arenas}
+    warm = {f"break {n} end" for n in range(args.warm_up + 1, lesson + 1)}
+    ends = [row for row in rows if row["phase"] in warm]
+    report = {"lessons": lesson, "warm_up": args.warm_up, "minutes": rows[-1]["t"] / 60, "malloc_arenas": arenas}
     print(f"\nafter {lesson} lessons ({rows[-1]['t'] / 60:.0f} min); the server's malloc arenas: {arenas}")
-    print("at each break's end, after the first lesson (and over the soak's second half, caches warm):")
+    print(f"at each break's end after lesson {args.warm_up} (and over the second half of those, caches warmer):")
     later = ends[len(ends) // 2 :]
     for name, (unit, title) in MEASURES.items():
         growth = growth_per_hour(ends, name) if len(ends) >= 2 else float("nan")
