@@ -7,8 +7,8 @@ learner keeps its browser's cookie, so its runs stay its own (--new-browsers: st
 `--every` seconds the sampler reads the web server's RSS (its own anonymous memory and the mapped files' pages
 apart), open descriptors and threads, its open connections (a browser's session is one websocket), the training
 cluster's PSS, and the model folder's size. The store has a quota (`--quota`, DIGITLAB_STORE_QUOTA) that the
-server's retention policy holds. The server starts as the README says a term's server does (`MALLOC_ARENA_MAX=2
-streamlit run app.py`; `--plain-start`: without the setting), and its malloc arenas are counted at the end.
+server's retention policy holds. The server starts with the README's term-server line (tcmalloc preloaded;
+`--plain-start`: plain `streamlit run app.py`), and the malloc it ran on is printed at the end.
 
 Printed after each break: its end's server RSS (and its own part), cluster PSS and folder size. Printed at the end,
 from the samples taken at the end of each break (the same state every time: no learner, no run) after the warm-up
@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.retention import QUOTA_ENV  # noqa: E402
 from core.store import MODEL_DIR_ENV  # noqa: E402
 from harness.drawing import make_pool  # noqa: E402
-from harness.processes import cluster_pss_mb, malloc_arenas  # noqa: E402
+from harness.processes import cluster_pss_mb, memory_allocator  # noqa: E402
 from harness.server import AppServer, shut_down_embedded_cluster, term_server_line  # noqa: E402
 from harness.simulated_class import prepare_store, run_class  # noqa: E402
 
@@ -165,7 +165,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="digitlab-soak-") as work:
         folder = Path(work)
         prepare_store(work)
-        arenas = None
+        allocator = None
         env = {MODEL_DIR_ENV: work, QUOTA_ENV: args.quota}
         server = AppServer(env, line=None if args.plain_start else term_server_line()).start()
         try:
@@ -206,7 +206,7 @@ def main() -> None:
                 )
             sampler.stopped.set()
             with contextlib.suppress(OSError):
-                arenas = malloc_arenas(process.pid)
+                allocator = memory_allocator(process.pid)
         finally:
             server.stop()
             shut_down_embedded_cluster(env)
@@ -214,8 +214,8 @@ def main() -> None:
     before = [row for row in rows if row["phase"] == "before"]
     warm = {f"break {n} end" for n in range(args.warm_up + 1, lesson + 1)}
     ends = [row for row in rows if row["phase"] in warm]
-    report = {"lessons": lesson, "warm_up": args.warm_up, "minutes": rows[-1]["t"] / 60, "malloc_arenas": arenas}
-    print(f"\nafter {lesson} lessons ({rows[-1]['t'] / 60:.0f} min); the server's malloc arenas: {arenas}")
+    report = {"lessons": lesson, "warm_up": args.warm_up, "minutes": rows[-1]["t"] / 60, "allocator": allocator}
+    print(f"\nafter {lesson} lessons ({rows[-1]['t'] / 60:.0f} min); the server's malloc: {allocator}")
     print(f"at each break's end after lesson {args.warm_up} (and over the second half of those, caches warmer):")
     later = ends[len(ends) // 2 :]
     for name, (unit, title) in MEASURES.items():

@@ -4,7 +4,6 @@ cluster's memory; and percentiles of the timings."""
 from __future__ import annotations
 
 import contextlib
-import struct
 
 import psutil
 
@@ -85,20 +84,11 @@ def running(process: psutil.Process) -> bool:
         return False
 
 
-HEAP_ALIGNMENT = 64 * 2**20  # glibc's HEAP_MAX_SIZE on 64-bit: every arena's heap starts on such a boundary
+ALLOCATORS = ("tcmalloc", "jemalloc")  # preloaded in place of glibc's malloc
 
 
-def malloc_arenas(pid: int) -> int:
-    """How many glibc malloc arenas the process has, the main one included (Linux, 64-bit glibc; reads its memory,
-    so only a process this one may trace). A thread arena's first heap is an anonymous mapping on a 64 MiB
-    boundary that starts with glibc's heap_info: (arena pointer, previous heap = 0), the arena right after it."""
-    arenas = 1
-    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb") as memory:
-        for line in maps:
-            fields = line.split()
-            start = int(fields[0].split("-")[0], 16)
-            if len(fields) == 5 and fields[1] == "rw-p" and start % HEAP_ALIGNMENT == 0:
-                memory.seek(start)
-                arena, previous = struct.unpack("QQ", memory.read(16))
-                arenas += previous == 0 and start < arena < start + 4096
-    return arenas
+def memory_allocator(pid: int) -> str:
+    """The malloc a process runs on: a preloaded one it has mapped ("tcmalloc", "jemalloc"), else "glibc"."""
+    with open(f"/proc/{pid}/maps") as maps:
+        mapped = maps.read()
+    return next((name for name in ALLOCATORS if f"lib{name}" in mapped), "glibc")

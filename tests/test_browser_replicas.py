@@ -46,7 +46,12 @@ def replicas(tmp_path_factory):
     """Two `streamlit run app.py` on one fresh model folder with one cookie secret: they share one embedded
     training cluster, found through the folder."""
     model_dir = tmp_path_factory.mktemp("replica-models")
-    env = {"DIGITLAB_MODEL_DIR": str(model_dir), "DIGITLAB_TEACHER_KEY": TEACHER_KEY, "MALLOC_ARENA_MAX": "2"}
+    env = {
+        "DIGITLAB_MODEL_DIR": str(model_dir),
+        "DIGITLAB_TEACHER_KEY": TEACHER_KEY,
+        "MALLOC_ARENA_MAX": "2",
+        "LD_PRELOAD": "libtcmalloc_minimal.so.4",
+    }
     servers: list[AppServer] = []  # the environment docs/deploy.md exports
     try:
         for _ in range(2):  # Streamlit refuses --server.cookieSecret as a flag: the environment carries it
