@@ -5,16 +5,17 @@ the first seconds, drawing, visiting other pages, the first `--trainings` of the
 back, Stop when the lesson ends), then a break with nobody connected. The same class comes back every lesson: each
 learner keeps its browser's cookie, so its runs stay its own (--new-browsers: strangers every lesson). Every
 `--every` seconds the sampler reads the web server's RSS (its own anonymous memory and the mapped files' pages
-apart), open descriptors and threads, its open connections (a browser's session is one websocket), the training
-cluster's PSS, and the model folder's size. The store has a quota (`--quota`, DIGITLAB_STORE_QUOTA) that the
-server's retention policy holds. The server starts with the README's term-server line (tcmalloc preloaded;
-`--plain-start`: plain `streamlit run app.py`), and the malloc it ran on is printed at the end.
+apart), open descriptors and threads, its open connections (all of them, and the browsers' sessions apart: a session
+is one websocket on the server's port), the training cluster's PSS, and the model folder's size. The store has a
+quota (`--quota`, DIGITLAB_STORE_QUOTA) that the server's retention policy holds. The server starts with the
+README's term-server line (tcmalloc preloaded; `--plain-start`: plain `streamlit run app.py`), and the malloc it ran
+on is printed at the end.
 
 Printed after each break: its end's server RSS (and its own part), cluster PSS and folder size. Printed at the end,
 from the samples taken at the end of each break (the same state every time: no learner, no run) after the warm-up
 (`--warm-up` lessons, 1 by default; the page caches fill over about 8): each measure's growth per hour (a
-least-squares line, as a share of its first value; also over the second half of those samples), and whether threads
-and connections are back to where they were before the first lesson. A PNG of every measure over the whole soak
+least-squares line, as a share of its first value; also over the second half of those samples), and whether every
+break's end had no session left open and the same threads as the first. A PNG of every measure over the whole soak
 (lessons shaded) goes to --plot.
 Ends with one JSON line.
 Run: python bench/soak.py [--minutes 60] [--lesson 600] [--break 180] [--learners 30] [--trainings 2]
@@ -55,6 +56,7 @@ MEASURES = {  # name: (unit, what it is)
     "descriptors": ("", "web server's open descriptors"),
     "threads": ("", "web server's threads"),
     "connections": ("", "web server's open connections"),
+    "sessions": ("", "browser sessions (websockets)"),
     "folder": ("MB", "model folder"),
 }
 
@@ -67,8 +69,9 @@ def folder_mb(folder: Path) -> float:
     return total / 2**20
 
 
-def sample(server: psutil.Process, folder: Path) -> dict[str, float]:
+def sample(server: psutil.Process, port: int, folder: Path) -> dict[str, float]:
     with server.oneshot():
+        established = [c for c in server.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED]
         memory = server.memory_info()  # on Linux `shared` is RssFile + RssShmem: the libraries' pages
         values = {
             "server_rss": memory.rss / 2**20,
@@ -76,7 +79,8 @@ def sample(server: psutil.Process, folder: Path) -> dict[str, float]:
             "server_files": memory.shared / 2**20,
             "descriptors": server.num_fds(),
             "threads": server.num_threads(),
-            "connections": sum(1 for c in server.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED),
+            "connections": len(established),
+            "sessions": sum(1 for c in established if c.laddr.port == port),
         }
     values["cluster_pss"] = cluster_pss_mb(str(folder)) or 0.0
     values["folder"] = folder_mb(folder)
@@ -86,9 +90,9 @@ def sample(server: psutil.Process, folder: Path) -> dict[str, float]:
 class Sampler(threading.Thread):
     """Samples every `every` seconds, each tagged with the phase of the soak it was taken in."""
 
-    def __init__(self, server: psutil.Process, folder: Path, every: float):
+    def __init__(self, server: psutil.Process, port: int, folder: Path, every: float):
         super().__init__(daemon=True)
-        self.server, self.folder, self.every = server, folder, every
+        self.server, self.port, self.folder, self.every = server, port, folder, every
         self.phase = "before"
         self.rows: list[dict] = []
         self.started = time.monotonic()
@@ -97,7 +101,7 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         while not self.stopped.wait(self.every):
             with contextlib.suppress(psutil.Error, OSError):
-                values = sample(self.server, self.folder)
+                values = sample(self.server, self.port, self.folder)
                 self.rows.append({"t": time.monotonic() - self.started, "phase": self.phase, **values})
 
 
@@ -173,7 +177,7 @@ def main() -> None:
             process = next(
                 (p for p in process.children(recursive=True) if "streamlit" in " ".join(p.cmdline())), process
             )
-            sampler = Sampler(process, folder, args.every)
+            sampler = Sampler(process, server.port, folder, args.every)
             sampler.start()
             time.sleep(3 * args.every)  # the baseline: no learner yet
             pool, lessons, lesson = make_pool(), [], 0
@@ -232,6 +236,14 @@ def main() -> None:
         print(
             f"  {title:32} before {before[0][name]:9,.1f}  first {first:9,.1f}  last {last:9,.1f} {unit:3} "
             f"growth {growth:+.1%} an hour ({growth_later:+.1%} in the second half)"
+        )
+    if ends:
+        sessions, threads = max(row["sessions"] for row in ends), {row["threads"] for row in ends}
+        settled = sessions == 0 and threads == {ends[0]["threads"]}
+        report["settled"] = settled
+        print(
+            f"  at every break's end: {sessions} sessions open at most, threads {min(threads)}-{max(threads)}: "
+            + ("all back to the first break's level" if settled else "NOT back to the first break's level")
         )
     plot(rows, lessons, args.plot)
     print(f"plot: {args.plot}")
